@@ -1,0 +1,92 @@
+use std::{future::Future, sync::Arc};
+
+use crate::{BackendError, Entry, Key};
+
+/// The result of reading a key: the entry, if there is one, or the tier's error.
+pub type Lookup<V> = Result<Option<Arc<Entry<V>>>, BackendError>;
+
+/// A storage tier for entries holding values of type `V`.
+///
+/// Methods are `async` in effect and return `impl Future + Send`: no `async_trait`, no boxing,
+/// static dispatch. A tier holds entries behind `Arc` (in-memory tiers keep the `Arc` itself,
+/// so a hit is a reference-count increment) and keeps each one for its
+/// [`time_to_live`](Entry::time_to_live); whether an entry is fresh is the engine's call, made
+/// from the entry's own times.
+///
+/// A backend is a cheap handle (`Clone`, an `Arc` inside), so the engine can hand it to
+/// background work. One store may implement `Backend<V>` for many `V`: [`Moka`](crate::Moka)
+/// does for every `V: Send + Sync + 'static`, so one memory budget can serve an HTTP layer and
+/// typed caches side by side.
+///
+/// # Implementing a store
+///
+/// ```
+/// use std::{collections::HashMap, future::{ready, Future}, sync::{Arc, Mutex}};
+/// use layercake_backends::{Backend, BackendError, Entry, Key, Lookup};
+///
+/// /// A toy store: one `HashMap` behind a lock.
+/// #[derive(Clone, Default)]
+/// struct MapStore(Arc<Mutex<HashMap<Key, Arc<Entry<String>>>>>);
+///
+/// impl Backend<String> for MapStore {
+///     fn get(&self, key: &Key) -> impl Future<Output = Lookup<String>> + Send {
+///         ready(Ok(self.0.lock().unwrap().get(key).cloned()))
+///     }
+///     fn set(&self, key: &Key, entry: Arc<Entry<String>>)
+///         -> impl Future<Output = Result<(), BackendError>> + Send {
+///         self.0.lock().unwrap().insert(key.clone(), entry);
+///         ready(Ok(()))
+///     }
+///     fn remove(&self, key: &Key) -> impl Future<Output = Result<(), BackendError>> + Send {
+///         self.0.lock().unwrap().remove(key);
+///         ready(Ok(()))
+///     }
+///     fn clear(&self) -> impl Future<Output = Result<(), BackendError>> + Send {
+///         self.0.lock().unwrap().clear();
+///         ready(Ok(()))
+///     }
+///     // An in-memory store can answer at once: the HTTP layer then serves a hit
+///     // without any future at all.
+///     fn peek(&self, key: &Key) -> Option<Lookup<String>> {
+///         Some(Ok(self.0.lock().unwrap().get(key).cloned()))
+///     }
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a layercake backend for values of type `{V}`",
+    label = "this is not a `Backend<{V}>`",
+    note = "a backend is a store such as `Moka`, or a stack of stores composed with `Compose`; byte stores also need a codec for `{V}`"
+)]
+pub trait Backend<V>: Clone + Send + Sync + 'static {
+    /// Reads the entry stored under `key`.
+    fn get(&self, key: &Key) -> impl Future<Output = Lookup<V>> + Send;
+
+    /// Stores `entry` under `key`, replacing what was there, for the entry's
+    /// [`time_to_live`](Entry::time_to_live).
+    fn set(
+        &self,
+        key: &Key,
+        entry: Arc<Entry<V>>,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Removes the entry under `key`, if any.
+    fn remove(&self, key: &Key) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Removes every entry.
+    fn clear(&self) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Reads `key` without waiting, when the tier can (in-memory tiers); `None` when it would
+    /// have to wait (network or disk), in which case the caller uses [`Backend::get`].
+    ///
+    /// This is what lets the HTTP layer answer a memory hit synchronously, with no future to
+    /// allocate. The default says "I would have to wait".
+    fn peek(&self, key: &Key) -> Option<Lookup<V>> {
+        let _ = key;
+        None
+    }
+
+    /// A short name for logs and metrics.
+    fn name(&self) -> &'static str {
+        std::any::type_name::<Self>()
+    }
+}

@@ -1,0 +1,216 @@
+use std::{
+    fmt,
+    hash::{Hash, Hasher},
+};
+
+use bytes::Bytes;
+
+/// A cache key: an ordered list of parts, with a stable 128-bit hash.
+///
+/// Parts are length-prefixed, so `["ab", "c"]` and `["a", "bc"]` are different keys, and
+/// equality compares the parts themselves, not only the hash: two different inputs never share
+/// an entry. The hash (xxh3-128 over the encoded parts) is stable across processes and builds,
+/// so instances that share a store agree on it; it is what hash maps and byte tiers index by.
+/// [`Display`](fmt::Display) prints the readable form, parts joined by `:`.
+///
+/// ```
+/// use layercake_backends::Key;
+///
+/// let a = Key::from_parts(["users", "42"]);
+/// assert_eq!(a, Key::from_parts(["users", "42"]));
+/// assert_ne!(a, Key::from_parts(["users4", "2"]));
+/// assert_eq!(a.to_string(), "users:42");
+/// assert_eq!(a.hash128(), Key::from_parts(["users", "42"]).hash128());
+/// ```
+#[derive(Clone)]
+pub struct Key {
+    hash: u128,
+    encoded: Bytes,
+}
+
+impl Key {
+    /// Starts a key; add parts with [`KeyBuilder::push`].
+    pub fn builder() -> KeyBuilder {
+        KeyBuilder::with_capacity(64)
+    }
+
+    /// A key made of `parts`, in order.
+    pub fn from_parts<I>(parts: I) -> Key
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        let mut builder = Key::builder();
+        for part in parts {
+            builder.push(part);
+        }
+        builder.build()
+    }
+
+    /// A builder that starts with this key's parts, to extend a fixed prefix per request.
+    ///
+    /// ```
+    /// use layercake_backends::Key;
+    ///
+    /// let prefix = Key::from_parts(["app", "v1"]);
+    /// let mut key = prefix.to_builder();
+    /// key.push("users");
+    /// assert_eq!(key.build(), Key::from_parts(["app", "v1", "users"]));
+    /// ```
+    pub fn to_builder(&self) -> KeyBuilder {
+        let mut encoded = Vec::with_capacity(self.encoded.len() + 64);
+        encoded.extend_from_slice(&self.encoded);
+        KeyBuilder { encoded }
+    }
+
+    /// The stable 128-bit hash of the key.
+    pub fn hash128(&self) -> u128 {
+        self.hash
+    }
+
+    /// The encoded parts (each a little-endian `u32` length, then the bytes): the exact input
+    /// the key stands for, for stores that must check it on read.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.encoded
+    }
+
+    /// The key's parts, in order.
+    pub fn parts(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let mut rest: &[u8] = &self.encoded;
+        std::iter::from_fn(move || {
+            let (len, tail) = rest.split_first_chunk::<4>()?;
+            let len = u32::from_le_bytes(*len) as usize;
+            let (part, tail) = tail.split_at(len.min(tail.len()));
+            rest = tail;
+            Some(part)
+        })
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.encoded == other.encoded
+    }
+}
+
+impl Eq for Key {}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u128(self.hash);
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, part) in self.parts().enumerate() {
+            if i > 0 {
+                f.write_str(":")?;
+            }
+            write!(f, "{}", part.escape_ascii())?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Key({self} #{:032x})", self.hash)
+    }
+}
+
+/// Builds a [`Key`] part by part; see [`Key::builder`].
+///
+/// ```
+/// use layercake_backends::Key;
+///
+/// let mut key = Key::builder();
+/// key.push("GET").push("/search?q=rust");
+/// assert_eq!(key.build(), Key::from_parts(["GET", "/search?q=rust"]));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct KeyBuilder {
+    encoded: Vec<u8>,
+}
+
+impl KeyBuilder {
+    /// A builder with room for `capacity` bytes of encoded parts.
+    pub fn with_capacity(capacity: usize) -> Self {
+        KeyBuilder {
+            encoded: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Appends one part.
+    pub fn push(&mut self, part: impl AsRef<[u8]>) -> &mut Self {
+        let part = part.as_ref();
+        // Parts longer than 4 GiB are not keys anyone should build; clamp rather than panic.
+        let len = u32::try_from(part.len()).unwrap_or(u32::MAX);
+        self.encoded.reserve(4 + len as usize);
+        self.encoded.extend_from_slice(&len.to_le_bytes());
+        self.encoded.extend_from_slice(&part[..len as usize]);
+        self
+    }
+
+    /// Appends a part made of several pieces, as if they were concatenated (no separator, no
+    /// allocation): `push_concat(["/a", "?b"])` equals `push("/a?b")`.
+    pub fn push_concat<const N: usize>(&mut self, pieces: [&[u8]; N]) -> &mut Self {
+        let total: usize = pieces.iter().map(|p| p.len()).sum();
+        let len = u32::try_from(total).unwrap_or(u32::MAX);
+        self.encoded.reserve(4 + total);
+        self.encoded.extend_from_slice(&len.to_le_bytes());
+        let mut left = len as usize;
+        for piece in pieces {
+            let take = piece.len().min(left);
+            self.encoded.extend_from_slice(&piece[..take]);
+            left -= take;
+        }
+        self
+    }
+
+    /// Finishes the key.
+    pub fn build(self) -> Key {
+        let hash = xxhash_rust::xxh3::xxh3_128(&self.encoded);
+        let mut encoded = self.encoded;
+        // `Bytes::from(Vec)` takes the allocation as it is when it is exactly full.
+        encoded.shrink_to_fit();
+        Key {
+            hash,
+            encoded: Bytes::from(encoded),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn length_prefixes_keep_part_boundaries() {
+        let a = Key::from_parts(["ab", "c"]);
+        let b = Key::from_parts(["a", "bc"]);
+        assert_ne!(a, b);
+        assert_ne!(a.hash128(), b.hash128());
+        assert_ne!(Key::from_parts(["a"]), Key::from_parts(["a", ""]));
+    }
+
+    #[test]
+    fn parts_round_trip_and_concat_matches_push() {
+        let mut k = Key::builder();
+        k.push_concat([b"/path", b"?q=1"]).push([0u8, 255]);
+        let k = k.build();
+        let parts: Vec<&[u8]> = k.parts().collect();
+        assert_eq!(parts, vec![&b"/path?q=1"[..], &[0u8, 255][..]]);
+        assert_eq!(k, Key::from_parts([&b"/path?q=1"[..], &[0, 255]]));
+        assert_eq!(k.to_string(), "/path?q=1:\\x00\\xff");
+    }
+
+    #[test]
+    fn hash_is_stable_across_processes() {
+        // A fixed value: if this changes, keys written by older builds are no longer found.
+        assert_eq!(
+            Key::from_parts(["layercake"]).hash128(),
+            xxhash_rust::xxh3::xxh3_128(b"\x09\x00\x00\x00layercake")
+        );
+    }
+}

@@ -1,0 +1,44 @@
+//! Storage for [layercake](https://docs.rs/layercake): the [`Backend`] trait and the stores.
+//!
+//! A backend keeps [`Entry`] values under [`Key`]s until their time to live runs out. It knows
+//! nothing of HTTP: the engine in `layercake` decides what an entry means and when it is fresh;
+//! a backend only stores, returns and forgets.
+//!
+//! Stores, one module each, each behind a feature:
+//!
+//! | store | feature | kind |
+//! |---|---|---|
+//! | [`Moka`] | `moka` (default) | in memory, in process: entries behind `Arc`, no serialization |
+//!
+//! Users normally depend on `layercake` alone, which re-exports this crate.
+//!
+//! ```
+//! use std::{sync::Arc, time::Duration};
+//! use layercake_backends::{Backend, Entry, Key, Moka, Timestamp};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let store = Moka::builder().max_bytes(1 << 20).build();
+//! let key = Key::from_parts(["users", "42"]);
+//! let entry = Entry::new("Ada".to_string(), Timestamp::now(), Duration::from_secs(60), Duration::ZERO);
+//! store.set(&key, Arc::new(entry)).await.unwrap();
+//!
+//! let found: Option<Arc<Entry<String>>> = store.get(&key).await.unwrap();
+//! assert_eq!(found.unwrap().value(), "Ada");
+//! # }
+//! ```
+
+mod backend;
+mod entry;
+mod error;
+mod key;
+#[cfg(feature = "moka")]
+pub mod moka;
+mod time;
+
+pub use backend::{Backend, Lookup};
+pub use entry::{Entry, Freshness};
+pub use error::{BackendError, BackendErrorKind};
+pub use key::{Key, KeyBuilder};
+#[cfg(feature = "moka")]
+pub use moka::Moka;
+pub use time::Timestamp;

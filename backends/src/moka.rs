@@ -1,0 +1,252 @@
+//! The embedded in-memory store, built on [moka](https://docs.rs/moka).
+//!
+//! [`Moka`] is the default tier: no server, no serialization. Entries are kept behind `Arc`, so
+//! a hit hands out a reference count, never a copy of the value. It is bounded both by a byte
+//! budget (each entry weighs what [`Entry::weight`] and its key say) and by a number of
+//! entries, and each entry leaves the store when its stale window ends.
+//!
+//! ```
+//! use layercake_backends::Moka;
+//!
+//! // 256 MiB and at most 100 000 entries.
+//! let store = Moka::builder()
+//!     .max_bytes(256 * 1024 * 1024)
+//!     .max_entries(100_000)
+//!     .build();
+//! # drop(store);
+//! ```
+
+use std::{
+    any::Any,
+    fmt,
+    future::{Future, ready},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use crate::{Backend, BackendError, BackendErrorKind, Entry, Key, Lookup, Timestamp};
+
+/// What one entry costs beyond its value and key: the slot, the `Arc`, moka's bookkeeping.
+const ENTRY_OVERHEAD: usize = 128;
+
+/// The in-memory store; see the [module docs](self).
+///
+/// A `Moka` is a handle: clones share the same entries. It implements [`Backend<V>`] for every
+/// `V: Send + Sync + 'static`; reading a key with a value type other than the one stored under
+/// it is an error of kind [`TypeMismatch`](BackendErrorKind::TypeMismatch), which the engine
+/// counts and treats as a miss.
+#[derive(Clone)]
+pub struct Moka {
+    cache: moka::sync::Cache<Key, Slot>,
+    max_bytes: u64,
+    max_entries: u64,
+}
+
+#[derive(Clone)]
+struct Slot {
+    entry: Arc<dyn Any + Send + Sync>,
+    weight: u32,
+    time_to_live: Duration,
+}
+
+/// Builds a [`Moka`] store; see [`Moka::builder`].
+#[derive(Debug, Clone)]
+pub struct MokaBuilder {
+    max_bytes: u64,
+    max_entries: u64,
+}
+
+impl Moka {
+    /// The default byte budget: 64 MiB.
+    pub const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
+    /// The default bound on the number of entries: 100 000.
+    pub const DEFAULT_MAX_ENTRIES: u64 = 100_000;
+
+    /// A store with room for `max_bytes` bytes and the default number of entries.
+    ///
+    /// ```
+    /// let store = layercake_backends::Moka::new(32 * 1024 * 1024);
+    /// # drop(store);
+    /// ```
+    pub fn new(max_bytes: u64) -> Self {
+        Moka::builder().max_bytes(max_bytes).build()
+    }
+
+    /// A builder with the default bounds ([`Moka::DEFAULT_MAX_BYTES`],
+    /// [`Moka::DEFAULT_MAX_ENTRIES`]).
+    pub fn builder() -> MokaBuilder {
+        MokaBuilder {
+            max_bytes: Moka::DEFAULT_MAX_BYTES,
+            max_entries: Moka::DEFAULT_MAX_ENTRIES,
+        }
+    }
+
+    /// How many entries the store holds (after pending evictions, see
+    /// [`Moka::run_pending_tasks`]).
+    pub fn entry_count(&self) -> u64 {
+        self.cache.entry_count()
+    }
+
+    /// The bytes charged to the budget by the entries held now. Every entry is charged at least
+    /// `max_bytes / max_entries`, which is how one weigher enforces both bounds.
+    pub fn weighted_size(&self) -> u64 {
+        self.cache.weighted_size()
+    }
+
+    /// The byte budget.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    /// The bound on the number of entries.
+    pub fn max_entries(&self) -> u64 {
+        self.max_entries
+    }
+
+    /// Runs moka's pending maintenance now (evictions, expirations). Moka does this on its own
+    /// as it is used; call it to observe the bounds at an exact moment, e.g. in tests.
+    pub fn run_pending_tasks(&self) {
+        self.cache.run_pending_tasks();
+    }
+
+    /// Removes the entry under `key`, whatever its value type.
+    pub fn invalidate(&self, key: &Key) {
+        self.cache.invalidate(key);
+    }
+
+    /// Removes every entry.
+    pub fn invalidate_all(&self) {
+        self.cache.invalidate_all();
+    }
+
+    fn read<V: Send + Sync + 'static>(&self, key: &Key) -> Lookup<V> {
+        let Some(slot) = self.cache.get(key) else {
+            return Ok(None);
+        };
+        match slot.entry.downcast::<Entry<V>>() {
+            Ok(entry) => Ok(Some(entry)),
+            Err(_) => Err(BackendError::new(
+                BackendErrorKind::TypeMismatch,
+                format!(
+                    "the entry under `{key}` does not hold a `{}`",
+                    std::any::type_name::<V>()
+                ),
+            )),
+        }
+    }
+
+    fn write<V: Send + Sync + 'static>(&self, key: &Key, entry: Arc<Entry<V>>) {
+        let time_to_live = entry.time_to_live(Timestamp::now());
+        if time_to_live.is_zero() {
+            self.cache.invalidate(key);
+            return;
+        }
+        // Every entry weighs at least budget/max_entries, so the byte budget also caps the count.
+        let floor = self.max_bytes / self.max_entries.max(1);
+        let bytes = entry.weight() + key.as_bytes().len() + ENTRY_OVERHEAD;
+        let weight = (bytes as u64).max(floor).min(u32::MAX as u64) as u32;
+        let slot = Slot {
+            entry,
+            weight,
+            time_to_live,
+        };
+        self.cache.insert(key.clone(), slot);
+    }
+}
+
+impl Default for Moka {
+    /// A store with the default bounds.
+    fn default() -> Self {
+        Moka::builder().build()
+    }
+}
+
+impl fmt::Debug for Moka {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Moka")
+            .field("max_bytes", &self.max_bytes)
+            .field("max_entries", &self.max_entries)
+            .field("entry_count", &self.cache.entry_count())
+            .field("weighted_size", &self.cache.weighted_size())
+            .finish()
+    }
+}
+
+impl MokaBuilder {
+    /// The byte budget: the sum of the entries' weights (value, key, bookkeeping) stays under it.
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = bytes;
+        self
+    }
+
+    /// The most entries the store keeps.
+    pub fn max_entries(mut self, entries: u64) -> Self {
+        self.max_entries = entries;
+        self
+    }
+
+    /// Builds the store.
+    pub fn build(self) -> Moka {
+        let cache = moka::sync::Cache::builder()
+            .max_capacity(self.max_bytes)
+            .weigher(|_key: &Key, slot: &Slot| slot.weight)
+            .expire_after(SlotExpiry)
+            .build();
+        Moka {
+            cache,
+            max_bytes: self.max_bytes,
+            max_entries: self.max_entries.max(1),
+        }
+    }
+}
+
+struct SlotExpiry;
+
+impl moka::Expiry<Key, Slot> for SlotExpiry {
+    fn expire_after_create(&self, _key: &Key, slot: &Slot, _now: Instant) -> Option<Duration> {
+        Some(slot.time_to_live)
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &Key,
+        slot: &Slot,
+        _now: Instant,
+        _current: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(slot.time_to_live)
+    }
+}
+
+impl<V: Send + Sync + 'static> Backend<V> for Moka {
+    fn get(&self, key: &Key) -> impl Future<Output = Lookup<V>> + Send {
+        ready(self.read(key))
+    }
+
+    fn set(
+        &self,
+        key: &Key,
+        entry: Arc<Entry<V>>,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        self.write(key, entry);
+        ready(Ok(()))
+    }
+
+    fn remove(&self, key: &Key) -> impl Future<Output = Result<(), BackendError>> + Send {
+        self.cache.invalidate(key);
+        ready(Ok(()))
+    }
+
+    fn clear(&self) -> impl Future<Output = Result<(), BackendError>> + Send {
+        self.cache.invalidate_all();
+        ready(Ok(()))
+    }
+
+    fn peek(&self, key: &Key) -> Option<Lookup<V>> {
+        Some(self.read(key))
+    }
+
+    fn name(&self) -> &'static str {
+        "moka"
+    }
+}

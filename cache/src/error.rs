@@ -1,0 +1,69 @@
+use std::{fmt, time::Duration};
+
+/// A configuration error, reported by `build()` before any request is served.
+///
+/// ```
+/// use std::time::Duration;
+/// use layercake::{BuildError, CacheLayer, Moka};
+///
+/// let err = CacheLayer::builder(Moka::default())
+///     .ttl(Duration::ZERO)
+///     .build()
+///     .unwrap_err();
+/// assert!(matches!(err, BuildError::ZeroTtl));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The time to live is zero: nothing would ever be served from the cache.
+    ZeroTtl,
+    /// `min_body_size` is larger than `max_body_size`: no body could be stored.
+    BodySizeRange {
+        /// The configured minimum.
+        min: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// No method is cacheable.
+    NoMethods,
+    /// The lock timeout is zero: followers would never wait for a leader.
+    ZeroLockTimeout,
+    /// The cache name is not a valid RFC 9211 token (letters, digits and `!#$%&'*+-.^_`|~:/`,
+    /// starting with a letter or `*`).
+    InvalidName(String),
+    /// The namespace is empty.
+    EmptyNamespace,
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::ZeroTtl => f.write_str("the cache's ttl must be greater than zero"),
+            BuildError::BodySizeRange { min, max } => write!(
+                f,
+                "min_body_size ({min} bytes) is larger than max_body_size ({max} bytes)"
+            ),
+            BuildError::NoMethods => f.write_str("at least one method must be cacheable"),
+            BuildError::ZeroLockTimeout => {
+                f.write_str("the lock timeout must be greater than zero")
+            }
+            BuildError::InvalidName(name) => write!(
+                f,
+                "cache name {name:?} is not a valid Cache-Status token (RFC 9211): use letters, digits and !#$%&'*+-.^_`|~:/, starting with a letter"
+            ),
+            BuildError::EmptyNamespace => f.write_str("the key namespace must not be empty"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+pub(crate) fn check_ttl(ttl: Duration, lock_timeout: Duration) -> Result<(), BuildError> {
+    if ttl.is_zero() {
+        return Err(BuildError::ZeroTtl);
+    }
+    if lock_timeout.is_zero() {
+        return Err(BuildError::ZeroLockTimeout);
+    }
+    Ok(())
+}

@@ -1,0 +1,358 @@
+//! The tower layer that caches HTTP responses.
+//!
+//! Put [`CacheLayer`] in front of any tower service that answers `http::Request`s (an axum
+//! `Router`, a hyper client, a `service_fn`): responses to `GET` (and `HEAD`, answered from the
+//! stored `GET`) are stored in a [`Backend`] and served from it while fresh.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use axum::{Router, routing::get};
+//! use layercake::prelude::*;
+//!
+//! # #[tokio::main] async fn main() {
+//! let cache = CacheLayer::builder(Moka::default())
+//!     .ttl(Duration::from_secs(60))
+//!     .build()
+//!     .expect("valid cache configuration");
+//!
+//! let app = Router::new()
+//!     .route("/", get(|| async { "expensive" }))
+//!     .layer(cache);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await.unwrap();
+//! axum::serve(listener, app).await.unwrap();
+//! # }
+//! ```
+//!
+//! # One request through the layer
+//!
+//! 1. **Request predicate.** Only the configured methods (GET and HEAD by default) use the
+//!    cache, and only without `Authorization` unless
+//!    [`allow_authorization`](CacheLayerBuilder::allow_authorization) is set. Anything else
+//!    goes straight to the inner service: no key, no lookup, no allocation.
+//! 2. **Key.** The namespace, the method (HEAD counts as GET) and what the
+//!    [`KeyExtractor`] adds (path and query by default).
+//! 3. **Lookup.** A fresh entry is served; a stale one inside its stale window follows the
+//!    [`StalePolicy`](crate::StalePolicy). On a miss, one request per key goes upstream
+//!    (single-flight); the others wait and are served its response (`collapsed`). If the
+//!    leader fails, panics or its client goes away, a waiting request takes over.
+//! 4. **Response predicate.** A response is stored when its status is allowed (errors only with
+//!    a [negative ttl](CacheLayerBuilder::negative_ttl)), it has no `Set-Cookie`, no
+//!    `Cache-Control: no-store` or `private`, no `Vary`, and its body fits the size limits. Its
+//!    body streams to the client as it arrives and is recorded on the way; a body that outgrows
+//!    [`max_body_size`](CacheLayerBuilder::max_body_size) is simply streamed on, complete, and
+//!    not stored.
+//!
+//! Every response carries a `Cache-Status` header (RFC 9211) saying what the cache did:
+//!
+//! | `Cache-Status` | meaning |
+//! |---|---|
+//! | `layercake; hit; ttl=42` | served from the cache, fresh for 42 more seconds |
+//! | `layercake; hit; ttl=-3` | served stale, 3 seconds past its ttl |
+//! | `layercake; fwd=uri-miss; stored` | fetched from upstream and stored |
+//! | `layercake; fwd=uri-miss; collapsed` | waited for another request's upstream call |
+//! | `layercake; fwd=uri-miss; detail=set-cookie` | fetched, not stored (the detail says why) |
+//! | `layercake; fwd=method` | method not cached: passed through |
+//! | `layercake; fwd=bypass; detail=authorization` | request with credentials: passed through |
+//!
+//! Hits also carry `Age`, the seconds since the response was stored.
+//!
+//! # Performance
+//!
+//! A hit in a tier that answers without waiting (memory: [`Moka`](crate::Moka)) is served
+//! synchronously inside `call`: the response future is a ready value, the body a shared
+//! `Bytes`; the only allocations are the response's own (its header map and the `Age` and
+//! `Cache-Status` values) and the key. A pass-through wraps the inner future without boxing.
+//! Only a miss, or a lookup in a tier that must be awaited, runs as one boxed future: the
+//! futures of [`Backend`] methods cannot be named on stable Rust, and that allocation is small
+//! next to an upstream call.
+
+mod body;
+mod cache_control;
+mod future;
+mod key;
+mod response;
+mod service;
+mod status;
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use http::{HeaderName, Method, StatusCode};
+use layercake_backends::{Backend, Key};
+use tower_layer::Layer;
+
+pub use self::{
+    body::CacheBody,
+    future::ResponseFuture,
+    key::{Headers, KeyExtractor, Path, PathAndQuery},
+    response::CachedResponse,
+    service::CacheService,
+};
+use self::{
+    response::{Rules, StatusSet},
+    service::Shared,
+    status::{CacheStatus, is_token},
+};
+use crate::{
+    BuildError, CacheStats, StalePolicy,
+    engine::{Engine, Policy},
+    error::check_ttl,
+};
+
+/// What every HTTP key starts with after the namespace: the kind of entry and the layout
+/// version of keys.
+const KEY_SCHEMA: &str = "http/1";
+
+/// A tower layer that caches HTTP responses; see the [module docs](self).
+///
+/// Made with [`CacheLayer::builder`]. Cheap to clone; every service it makes shares one engine:
+/// the same entries, in-flight requests and [counters](CacheLayer::stats).
+pub struct CacheLayer<B, K = PathAndQuery> {
+    shared: Arc<Shared<B, K>>,
+}
+
+impl<B> CacheLayer<B, PathAndQuery>
+where
+    B: Backend<CachedResponse>,
+{
+    /// A builder for a layer that stores in `backend`.
+    ///
+    /// Defaults: ttl 60 s, no stale window, no negative caching, methods GET and HEAD, statuses
+    /// 200, 203, 300, 301, 308 (and 404, 410 once a negative ttl is set), key = path and query,
+    /// bodies up to 4 MiB, every end-to-end header stored, requests with `Authorization` and
+    /// responses with `Set-Cookie` or `Cache-Control: private` not stored, cache name and key
+    /// namespace `layercake`, lock timeout 30 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use http::{Method, StatusCode, header::CONTENT_TYPE};
+    /// use layercake::{CacheLayer, Moka, layer::Path};
+    ///
+    /// let layer = CacheLayer::builder(Moka::default())
+    ///     .ttl(Duration::from_secs(30))
+    ///     .stale(Duration::from_secs(300))
+    ///     .negative_ttl(Duration::from_secs(5))
+    ///     .key(Path)
+    ///     .methods([Method::GET, Method::HEAD])
+    ///     .statuses([StatusCode::OK, StatusCode::NOT_FOUND])
+    ///     .max_body_size(256 * 1024)
+    ///     .header_allowlist([CONTENT_TYPE])
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(layer);
+    /// ```
+    pub fn builder(backend: B) -> CacheLayerBuilder<B, PathAndQuery> {
+        CacheLayerBuilder {
+            backend,
+            key: PathAndQuery,
+            policy: Policy::default(),
+            rules: Rules::default(),
+            name: "layercake".to_owned(),
+            namespace: "layercake".to_owned(),
+        }
+    }
+}
+
+impl<B, K> CacheLayer<B, K> {
+    /// The cache's counters.
+    ///
+    /// ```
+    /// # use layercake::{CacheLayer, Moka};
+    /// let layer = CacheLayer::builder(Moka::default()).build().unwrap();
+    /// assert_eq!(layer.stats().hits, 0);
+    /// ```
+    pub fn stats(&self) -> CacheStats {
+        self.shared.engine.stats.snapshot()
+    }
+
+    /// The backend the layer stores in.
+    pub fn backend(&self) -> &B {
+        &self.shared.engine.backend
+    }
+}
+
+impl<B, K> Clone for CacheLayer<B, K> {
+    fn clone(&self) -> Self {
+        CacheLayer {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<B, K> fmt::Debug for CacheLayer<B, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheLayer")
+            .field("policy", &self.shared.engine.policy)
+            .field("rules", &self.shared.rules)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B, K> Layer<S> for CacheLayer<B, K> {
+    type Service = CacheService<S, B, K>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CacheService::new(inner, Arc::clone(&self.shared))
+    }
+}
+
+/// Configures a [`CacheLayer`]; see [`CacheLayer::builder`].
+#[must_use]
+pub struct CacheLayerBuilder<B, K = PathAndQuery> {
+    backend: B,
+    key: K,
+    policy: Policy,
+    rules: Rules,
+    name: String,
+    namespace: String,
+}
+
+impl<B, K> CacheLayerBuilder<B, K>
+where
+    B: Backend<CachedResponse>,
+    K: KeyExtractor,
+{
+    /// How long a stored response is fresh. Default: 60 s.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.policy.ttl = ttl;
+        self
+    }
+
+    /// How long after its ttl a response may still be served stale (see
+    /// [`stale_policy`](Self::stale_policy)). Default: none.
+    pub fn stale(mut self, stale: Duration) -> Self {
+        self.policy.stale = stale;
+        self
+    }
+
+    /// What to do with a stale response. Default: [`StalePolicy::Return`].
+    pub fn stale_policy(mut self, policy: StalePolicy) -> Self {
+        self.policy.stale_policy = policy;
+        self
+    }
+
+    /// Caches error responses (statuses ≥ 400 that are in [`statuses`](Self::statuses), by
+    /// default 404 and 410) for `ttl`. Without it, error responses are never stored.
+    pub fn negative_ttl(mut self, ttl: Duration) -> Self {
+        self.rules.negative_ttl = Some(ttl);
+        self
+    }
+
+    /// How the cache key is made from a request; see [`KeyExtractor`]. Default:
+    /// [`PathAndQuery`].
+    pub fn key<K2: KeyExtractor>(self, key: K2) -> CacheLayerBuilder<B, K2> {
+        CacheLayerBuilder {
+            backend: self.backend,
+            key,
+            policy: self.policy,
+            rules: self.rules,
+            name: self.name,
+            namespace: self.namespace,
+        }
+    }
+
+    /// The methods whose responses are cached. Default: GET and HEAD. The method is always
+    /// part of the key, so a stored GET is never served for another method.
+    pub fn methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
+        self.rules.methods = methods.into_iter().collect();
+        self
+    }
+
+    /// The statuses whose responses may be stored. Statuses ≥ 400 are stored only with a
+    /// [negative ttl](Self::negative_ttl). Default: 200, 203, 300, 301, 308, 404, 410.
+    pub fn statuses(mut self, statuses: impl IntoIterator<Item = StatusCode>) -> Self {
+        self.rules.statuses = StatusSet::new(statuses);
+        self
+    }
+
+    /// Bodies smaller than this are not stored. Default: 0.
+    pub fn min_body_size(mut self, bytes: usize) -> Self {
+        self.rules.min_body_size = bytes;
+        self
+    }
+
+    /// Bodies larger than this are not stored; they stream through complete. Default: 4 MiB.
+    pub fn max_body_size(mut self, bytes: usize) -> Self {
+        self.rules.max_body_size = bytes;
+        self
+    }
+
+    /// Stores only these response headers (besides `Content-Length`). Default: every header
+    /// except hop-by-hop ones.
+    pub fn header_allowlist(mut self, names: impl IntoIterator<Item = HeaderName>) -> Self {
+        self.rules.header_allowlist = Some(names.into_iter().collect());
+        self
+    }
+
+    /// Lets requests with an `Authorization` header use the cache. Only for caches whose
+    /// responses do not depend on who asks, or whose key includes the credentials.
+    /// Default: `false` (such requests pass straight through).
+    pub fn allow_authorization(mut self, allow: bool) -> Self {
+        self.rules.allow_authorization = allow;
+        self
+    }
+
+    /// Stores responses that carry `Set-Cookie` (and replays the cookie to everyone served
+    /// from the entry). Default: `false`.
+    pub fn allow_set_cookie(mut self, allow: bool) -> Self {
+        self.rules.allow_set_cookie = allow;
+        self
+    }
+
+    /// Stores responses marked `Cache-Control: private`: only for a cache that serves one user.
+    /// Default: `false`. `no-store` is never stored.
+    pub fn allow_private(mut self, allow: bool) -> Self {
+        self.rules.allow_private = allow;
+        self
+    }
+
+    /// How long a request waits for another request's upstream call before going upstream
+    /// itself. Default: 30 s.
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.policy.lock_timeout = timeout;
+        self
+    }
+
+    /// The cache's name in `Cache-Status`. Default: `layercake`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The first part of every key, so that layers sharing a store keep apart.
+    /// Default: `layercake`.
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    /// Builds the layer, or says what is wrong with the configuration.
+    pub fn build(self) -> Result<CacheLayer<B, K>, BuildError> {
+        check_ttl(self.policy.ttl, self.policy.lock_timeout)?;
+        let rules = self.rules;
+        if rules.min_body_size > rules.max_body_size {
+            return Err(BuildError::BodySizeRange {
+                min: rules.min_body_size,
+                max: rules.max_body_size,
+            });
+        }
+        if rules.methods.is_empty() {
+            return Err(BuildError::NoMethods);
+        }
+        if !is_token(&self.name) {
+            return Err(BuildError::InvalidName(self.name));
+        }
+        if self.namespace.is_empty() {
+            return Err(BuildError::EmptyNamespace);
+        }
+        let shared = Shared {
+            engine: Engine::new(self.backend, self.policy),
+            rules,
+            status: CacheStatus::new(self.name),
+            key: self.key,
+            prefix: Key::from_parts([self.namespace.as_str(), KEY_SCHEMA]),
+        };
+        Ok(CacheLayer {
+            shared: Arc::new(shared),
+        })
+    }
+}

@@ -1,0 +1,272 @@
+//! What the layer stores for a response, and the rules for whether it may be stored.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{
+    HeaderMap, HeaderName, HeaderValue, Method, StatusCode,
+    header::{self, AUTHORIZATION},
+    request, response,
+};
+use http_body::SizeHint;
+
+use super::{cache_control::ResponseDirectives, status::CACHE_STATUS};
+use crate::engine::Policy;
+
+/// A response as the layer stores it: status, the stored headers and the whole body.
+///
+/// The body is `Bytes`: serving it is a reference-count increment, not a copy. Stored headers
+/// exclude hop-by-hop headers, `Age` and `Cache-Status` (recomputed on every hit), and, when
+/// the layer has a header allowlist, every header not on it; `Content-Length` is always the
+/// stored body's length.
+///
+/// ```
+/// use bytes::Bytes;
+/// use http::{HeaderMap, StatusCode};
+/// use layercake::layer::CachedResponse;
+///
+/// let cached = CachedResponse::new(StatusCode::OK, HeaderMap::new(), Bytes::from_static(b"hi"));
+/// assert_eq!(cached.body(), &Bytes::from_static(b"hi"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct CachedResponse {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl CachedResponse {
+    /// A stored response.
+    pub fn new(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
+        CachedResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The stored headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// About how many bytes the response occupies in memory.
+    pub fn weight(&self) -> usize {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 32)
+            .sum();
+        std::mem::size_of::<Self>() + headers + self.body.len()
+    }
+}
+
+/// A set of status codes, as a bitmap: membership is a shift and a mask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StatusSet([u64; 10]);
+
+impl StatusSet {
+    pub(crate) fn new(statuses: impl IntoIterator<Item = StatusCode>) -> Self {
+        let mut bits = [0u64; 10];
+        for status in statuses {
+            let code = usize::from(status.as_u16());
+            bits[code / 64] |= 1 << (code % 64);
+        }
+        StatusSet(bits)
+    }
+
+    pub(crate) fn contains(&self, status: StatusCode) -> bool {
+        let code = usize::from(status.as_u16());
+        self.0[code / 64] & (1 << (code % 64)) != 0
+    }
+}
+
+/// Why a request or response was not stored; the `detail` of its `Cache-Status`.
+pub(crate) type NotStored = &'static str;
+
+/// The storage rules of a layer.
+#[derive(Debug, Clone)]
+pub(crate) struct Rules {
+    pub(crate) methods: Vec<Method>,
+    pub(crate) statuses: StatusSet,
+    pub(crate) negative_ttl: Option<Duration>,
+    pub(crate) min_body_size: usize,
+    pub(crate) max_body_size: usize,
+    pub(crate) header_allowlist: Option<Vec<HeaderName>>,
+    pub(crate) allow_authorization: bool,
+    pub(crate) allow_set_cookie: bool,
+    pub(crate) allow_private: bool,
+}
+
+/// How long a response may be served: fresh for `ttl`, then stale for `stale`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lifetime {
+    pub(crate) ttl: Duration,
+    pub(crate) stale: Duration,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            methods: vec![Method::GET, Method::HEAD],
+            // RFC 9110 §15.1: heuristically cacheable; 404 and 410 only with a negative ttl.
+            statuses: StatusSet::new(
+                [200, 203, 300, 301, 308, 404, 410]
+                    .map(|code| StatusCode::from_u16(code).expect("a valid status code")),
+            ),
+            negative_ttl: None,
+            min_body_size: 0,
+            max_body_size: 4 * 1024 * 1024,
+            header_allowlist: None,
+            allow_authorization: false,
+            allow_set_cookie: false,
+            allow_private: false,
+        }
+    }
+}
+
+impl Rules {
+    /// Whether the request may use the cache at all; the reason when it may not.
+    pub(crate) fn request(&self, request: &request::Parts) -> Result<(), NotStored> {
+        if !self.methods.contains(&request.method) {
+            return Err("method");
+        }
+        if !self.allow_authorization && request.headers.contains_key(AUTHORIZATION) {
+            return Err("authorization");
+        }
+        Ok(())
+    }
+
+    /// Whether a response may be stored, and for how long.
+    pub(crate) fn response(
+        &self,
+        response: &response::Parts,
+        size: &SizeHint,
+        policy: &Policy,
+    ) -> Result<Lifetime, NotStored> {
+        let status = response.status;
+        if !self.statuses.contains(status) {
+            return Err("status");
+        }
+        let lifetime = if status.as_u16() >= 400 {
+            let ttl = self.negative_ttl.ok_or("status")?;
+            Lifetime {
+                ttl,
+                stale: Duration::ZERO,
+            }
+        } else {
+            Lifetime {
+                ttl: policy.ttl,
+                stale: policy.stale,
+            }
+        };
+        let headers = &response.headers;
+        if !self.allow_set_cookie && headers.contains_key(header::SET_COOKIE) {
+            return Err("set-cookie");
+        }
+        let directives = ResponseDirectives::parse(headers);
+        if directives.no_store {
+            return Err("no-store");
+        }
+        if directives.private && !self.allow_private {
+            return Err("private");
+        }
+        if headers.contains_key(header::VARY) {
+            // Variants are not selected yet: storing one would serve it to every variant.
+            return Err("vary");
+        }
+        if size.lower() > self.max_body_size as u64 {
+            return Err("too-large");
+        }
+        if size
+            .upper()
+            .is_some_and(|upper| upper < self.min_body_size as u64)
+        {
+            return Err("too-small");
+        }
+        Ok(lifetime)
+    }
+
+    /// The headers to store from a response whose body is `body_len` bytes long.
+    pub(crate) fn stored_headers(&self, headers: &HeaderMap, body_len: usize) -> HeaderMap {
+        let mut stored = HeaderMap::with_capacity(headers.len() + 1);
+        for (name, value) in headers {
+            if is_hop_by_hop(name, headers)
+                || name == header::AGE
+                || name == CACHE_STATUS
+                || name == header::CONTENT_LENGTH
+            {
+                continue;
+            }
+            if let Some(allowed) = &self.header_allowlist {
+                if !allowed.contains(name) {
+                    continue;
+                }
+            }
+            stored.append(name.clone(), value.clone());
+        }
+        stored.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
+        stored
+    }
+}
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) and those the `Connection` header names.
+fn is_hop_by_hop(name: &HeaderName, headers: &HeaderMap) -> bool {
+    const PROXY_PREFIX: &str = "proxy-";
+    if name == header::CONNECTION
+        || name == header::TE
+        || name == header::TRANSFER_ENCODING
+        || name == header::UPGRADE
+        || name == header::TRAILER
+        || name.as_str() == "keep-alive"
+        || name.as_str().starts_with(PROXY_PREFIX)
+    {
+        return true;
+    }
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|option| option.trim().eq_ignore_ascii_case(name.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_set_membership() {
+        let set = StatusSet::new([StatusCode::OK, StatusCode::NOT_FOUND]);
+        assert!(set.contains(StatusCode::OK));
+        assert!(set.contains(StatusCode::NOT_FOUND));
+        assert!(!set.contains(StatusCode::CREATED));
+        assert!(!set.contains(StatusCode::from_u16(599).unwrap()));
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_connection_options_are_not_stored() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONNECTION, "close, x-hop".parse().unwrap());
+        headers.insert("x-hop", "1".parse().unwrap());
+        headers.insert("keep-alive", "timeout=5".parse().unwrap());
+        headers.insert("proxy-authenticate", "Basic".parse().unwrap());
+        headers.insert(header::TRANSFER_ENCODING, "chunked".parse().unwrap());
+        headers.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        let rules = Rules::default();
+        let stored = rules.stored_headers(&headers, 3);
+        let names: Vec<&str> = stored.keys().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["content-type", "content-length"]);
+        assert_eq!(stored[header::CONTENT_LENGTH], "3");
+    }
+}

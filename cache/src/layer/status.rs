@@ -1,0 +1,92 @@
+//! `Cache-Status` (RFC 9211): what the cache did, on every response.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+/// The `Cache-Status` header name.
+pub(crate) const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
+
+/// Builds the layer's `Cache-Status` values; the constant ones are made once.
+#[derive(Debug, Clone)]
+pub(crate) struct CacheStatus {
+    name: String,
+    pub(crate) method: HeaderValue,
+    pub(crate) bypass_authorization: HeaderValue,
+    pub(crate) bypass_key: HeaderValue,
+}
+
+impl CacheStatus {
+    pub(crate) fn new(name: String) -> Self {
+        let value = |params: &str| {
+            HeaderValue::try_from(format!("{name}; {params}"))
+                .expect("the cache name is validated as a token")
+        };
+        CacheStatus {
+            method: value("fwd=method"),
+            bypass_authorization: value("fwd=bypass; detail=authorization"),
+            bypass_key: value("fwd=bypass; detail=key"),
+            name,
+        }
+    }
+
+    /// `hit; ttl=N`, N negative for a stale entry (RFC 9211 §2.2).
+    pub(crate) fn hit(&self, ttl: i64) -> HeaderValue {
+        self.format(format_args!("hit; ttl={ttl}"))
+    }
+
+    /// A response that was forwarded upstream: `fwd=<why>`, with `stored`, `collapsed` or a
+    /// `detail`.
+    pub(crate) fn forward(&self, fwd: &str, outcome: Forwarded) -> HeaderValue {
+        match outcome {
+            Forwarded::Stored => self.format(format_args!("fwd={fwd}; stored")),
+            Forwarded::Collapsed => self.format(format_args!("fwd={fwd}; collapsed")),
+            Forwarded::NotStored(detail) => self.format(format_args!("fwd={fwd}; detail={detail}")),
+            Forwarded::Plain => self.format(format_args!("fwd={fwd}")),
+        }
+    }
+
+    fn format(&self, params: std::fmt::Arguments<'_>) -> HeaderValue {
+        HeaderValue::try_from(format!("{}; {params}", self.name))
+            .expect("Cache-Status parameters are tokens")
+    }
+}
+
+/// What became of a forwarded response.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Forwarded {
+    /// It is being stored.
+    Stored,
+    /// This request waited for another one's upstream response and was served it.
+    Collapsed,
+    /// It was not stored, for this reason.
+    NotStored(&'static str),
+    /// Nothing more to say (e.g. the size is not known yet).
+    Plain,
+}
+
+/// Adds `value` to the response's `Cache-Status`, after the entries of caches nearer the origin.
+pub(crate) fn set_cache_status(headers: &mut HeaderMap, value: HeaderValue) {
+    match headers.get(&CACHE_STATUS) {
+        None => {
+            headers.insert(CACHE_STATUS, value);
+        }
+        Some(existing) => {
+            let mut combined = Vec::with_capacity(existing.len() + 2 + value.len());
+            combined.extend_from_slice(existing.as_bytes());
+            combined.extend_from_slice(b", ");
+            combined.extend_from_slice(value.as_bytes());
+            if let Ok(combined) = HeaderValue::from_bytes(&combined) {
+                headers.insert(CACHE_STATUS, combined);
+            }
+        }
+    }
+}
+
+/// Whether `name` is a valid cache name: an RFC 8941 token.
+pub(crate) fn is_token(name: &str) -> bool {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    (first.is_ascii_alphabetic() || first == '*')
+        && chars.all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~:/".contains(c))
+}

@@ -1,0 +1,62 @@
+//! Caching for tower/axum services and async functions.
+//!
+//! layercake stops you paying twice for the same work:
+//!
+//! - [`CacheLayer`]: a tower middleware that caches HTTP responses (GET/HEAD by default), with
+//!   a ttl, a stale window, negative caching, single-flight on misses, key extractors, size
+//!   limits, header allowlists and an RFC 9211 `Cache-Status` on every response.
+//! - [`Cache`]: the same engine for typed values, `cache.get_or_compute(key, || async { … })`.
+//! - Storage in a [`Backend`]: [`Moka`] in memory is the embedded default (no server needed).
+//!
+//! ```
+//! use std::time::Duration;
+//! use layercake::prelude::*;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let prices: Cache<u64, Moka> = Cache::builder(Moka::default())
+//!     .ttl(Duration::from_secs(30))
+//!     .build()
+//!     .unwrap();
+//!
+//! let price = prices.get_or_compute("BTC", || async { 97_000 }).await;
+//! assert_eq!(price, 97_000);
+//! assert_eq!(prices.stats().misses, 1);
+//! # }
+//! ```
+//!
+//! `layercake` re-exports its storage crate, so depending on `layercake` alone is enough.
+//! A tokio runtime is required: the layer stores responses from a task once their body has
+//! streamed to the client.
+
+mod engine;
+mod error;
+mod flight;
+pub mod layer;
+mod stats;
+mod typed;
+
+/// The storage crate, `layercake-backends`.
+pub use layercake_backends as backends;
+#[cfg(feature = "moka")]
+pub use layercake_backends::Moka;
+pub use layercake_backends::{
+    Backend, BackendError, BackendErrorKind, Entry, Freshness, Key, KeyBuilder, Timestamp,
+};
+
+pub use crate::{
+    engine::StalePolicy,
+    error::BuildError,
+    layer::{CacheLayer, CacheLayerBuilder},
+    stats::CacheStats,
+    typed::{Cache, CacheBuilder},
+};
+
+/// The everyday names: `use layercake::prelude::*;`.
+pub mod prelude {
+    #[cfg(feature = "moka")]
+    pub use crate::Moka;
+    pub use crate::{
+        Backend, Cache, CacheLayer, CacheStats, Key, StalePolicy,
+        layer::{Headers, KeyExtractor, Path, PathAndQuery},
+    };
+}

@@ -1,0 +1,78 @@
+//! Counters of what the cache did.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// A snapshot of a cache's counters, from `stats()` on a [`Cache`](crate::Cache) or a
+/// [`CacheLayer`](crate::CacheLayer).
+///
+/// Counters only grow, except `in_flight`, which is the number of upstream calls under way now.
+/// Reading them is a handful of relaxed atomic loads; nothing on the request path takes a lock
+/// to count.
+///
+/// ```
+/// use layercake::{Cache, Moka};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let cache: Cache<u64, Moka> = Cache::builder(Moka::default()).build().unwrap();
+/// cache.get_or_compute("answer", || async { 42 }).await;
+/// cache.get_or_compute("answer", || async { 42 }).await;
+/// let stats = cache.stats();
+/// assert_eq!((stats.misses, stats.stores, stats.hits), (1, 1, 1));
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Requests answered from a fresh entry.
+    pub hits: u64,
+    /// Requests answered from a stale entry (inside its stale window).
+    pub stale_hits: u64,
+    /// Lookups that found nothing usable.
+    pub misses: u64,
+    /// Entries written to the backend.
+    pub stores: u64,
+    /// Requests that went straight through, with no lookup (method, `Authorization`, key).
+    pub passes: u64,
+    /// Upstream responses that were fetched but could not be stored (status, `Set-Cookie`,
+    /// `Cache-Control`, size …).
+    pub uncacheable: u64,
+    /// Backend errors (unreachable, timed out, corrupt or mistyped entries), each read as a miss.
+    pub errors: u64,
+    /// Upstream calls under way now on behalf of the cache (single-flight leaders).
+    pub in_flight: u64,
+    /// Callers that waited for another caller's upstream call and were served its result.
+    pub coalesced: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) hits: AtomicU64,
+    pub(crate) stale_hits: AtomicU64,
+    pub(crate) misses: AtomicU64,
+    pub(crate) stores: AtomicU64,
+    pub(crate) passes: AtomicU64,
+    pub(crate) uncacheable: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) in_flight: AtomicU64,
+    pub(crate) coalesced: AtomicU64,
+}
+
+impl Stats {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits.load(Relaxed),
+            stale_hits: self.stale_hits.load(Relaxed),
+            misses: self.misses.load(Relaxed),
+            stores: self.stores.load(Relaxed),
+            passes: self.passes.load(Relaxed),
+            uncacheable: self.uncacheable.load(Relaxed),
+            errors: self.errors.load(Relaxed),
+            in_flight: self.in_flight.load(Relaxed),
+            coalesced: self.coalesced.load(Relaxed),
+        }
+    }
+}

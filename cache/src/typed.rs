@@ -1,0 +1,286 @@
+//! The typed cache: `get_or_compute` for any `T: Clone + Send + Sync + 'static`.
+
+use std::{
+    convert::Infallible, fmt, future::Future, marker::PhantomData, sync::Arc, time::Duration,
+};
+
+use layercake_backends::{Backend, Entry, Key, Timestamp};
+
+use crate::{
+    BuildError, CacheStats, StalePolicy,
+    engine::{Acquired, Engine, Found, Policy},
+    error::check_ttl,
+    flight::Outcome,
+};
+
+/// What the key of every typed cache starts with, after the namespace: the kind of value and
+/// the layout version of keys, so HTTP and typed entries never meet in a shared store.
+const KEY_SCHEMA: &str = "value/1";
+
+/// A cache of values of type `V`, on backend `B`, with single-flight.
+///
+/// `get_or_compute` answers from the backend when it holds a fresh entry; otherwise exactly one
+/// caller per key runs its `compute` future and every concurrent caller for the same key gets
+/// that result. If the computing caller fails, panics or is cancelled, a waiting caller takes
+/// over with its own `compute`, so nobody hangs. `Cache` is a cheap handle: clones share
+/// entries, flights and counters.
+///
+/// ```
+/// use std::time::Duration;
+/// use layercake::{Cache, Moka};
+///
+/// #[derive(Clone)]
+/// struct User { name: String }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let users: Cache<User, Moka> = Cache::builder(Moka::default())
+///     .ttl(Duration::from_secs(60))
+///     .build()
+///     .unwrap();
+///
+/// let user = users
+///     .get_or_compute("user:42", || async { User { name: "Ada".into() } })
+///     .await;
+/// assert_eq!(user.name, "Ada");
+/// # }
+/// ```
+pub struct Cache<V, B> {
+    engine: Arc<Engine<V, B>>,
+    prefix: Key,
+    weigher: fn(&V) -> usize,
+}
+
+impl<V, B: Clone> Clone for Cache<V, B> {
+    fn clone(&self) -> Self {
+        Cache {
+            engine: Arc::clone(&self.engine),
+            prefix: self.prefix.clone(),
+            weigher: self.weigher,
+        }
+    }
+}
+
+impl<V, B> fmt::Debug for Cache<V, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("prefix", &self.prefix)
+            .field("policy", &self.engine.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Cache`]; see [`Cache::builder`].
+#[must_use]
+pub struct CacheBuilder<V, B> {
+    backend: B,
+    policy: Policy,
+    namespace: String,
+    weigher: fn(&V) -> usize,
+    _value: PhantomData<fn() -> V>,
+}
+
+impl<V, B> Cache<V, B>
+where
+    V: Clone + Send + Sync + 'static,
+    B: Backend<V>,
+{
+    /// A builder for a cache on `backend`. Defaults: ttl 60 s, no stale window,
+    /// [`StalePolicy::Return`], namespace `"layercake"`, lock timeout 30 s.
+    pub fn builder(backend: B) -> CacheBuilder<V, B> {
+        CacheBuilder {
+            backend,
+            policy: Policy::default(),
+            namespace: "layercake".to_owned(),
+            weigher: |_| std::mem::size_of::<V>(),
+            _value: PhantomData,
+        }
+    }
+
+    /// The full key under which `key` is stored (namespace, schema, then `key`).
+    ///
+    /// ```
+    /// # use layercake::{Cache, Moka};
+    /// let cache: Cache<u8, Moka> = Cache::builder(Moka::default()).build().unwrap();
+    /// assert_eq!(cache.key("user:1").to_string(), "layercake:value/1:user:1");
+    /// ```
+    pub fn key(&self, key: impl AsRef<[u8]>) -> Key {
+        let mut builder = self.prefix.to_builder();
+        builder.push(key);
+        builder.build()
+    }
+
+    /// The value under `key`, computed by `compute` when the cache has no usable entry.
+    ///
+    /// Concurrent callers for one key share one `compute`: see the [type docs](Cache).
+    pub async fn get_or_compute<F, Fut>(&self, key: impl AsRef<[u8]>, compute: F) -> V
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = V>,
+    {
+        let result = self
+            .try_get_or_compute(key, || async { Ok::<V, Infallible>(compute().await) })
+            .await;
+        match result {
+            Ok(value) => value,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Like [`get_or_compute`](Cache::get_or_compute) for a fallible `compute`: an `Ok` value
+    /// is cached and shared; an `Err` is returned to this caller only, nothing is stored, and
+    /// a waiting caller takes over with its own `compute`.
+    ///
+    /// ```
+    /// # use layercake::{Cache, Moka};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache: Cache<u32, Moka> = Cache::builder(Moka::default()).build().unwrap();
+    /// let failed = cache.try_get_or_compute("k", || async { Err::<u32, _>("db down") }).await;
+    /// assert_eq!(failed, Err("db down"));
+    /// let ok = cache.try_get_or_compute("k", || async { Ok::<u32, &str>(1) }).await;
+    /// assert_eq!(ok, Ok(1));
+    /// # }
+    /// ```
+    pub async fn try_get_or_compute<F, Fut, E>(
+        &self,
+        key: impl AsRef<[u8]>,
+        compute: F,
+    ) -> Result<V, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        let key = self.key(key);
+        let engine = &*self.engine;
+        let found = engine.lookup(&key).await;
+        engine.record(&found);
+        match found {
+            Found::Fresh(entry, _) | Found::Stale(entry, _) => return Ok(entry.value().clone()),
+            Found::Miss => {}
+        }
+        let leader = match engine.acquire(&key).await {
+            Acquired::Collapsed(entry) | Acquired::Found(entry, _) => {
+                return Ok(entry.value().clone());
+            }
+            Acquired::Lead(leader) => Some(leader),
+            Acquired::Alone => None,
+        };
+        // Only reached by the one caller that computes; `?` drops the guard, which releases
+        // the waiting callers to take over.
+        let value = compute().await?;
+        let entry = Arc::new(self.entry(value.clone()));
+        if let Some(leader) = &leader {
+            leader.settle(Outcome::Entry(Arc::clone(&entry)));
+        }
+        engine.store(&key, entry).await;
+        Ok(value)
+    }
+
+    /// The value under `key`, if the cache holds a servable one; never computes.
+    pub async fn get(&self, key: impl AsRef<[u8]>) -> Option<V> {
+        let key = self.key(key);
+        let found = self.engine.lookup(&key).await;
+        self.engine.record(&found);
+        match found {
+            Found::Fresh(entry, _) | Found::Stale(entry, _) => Some(entry.value().clone()),
+            Found::Miss => None,
+        }
+    }
+
+    /// Stores `value` under `key` with the cache's ttl and stale window.
+    pub async fn insert(&self, key: impl AsRef<[u8]>, value: V) {
+        let key = self.key(key);
+        self.engine.store(&key, Arc::new(self.entry(value))).await;
+    }
+
+    /// Removes the entry under `key`. Backend errors are counted and logged.
+    pub async fn invalidate(&self, key: impl AsRef<[u8]>) {
+        let key = self.key(key);
+        if let Err(error) = self.engine.backend.remove(&key).await {
+            crate::stats::Stats::bump(&self.engine.stats.errors);
+            tracing::warn!(%key, %error, "cache remove failed");
+        }
+    }
+
+    /// The cache's counters.
+    pub fn stats(&self) -> CacheStats {
+        self.engine.stats.snapshot()
+    }
+
+    /// The backend this cache stores in.
+    pub fn backend(&self) -> &B {
+        &self.engine.backend
+    }
+
+    fn entry(&self, value: V) -> Entry<V> {
+        let weight = (self.weigher)(&value);
+        let policy = &self.engine.policy;
+        Entry::new(value, Timestamp::now(), policy.ttl, policy.stale).with_weight(weight)
+    }
+}
+
+impl<V, B> CacheBuilder<V, B>
+where
+    V: Clone + Send + Sync + 'static,
+    B: Backend<V>,
+{
+    /// How long an entry is fresh. Default: 60 s.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.policy.ttl = ttl;
+        self
+    }
+
+    /// How long after its ttl an entry may still be served stale. Default: none.
+    pub fn stale(mut self, stale: Duration) -> Self {
+        self.policy.stale = stale;
+        self
+    }
+
+    /// What to do with a stale entry. Default: [`StalePolicy::Return`].
+    pub fn stale_policy(mut self, policy: StalePolicy) -> Self {
+        self.policy.stale_policy = policy;
+        self
+    }
+
+    /// How long a caller waits for another caller's computation before computing itself.
+    /// Default: 30 s.
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.policy.lock_timeout = timeout;
+        self
+    }
+
+    /// The first part of every key, so that caches sharing a store keep apart.
+    /// Default: `"layercake"`.
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    /// How many bytes a value occupies, for the byte budget of in-memory stores.
+    /// Default: `size_of::<V>()`, which undercounts values that own heap data.
+    ///
+    /// ```
+    /// # use layercake::{Cache, Moka};
+    /// let cache: Cache<String, Moka> = Cache::builder(Moka::default())
+    ///     .weigher(|s: &String| s.len())
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(cache);
+    /// ```
+    pub fn weigher(mut self, weigher: fn(&V) -> usize) -> Self {
+        self.weigher = weigher;
+        self
+    }
+
+    /// Builds the cache, or says what is wrong with the configuration.
+    pub fn build(self) -> Result<Cache<V, B>, BuildError> {
+        check_ttl(self.policy.ttl, self.policy.lock_timeout)?;
+        if self.namespace.is_empty() {
+            return Err(BuildError::EmptyNamespace);
+        }
+        Ok(Cache {
+            engine: Arc::new(Engine::new(self.backend, self.policy)),
+            prefix: Key::from_parts([self.namespace.as_str(), KEY_SCHEMA]),
+            weigher: self.weigher,
+        })
+    }
+}
