@@ -1,1 +1,593 @@
+//! The HTTP layer on a tower service: what is stored, for how long, and what every response
+//! says about it. Time-dependent cases run on tokio's paused clock.
 
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{
+    Method, StatusCode,
+    header::{AGE, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, SET_COOKIE},
+};
+use layercake::{CacheLayer, Moka, StalePolicy, layer::Path};
+use layercake_tests::{Origin, cache_status, chunked, get, read, request, settle, text};
+use tokio::time::advance;
+use tower::{Layer, ServiceExt};
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+#[tokio::test(start_paused = true)]
+async fn fresh_entry_is_served_until_its_ttl_then_fetched_again() {
+    let origin = Origin::new(|_, n| async move { Ok(text(StatusCode::OK, format!("v{n}"))) });
+    let layer = CacheLayer::builder(Moka::default())
+        .ttl(secs(60))
+        .build()
+        .unwrap();
+    let svc = layer.layer(origin.clone());
+
+    let (parts, body) = read(svc.clone().oneshot(get("/a")).await.unwrap()).await;
+    assert_eq!(body, "v1");
+    assert_eq!(cache_status(&parts), "layercake; fwd=uri-miss; stored");
+    settle().await;
+
+    advance(secs(20)).await;
+    let (parts, body) = read(svc.clone().oneshot(get("/a")).await.unwrap()).await;
+    assert_eq!(body, "v1");
+    assert_eq!(cache_status(&parts), "layercake; hit; ttl=40");
+    assert_eq!(parts.headers[AGE], "20");
+    assert_eq!(origin.calls(), 1);
+
+    advance(secs(41)).await;
+    let (parts, body) = read(svc.clone().oneshot(get("/a")).await.unwrap()).await;
+    assert_eq!(body, "v2");
+    assert_eq!(cache_status(&parts), "layercake; fwd=uri-miss; stored");
+    assert_eq!(origin.calls(), 2);
+    settle().await;
+    let stats = layer.stats();
+    assert_eq!((stats.hits, stats.misses, stats.stores), (1, 2, 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_entry_is_served_inside_its_window_and_not_after() {
+    let origin = Origin::new(|_, n| async move { Ok(text(StatusCode::OK, format!("v{n}"))) });
+    let layer = CacheLayer::builder(Moka::default())
+        .ttl(secs(10))
+        .stale(secs(30))
+        .build()
+        .unwrap();
+    let svc = layer.layer(origin.clone());
+    read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+    settle().await;
+
+    advance(secs(15)).await;
+    let (parts, body) = read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+    assert_eq!(body, "v1");
+    assert_eq!(cache_status(&parts), "layercake; hit; ttl=-6");
+    assert_eq!(origin.calls(), 1);
+    assert_eq!(layer.stats().stale_hits, 1);
+
+    advance(secs(30)).await; // 45 s: past ttl + stale
+    let (parts, body) = read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+    assert_eq!(body, "v2");
+    assert_eq!(cache_status(&parts), "layercake; fwd=uri-miss; stored");
+    assert_eq!(origin.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn revalidate_policy_fetches_instead_of_serving_stale() {
+    let origin = Origin::new(|_, n| async move { Ok(text(StatusCode::OK, format!("v{n}"))) });
+    let layer = CacheLayer::builder(Moka::default())
+        .ttl(secs(10))
+        .stale(secs(30))
+        .stale_policy(StalePolicy::Revalidate)
+        .build()
+        .unwrap();
+    let svc = layer.layer(origin.clone());
+    read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+    settle().await;
+    advance(secs(15)).await;
+    let (_, body) = read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+    assert_eq!(body, "v2");
+    assert_eq!(origin.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn error_statuses_are_stored_only_with_a_negative_ttl_and_for_that_long() {
+    let origin = Origin::new(|_, _| async { Ok(text(StatusCode::NOT_FOUND, "gone")) });
+
+    let plain = CacheLayer::builder(Moka::default()).build().unwrap();
+    let svc = plain.layer(origin.clone());
+    for _ in 0..2 {
+        let (parts, _) = read(svc.clone().oneshot(get("/x")).await.unwrap()).await;
+        assert_eq!(
+            cache_status(&parts),
+            "layercake; fwd=uri-miss; detail=status"
+        );
+        settle().await;
+    }
+    assert_eq!(origin.calls(), 2);
+
+    let origin = Origin::new(|_, _| async { Ok(text(StatusCode::NOT_FOUND, "gone")) });
+    let negative = CacheLayer::builder(Moka::default())
+        .ttl(secs(60))
+        .negative_ttl(secs(5))
+        .build()
+        .unwrap();
+    let svc = negative.layer(origin.clone());
+    read(svc.clone().oneshot(get("/x")).await.unwrap()).await;
+    settle().await;
+    let (parts, body) = read(svc.clone().oneshot(get("/x")).await.unwrap()).await;
+    assert_eq!(parts.status, StatusCode::NOT_FOUND);
+    assert_eq!(body, "gone");
+    assert_eq!(cache_status(&parts), "layercake; hit; ttl=5");
+    assert_eq!(origin.calls(), 1);
+    advance(secs(6)).await;
+    read(svc.clone().oneshot(get("/x")).await.unwrap()).await;
+    assert_eq!(origin.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn server_errors_are_not_stored_unless_listed() {
+    let origin = Origin::new(|_, _| async { Ok(text(StatusCode::INTERNAL_SERVER_ERROR, "boom")) });
+    let layer = CacheLayer::builder(Moka::default())
+        .negative_ttl(secs(5))
+        .build()
+        .unwrap();
+    let svc = layer.layer(origin.clone());
+    for _ in 0..2 {
+        read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+        settle().await;
+    }
+    assert_eq!(origin.calls(), 2);
+
+    let origin = Origin::new(|_, _| async { Ok(text(StatusCode::INTERNAL_SERVER_ERROR, "boom")) });
+    let layer = CacheLayer::builder(Moka::default())
+        .negative_ttl(secs(5))
+        .statuses([StatusCode::OK, StatusCode::INTERNAL_SERVER_ERROR])
+        .build()
+        .unwrap();
+    let svc = layer.layer(origin.clone());
+    for _ in 0..2 {
+        read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+        settle().await;
+    }
+    assert_eq!(origin.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn head_is_answered_from_a_stored_get_without_calling_upstream() {
+    let origin = Origin::ok("hello world");
+    let layer = CacheLayer::builder(Moka::default()).build().unwrap();
+    let svc = layer.layer(origin.clone());
+    read(svc.clone().oneshot(get("/page")).await.unwrap()).await;
+    settle().await;
+
+    let (parts, body) = read(svc.clone().oneshot(request("HEAD", "/page")).await.unwrap()).await;
+    assert_eq!(parts.status, StatusCode::OK);
+    assert!(body.is_empty());
+    assert_eq!(parts.headers[CONTENT_LENGTH], "11");
+    assert_eq!(cache_status(&parts), "layercake; hit; ttl=60");
+    assert_eq!(origin.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_head_response_never_becomes_the_stored_get() {
+    // The origin answers HEAD with no body, as it should.
+    let origin = Origin::new(|req, _| async move {
+        let body = if req.method() == Method::HEAD {
+            ""
+        } else {
+            "full body"
+        };
+        Ok(text(StatusCode::OK, body))
+    });
+    let layer = CacheLayer::builder(Moka::default()).build().unwrap();
+    let svc = layer.layer(origin.clone());
+
+    let (parts, _) = read(svc.clone().oneshot(request("HEAD", "/p")).await.unwrap()).await;
+    assert_eq!(cache_status(&parts), "layercake; fwd=uri-miss; detail=head");
+    settle().await;
+    let (parts, body) = read(svc.clone().oneshot(get("/p")).await.unwrap()).await;
+    assert_eq!(body, "full body");
+    assert_eq!(cache_status(&parts), "layercake; fwd=uri-miss; stored");
+    assert_eq!(origin.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn post_passes_through_untouched_every_time() {
+    let origin = Origin::new(|req, n| async move {
+        let body = http_body_util::BodyExt::collect(req.into_body())
+            .await?
+            .to_bytes();
+        let mut echo = text(
+            StatusCode::CREATED,
+            format!("{n}:{}", String::from_utf8_lossy(&body)),
+        );
+        echo.headers_mut()
+            .insert("x-origin", "yes".parse().unwrap());
+        Ok(echo)
+    });
+    let layer = CacheLayer::builder(Moka::default()).build().unwrap();
+    let svc = layer.layer(origin.clone());
+
+    for n in 1..=2 {
+        let mut post = request("POST", "/items");
+        *post.body_mut() = http_body_util::Full::new(Bytes::from_static(b"payload"));
+        let (parts, body) = read(svc.clone().oneshot(post).await.unwrap()).await;
+        assert_eq!(parts.status, StatusCode::CREATED);
+        assert_eq!(body, format!("{n}:payload"));
+        assert_eq!(parts.headers["x-origin"], "yes");
+        assert_eq!(cache_status(&parts), "layercake; fwd=method");
+    }
+    assert_eq!(origin.calls(), 2);
+    let stats = layer.stats();
+    assert_eq!((stats.passes, stats.misses, stats.stores), (2, 0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn oversize_body_streams_through_complete_and_is_not_stored() {
+    const CHUNK: usize = 16 * 1024;
+    let origin = Origin::new(|_, _| async {
+        // 8 chunks of 16 KiB, length unknown in advance: the limit is found while streaming.
+        let chunks = (0..8u8).map(|i| Bytes::from(vec![b'a' + i; CHUNK]));
+        Ok(http::Response::new(chunked(chunks)))
+    });
+    let layer = CacheLayer::builder(Moka::default())
+        .max_body_size(64 * 1024)
+        .build()
+        .unwrap();
+    let svc = layer.layer(origin.clone());
+
+    for _ in 0..2 {
+        let (parts, body) = read(svc.clone().oneshot(get("/big")).await.unwrap()).await;
+        assert_eq!(body.len(), 8 * CHUNK);
+        for (i, chunk) in body.chunks(CHUNK).enumerate() {
+            assert!(
+                chunk.iter().all(|&b| b == b'a' + i as u8),
+                "chunk {i} intact"
+            );
+        }
+        assert_eq!(cache_status(&parts), "layercake; fwd=uri-miss");
+        settle().await;
+    }
+    assert_eq!(origin.calls(), 2);
+    let stats = layer.stats();
+    assert_eq!((stats.stores, stats.uncacheable), (0, 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn body_of_known_oversize_length_is_not_stored_and_says_so() {
+    let origin = Origin::new(|_, _| async { Ok(text(StatusCode::OK, vec![b'x'; 2048])) });
+    let layer = CacheLayer::builder(Moka::default())
+        .max_body_size(1024)
+        .build()
+        .unwrap();
+    let svc = layer.layer(origin.clone());
+    let (parts, body) = read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+    assert_eq!(body.len(), 2048);
+    assert_eq!(
+        cache_status(&parts),
+        "layercake; fwd=uri-miss; detail=too-large"
+    );
+    settle().await;
+    read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+    assert_eq!(origin.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn body_below_the_minimum_is_not_stored() {
+    let origin = Origin::ok("tiny");
+    let layer = CacheLayer::builder(Moka::default())
+        .min_body_size(100)
+        .build()
+        .unwrap();
+    let svc = layer.layer(origin.clone());
+    for _ in 0..2 {
+        let (parts, _) = read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+        assert_eq!(
+            cache_status(&parts),
+            "layercake; fwd=uri-miss; detail=too-small"
+        );
+        settle().await;
+    }
+    assert_eq!(origin.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_with_authorization_bypass_the_cache_unless_allowed() {
+    let origin = Origin::new(|req, _| async move {
+        let who = req.headers()[AUTHORIZATION].to_str().unwrap().to_owned();
+        Ok(text(StatusCode::OK, format!("hello {who}")))
+    });
+    let layer = CacheLayer::builder(Moka::default()).build().unwrap();
+    let svc = layer.layer(origin.clone());
+    for who in ["Bearer alice", "Bearer bob"] {
+        let mut req = get("/me");
+        req.headers_mut()
+            .insert(AUTHORIZATION, who.parse().unwrap());
+        let (parts, body) = read(svc.clone().oneshot(req).await.unwrap()).await;
+        assert_eq!(body, format!("hello {who}"));
+        assert_eq!(
+            cache_status(&parts),
+            "layercake; fwd=bypass; detail=authorization"
+        );
+        settle().await;
+    }
+    assert_eq!(origin.calls(), 2);
+    assert_eq!(layer.stats().passes, 2);
+
+    // Opted in (the key must then carry the credentials, or the resource must be public).
+    let origin = Origin::ok("public");
+    let layer = CacheLayer::builder(Moka::default())
+        .allow_authorization(true)
+        .build()
+        .unwrap();
+    let svc = layer.layer(origin.clone());
+    for _ in 0..2 {
+        let mut req = get("/doc");
+        req.headers_mut()
+            .insert(AUTHORIZATION, "Bearer x".parse().unwrap());
+        read(svc.clone().oneshot(req).await.unwrap()).await;
+        settle().await;
+    }
+    assert_eq!(origin.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn set_cookie_responses_are_not_stored_unless_allowed() {
+    let with_cookie = || {
+        Origin::new(|_, n| async move {
+            let mut res = text(StatusCode::OK, "hi");
+            res.headers_mut()
+                .insert(SET_COOKIE, format!("session={n}").parse().unwrap());
+            Ok(res)
+        })
+    };
+    let origin = with_cookie();
+    let svc = CacheLayer::builder(Moka::default())
+        .build()
+        .unwrap()
+        .layer(origin.clone());
+    for n in 1..=2 {
+        let (parts, _) = read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+        assert_eq!(parts.headers[SET_COOKIE], format!("session={n}").as_str());
+        assert_eq!(
+            cache_status(&parts),
+            "layercake; fwd=uri-miss; detail=set-cookie"
+        );
+        settle().await;
+    }
+    assert_eq!(origin.calls(), 2);
+
+    let origin = with_cookie();
+    let svc = CacheLayer::builder(Moka::default())
+        .allow_set_cookie(true)
+        .build()
+        .unwrap()
+        .layer(origin.clone());
+    for _ in 0..2 {
+        read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+        settle().await;
+    }
+    assert_eq!(origin.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn private_and_no_store_responses_are_not_stored() {
+    for (directive, detail) in [
+        ("private, max-age=60", "private"),
+        ("no-store", "no-store"),
+        ("public, No-Store", "no-store"),
+    ] {
+        let origin = Origin::new(move |_, _| async move {
+            let mut res = text(StatusCode::OK, "mine");
+            res.headers_mut()
+                .insert(CACHE_CONTROL, directive.parse().unwrap());
+            Ok(res)
+        });
+        let svc = CacheLayer::builder(Moka::default())
+            .build()
+            .unwrap()
+            .layer(origin.clone());
+        for _ in 0..2 {
+            let (parts, _) = read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+            assert_eq!(
+                cache_status(&parts),
+                format!("layercake; fwd=uri-miss; detail={detail}")
+            );
+            settle().await;
+        }
+        assert_eq!(origin.calls(), 2, "{directive}");
+    }
+
+    // `allow_private` is for a cache that serves one user; no-store still is never stored.
+    let origin = Origin::new(|_, _| async {
+        let mut res = text(StatusCode::OK, "mine");
+        res.headers_mut()
+            .insert(CACHE_CONTROL, "private".parse().unwrap());
+        Ok(res)
+    });
+    let svc = CacheLayer::builder(Moka::default())
+        .allow_private(true)
+        .build()
+        .unwrap()
+        .layer(origin.clone());
+    for _ in 0..2 {
+        read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+        settle().await;
+    }
+    assert_eq!(origin.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn header_allowlist_keeps_only_listed_headers_on_hits() {
+    let origin = Origin::new(|_, _| async {
+        let mut res = text(StatusCode::OK, "{}");
+        res.headers_mut()
+            .insert(CONTENT_TYPE, "application/json".parse().unwrap());
+        res.headers_mut()
+            .insert("x-internal-trace", "abc".parse().unwrap());
+        Ok(res)
+    });
+    let layer = CacheLayer::builder(Moka::default())
+        .header_allowlist([CONTENT_TYPE])
+        .build()
+        .unwrap();
+    let svc = layer.layer(origin.clone());
+    let (miss, _) = read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+    assert_eq!(
+        miss.headers["x-internal-trace"], "abc",
+        "the miss is passed on as is"
+    );
+    settle().await;
+
+    let (hit, body) = read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+    assert_eq!(body, "{}");
+    assert_eq!(hit.headers[CONTENT_TYPE], "application/json");
+    assert_eq!(hit.headers[CONTENT_LENGTH], "2");
+    assert!(hit.headers.get("x-internal-trace").is_none());
+    let mut names: Vec<&str> = hit.headers.keys().map(|n| n.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["age", "cache-status", "content-length", "content-type"]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn query_strings_and_paths_key_separately() {
+    let origin =
+        Origin::new(|req, _| async move { Ok(text(StatusCode::OK, req.uri().to_string())) });
+    let layer = CacheLayer::builder(Moka::default()).build().unwrap();
+    let svc = layer.layer(origin.clone());
+    for uri in ["/list?page=1", "/list?page=2", "/list", "/list?page=1"] {
+        let (_, body) = read(svc.clone().oneshot(get(uri)).await.unwrap()).await;
+        assert_eq!(body, uri);
+        settle().await;
+    }
+    assert_eq!(origin.calls(), 3);
+
+    // With `Path`, the query string is ignored.
+    let origin =
+        Origin::new(|req, _| async move { Ok(text(StatusCode::OK, req.uri().to_string())) });
+    let svc = CacheLayer::builder(Moka::default())
+        .key(Path)
+        .build()
+        .unwrap()
+        .layer(origin.clone());
+    for uri in ["/list?page=1", "/list?page=2"] {
+        let (_, body) = read(svc.clone().oneshot(get(uri)).await.unwrap()).await;
+        assert_eq!(body, "/list?page=1");
+        settle().await;
+    }
+    assert_eq!(origin.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn header_and_closure_extractors_key_on_what_they_name() {
+    use http::header::ACCEPT_LANGUAGE;
+    use layercake::layer::{Headers, PathAndQuery};
+
+    let origin = Origin::new(|req, _| async move {
+        let lang = req
+            .headers()
+            .get(ACCEPT_LANGUAGE)
+            .map_or("none", |v| v.to_str().unwrap())
+            .to_owned();
+        Ok(text(StatusCode::OK, lang))
+    });
+    let svc = CacheLayer::builder(Moka::default())
+        .key((PathAndQuery, Headers::new([ACCEPT_LANGUAGE])))
+        .build()
+        .unwrap()
+        .layer(origin.clone());
+    for (lang, expect) in [
+        (Some("fr"), "fr"),
+        (Some("de"), "de"),
+        (None, "none"),
+        (Some("fr"), "fr"),
+    ] {
+        let mut req = get("/");
+        if let Some(lang) = lang {
+            req.headers_mut()
+                .insert(ACCEPT_LANGUAGE, lang.parse().unwrap());
+        }
+        let (_, body) = read(svc.clone().oneshot(req).await.unwrap()).await;
+        assert_eq!(body, expect);
+        settle().await;
+    }
+    assert_eq!(origin.calls(), 3);
+
+    // A closure that declines: those requests pass through uncached.
+    let origin = Origin::ok("x");
+    let layer = CacheLayer::builder(Moka::default())
+        .key(|req: &http::request::Parts| {
+            req.uri.path().strip_prefix("/cached/").map(str::to_owned)
+        })
+        .build()
+        .unwrap();
+    let svc = layer.layer(origin.clone());
+    for uri in ["/cached/a", "/cached/a", "/other", "/other"] {
+        read(svc.clone().oneshot(get(uri)).await.unwrap()).await;
+        settle().await;
+    }
+    assert_eq!(origin.calls(), 3);
+    let (parts, _) = read(svc.clone().oneshot(get("/other")).await.unwrap()).await;
+    assert_eq!(cache_status(&parts), "layercake; fwd=bypass; detail=key");
+}
+
+#[tokio::test(start_paused = true)]
+async fn cache_status_appends_to_an_upstream_caches_entry_and_uses_the_configured_name() {
+    let origin = Origin::new(|_, _| async {
+        let mut res = text(StatusCode::OK, "x");
+        res.headers_mut()
+            .insert("cache-status", "origin-cdn; hit".parse().unwrap());
+        Ok(res)
+    });
+    let layer = CacheLayer::builder(Moka::default())
+        .name("edge")
+        .build()
+        .unwrap();
+    let svc = layer.layer(origin);
+    let (parts, _) = read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+    assert_eq!(
+        cache_status(&parts),
+        "origin-cdn; hit, edge; fwd=uri-miss; stored"
+    );
+    settle().await;
+    let (parts, _) = read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+    assert_eq!(cache_status(&parts), "edge; hit; ttl=60");
+
+    assert!(matches!(
+        CacheLayer::builder(Moka::default())
+            .name("bad name")
+            .build(),
+        Err(layercake::BuildError::InvalidName(_))
+    ));
+}
+
+#[test]
+fn invalid_configurations_are_build_errors() {
+    use layercake::BuildError;
+    let err = CacheLayer::builder(Moka::default())
+        .min_body_size(10)
+        .max_body_size(5)
+        .build()
+        .unwrap_err();
+    assert_eq!(err, BuildError::BodySizeRange { min: 10, max: 5 });
+    assert_eq!(
+        err.to_string(),
+        "min_body_size (10 bytes) is larger than max_body_size (5 bytes)"
+    );
+    let err = CacheLayer::builder(Moka::default())
+        .methods([])
+        .build()
+        .unwrap_err();
+    assert_eq!(err, BuildError::NoMethods);
+    let err = CacheLayer::builder(Moka::default())
+        .ttl(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert_eq!(err, BuildError::ZeroTtl);
+}

@@ -1,1 +1,240 @@
+//! The typed API, `Cache::get_or_compute`, on the same engine as the HTTP layer.
 
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering::SeqCst},
+    },
+    time::Duration,
+};
+
+use layercake::{Cache, Moka, StalePolicy};
+use tokio::{
+    task::JoinSet,
+    time::{advance, sleep},
+};
+
+#[derive(Debug, Clone, PartialEq)]
+struct Profile {
+    id: u32,
+    name: String,
+}
+
+fn cache<V: Clone + Send + Sync + 'static>(ttl: u64) -> Cache<V, Moka> {
+    Cache::builder(Moka::default())
+        .ttl(Duration::from_secs(ttl))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn computes_once_then_serves_until_the_ttl_ends() {
+    let profiles = cache::<Profile>(60);
+    let calls = AtomicUsize::new(0);
+    let load = || async {
+        let n = calls.fetch_add(1, SeqCst) as u32 + 1;
+        Profile {
+            id: 7,
+            name: format!("Ada #{n}"),
+        }
+    };
+
+    assert_eq!(profiles.get_or_compute("7", load).await.name, "Ada #1");
+    advance(Duration::from_secs(59)).await;
+    assert_eq!(profiles.get_or_compute("7", load).await.name, "Ada #1");
+    advance(Duration::from_secs(2)).await;
+    assert_eq!(profiles.get_or_compute("7", load).await.name, "Ada #2");
+    assert_eq!(calls.load(SeqCst), 2);
+    let stats = profiles.stats();
+    assert_eq!((stats.hits, stats.misses, stats.stores), (1, 2, 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_values_are_returned_inside_the_window_unless_revalidating() {
+    for (policy, expect) in [(StalePolicy::Return, 1), (StalePolicy::Revalidate, 2)] {
+        let values: Cache<u32, Moka> = Cache::builder(Moka::default())
+            .ttl(Duration::from_secs(10))
+            .stale(Duration::from_secs(20))
+            .stale_policy(policy)
+            .build()
+            .unwrap();
+        let calls = AtomicUsize::new(0);
+        let compute = || async { calls.fetch_add(1, SeqCst) as u32 + 1 };
+        values.get_or_compute("k", compute).await;
+        advance(Duration::from_secs(15)).await;
+        assert_eq!(
+            values.get_or_compute("k", compute).await,
+            expect,
+            "{policy:?}"
+        );
+        advance(Duration::from_secs(20)).await;
+        assert_eq!(
+            values.get_or_compute("k", compute).await,
+            expect + 1,
+            "{policy:?}: past the window"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn sixty_four_concurrent_callers_share_one_computation() {
+    let values = cache::<Arc<str>>(60);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut set = JoinSet::new();
+    for _ in 0..64 {
+        let (values, calls) = (values.clone(), Arc::clone(&calls));
+        set.spawn(async move {
+            values
+                .get_or_compute("report", || async move {
+                    calls.fetch_add(1, SeqCst);
+                    sleep(Duration::from_millis(200)).await;
+                    Arc::<str>::from("the report")
+                })
+                .await
+        });
+    }
+    for value in set.join_all().await {
+        assert_eq!(&*value, "the report");
+    }
+    assert_eq!(calls.load(SeqCst), 1);
+    assert_eq!(values.stats().coalesced, 63);
+}
+
+/// Starts `n` callers of one key; the first computation fails or panics, per `first`.
+async fn race(
+    values: &Cache<u32, Moka>,
+    calls: &Arc<AtomicUsize>,
+    n: usize,
+    first: &'static str,
+) -> Vec<Result<Result<u32, String>, tokio::task::JoinError>> {
+    let mut set = JoinSet::new();
+    for _ in 0..n {
+        let (values, calls) = (values.clone(), Arc::clone(calls));
+        set.spawn(async move {
+            values
+                .try_get_or_compute("k", || async move {
+                    let call = calls.fetch_add(1, SeqCst) + 1;
+                    if call == 1 {
+                        match first {
+                            "fail" => {
+                                sleep(Duration::from_millis(100)).await;
+                                return Err("database down".to_owned());
+                            }
+                            "panic" => {
+                                sleep(Duration::from_millis(100)).await;
+                                panic!("computation panicked");
+                            }
+                            _ => {}
+                        }
+                    }
+                    sleep(Duration::from_millis(100)).await;
+                    Ok(call as u32)
+                })
+                .await
+        });
+        tokio::task::yield_now().await;
+    }
+    let mut out = Vec::new();
+    while let Some(r) = set.join_next().await {
+        out.push(r);
+    }
+    out
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_computation_is_not_cached_and_a_waiter_takes_over() {
+    let values = cache::<u32>(60);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let results = race(&values, &calls, 8, "fail").await;
+    let ok: Vec<u32> = results
+        .iter()
+        .filter_map(|r| r.as_ref().unwrap().as_ref().ok().copied())
+        .collect();
+    let err: Vec<&String> = results
+        .iter()
+        .filter_map(|r| r.as_ref().unwrap().as_ref().err())
+        .collect();
+    assert_eq!(err, ["database down"]);
+    assert_eq!(ok, vec![2; 7]);
+    assert_eq!(calls.load(SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_computation_leaves_no_waiter_hanging() {
+    let values = cache::<u32>(60);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let results = race(&values, &calls, 8, "panic").await;
+    let panics = results
+        .iter()
+        .filter(|r| r.as_ref().is_err_and(|e| e.is_panic()))
+        .count();
+    let ok: Vec<u32> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok()?.as_ref().ok().copied())
+        .collect();
+    assert_eq!(panics, 1);
+    assert_eq!(ok, vec![2; 7]);
+    assert_eq!(values.stats().in_flight, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_computation_leaves_no_waiter_hanging() {
+    let values = cache::<u32>(60);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let leader = {
+        let (values, calls) = (values.clone(), Arc::clone(&calls));
+        tokio::spawn(async move {
+            values
+                .get_or_compute("k", || async move {
+                    calls.fetch_add(1, SeqCst);
+                    sleep(Duration::from_secs(3600)).await;
+                    0
+                })
+                .await
+        })
+    };
+    sleep(Duration::from_millis(10)).await;
+    let mut waiters = JoinSet::new();
+    for _ in 0..7 {
+        let (values, calls) = (values.clone(), Arc::clone(&calls));
+        waiters.spawn(async move {
+            values
+                .get_or_compute("k", || async move {
+                    sleep(Duration::from_millis(100)).await;
+                    calls.fetch_add(1, SeqCst) as u32 + 1
+                })
+                .await
+        });
+    }
+    sleep(Duration::from_millis(10)).await;
+    leader.abort();
+    assert_eq!(waiters.join_all().await, vec![2; 7]);
+    assert_eq!(calls.load(SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn get_insert_and_invalidate() {
+    let values = cache::<String>(60);
+    assert_eq!(values.get("k").await, None);
+    values.insert("k", "v".to_owned()).await;
+    assert_eq!(values.get("k").await.as_deref(), Some("v"));
+    values.invalidate("k").await;
+    assert_eq!(values.get("k").await, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn caches_of_different_types_share_one_store_without_mixing() {
+    let store = Moka::default();
+    let numbers: Cache<u64, Moka> = Cache::builder(store.clone()).build().unwrap();
+    let words: Cache<String, Moka> = Cache::builder(store.clone()).build().unwrap();
+    numbers.insert("same-key", 42).await;
+    // Same namespace and key, other type: a counted miss, never a wrong value.
+    assert_eq!(words.get("same-key").await, None);
+    assert_eq!(words.stats().errors, 1);
+    assert_eq!(numbers.get("same-key").await, Some(42));
+
+    // Different namespaces keep apart.
+    let other: Cache<u64, Moka> = Cache::builder(store).namespace("other").build().unwrap();
+    assert_eq!(other.get("same-key").await, None);
+    assert_eq!(other.stats().errors, 0);
+}

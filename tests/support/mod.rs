@@ -1,1 +1,159 @@
-//! support
+//! Helpers shared by the integration tests: an origin service that counts its calls, bodies
+//! that stream in chunks, and small readers of responses.
+
+#![allow(missing_docs, unreachable_pub)]
+
+use std::{
+    collections::VecDeque,
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering::SeqCst},
+    },
+    task::{Context, Poll},
+};
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+
+/// The body type of every origin response in the tests.
+pub type TestBody = BoxBody<Bytes, Infallible>;
+/// The origin's error type.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+type Handler = dyn Fn(
+        Request<Full<Bytes>>,
+        usize,
+    ) -> Pin<Box<dyn Future<Output = Result<Response<TestBody>, Error>> + Send>>
+    + Send
+    + Sync;
+
+/// A tower service standing for the origin: it counts its calls and answers with `handler`,
+/// which is given the request and the call's number (1 for the first).
+#[derive(Clone)]
+pub struct Origin {
+    calls: Arc<AtomicUsize>,
+    handler: Arc<Handler>,
+}
+
+impl Origin {
+    pub fn new<F, Fut>(handler: F) -> Self
+    where
+        F: Fn(Request<Full<Bytes>>, usize) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Response<TestBody>, Error>> + Send + 'static,
+    {
+        Origin {
+            calls: Arc::default(),
+            handler: Arc::new(move |req, n| Box::pin(handler(req, n))),
+        }
+    }
+
+    /// An origin that answers every request with 200 and `body`.
+    pub fn ok(body: &'static str) -> Self {
+        Origin::new(move |_, _| async move { Ok(text(StatusCode::OK, body)) })
+    }
+
+    /// How many times the origin was called.
+    pub fn calls(&self) -> usize {
+        self.calls.load(SeqCst)
+    }
+}
+
+impl tower::Service<Request<Full<Bytes>>> for Origin {
+    type Response = Response<TestBody>;
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<TestBody>, Error>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Full<Bytes>>) -> Self::Future {
+        let n = self.calls.fetch_add(1, SeqCst) + 1;
+        (self.handler)(req, n)
+    }
+}
+
+/// A response with `status` and a text body of known length.
+pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<TestBody> {
+    let mut response = Response::new(full(body));
+    *response.status_mut() = status;
+    response
+}
+
+/// A body of known length.
+pub fn full(body: impl Into<Bytes>) -> TestBody {
+    Full::new(body.into()).boxed()
+}
+
+/// A body sent in `chunks`, whose length is not known in advance.
+pub fn chunked(chunks: impl IntoIterator<Item = Bytes>) -> TestBody {
+    Chunks(chunks.into_iter().collect()).boxed()
+}
+
+struct Chunks(VecDeque<Bytes>);
+
+impl Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(self.0.pop_front().map(|c| Ok(Frame::data(c))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
+
+/// A request with an empty body.
+pub fn request(method: &str, uri: &str) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Full::default())
+        .expect("a valid request")
+}
+
+/// A GET request.
+pub fn get(uri: &str) -> Request<Full<Bytes>> {
+    request("GET", uri)
+}
+
+/// The response's status, headers and whole body.
+pub async fn read<B>(response: Response<B>) -> (http::response::Parts, Bytes)
+where
+    B: Body,
+    B::Error: std::fmt::Debug,
+{
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("body").to_bytes();
+    (parts, body)
+}
+
+/// The response's `Cache-Status` header.
+pub fn cache_status(parts: &http::response::Parts) -> &str {
+    parts
+        .headers
+        .get("cache-status")
+        .map(HeaderValue::to_str)
+        .and_then(Result::ok)
+        .unwrap_or("<none>")
+}
+
+/// Lets background work (the store that follows a streamed miss) run to completion.
+pub async fn settle() {
+    for _ in 0..8 {
+        tokio::task::yield_now().await;
+    }
+}
