@@ -58,9 +58,9 @@ impl Key {
     /// assert_eq!(key.build(), Key::from_parts(["app", "v1", "users"]));
     /// ```
     pub fn to_builder(&self) -> KeyBuilder {
-        let mut encoded = Vec::with_capacity(self.encoded.len() + 64);
-        encoded.extend_from_slice(&self.encoded);
-        KeyBuilder { encoded }
+        let mut builder = KeyBuilder::with_capacity(self.encoded.len() + 64);
+        builder.extend(&self.encoded);
+        builder
     }
 
     /// The stable 128-bit hash of the key.
@@ -121,6 +121,9 @@ impl fmt::Debug for Key {
 
 /// Builds a [`Key`] part by part; see [`Key::builder`].
 ///
+/// Parts are gathered in a buffer on the stack (spilling to the heap only for keys over
+/// 192 bytes), so building a key allocates once: the key itself.
+///
 /// ```
 /// use layercake_backends::Key;
 ///
@@ -128,16 +131,61 @@ impl fmt::Debug for Key {
 /// key.push("GET").push("/search?q=rust");
 /// assert_eq!(key.build(), Key::from_parts(["GET", "/search?q=rust"]));
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Clone)]
 pub struct KeyBuilder {
-    encoded: Vec<u8>,
+    inline: [u8; INLINE],
+    len: usize,
+    spilled: Option<Vec<u8>>,
+}
+
+const INLINE: usize = 192;
+
+impl Default for KeyBuilder {
+    fn default() -> Self {
+        KeyBuilder {
+            inline: [0; INLINE],
+            len: 0,
+            spilled: None,
+        }
+    }
+}
+
+impl fmt::Debug for KeyBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyBuilder")
+            .field("encoded", &self.as_slice().escape_ascii().to_string())
+            .finish()
+    }
 }
 
 impl KeyBuilder {
     /// A builder with room for `capacity` bytes of encoded parts.
     pub fn with_capacity(capacity: usize) -> Self {
-        KeyBuilder {
-            encoded: Vec::with_capacity(capacity),
+        let mut builder = KeyBuilder::default();
+        if capacity > INLINE {
+            builder.spilled = Some(Vec::with_capacity(capacity));
+        }
+        builder
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match &self.spilled {
+            Some(heap) => heap,
+            None => &self.inline[..self.len],
+        }
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        if let Some(heap) = &mut self.spilled {
+            heap.extend_from_slice(bytes);
+        } else if self.len + bytes.len() <= INLINE {
+            self.inline[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+            self.len += bytes.len();
+        } else {
+            let mut heap = Vec::with_capacity((self.len + bytes.len()) * 2);
+            heap.extend_from_slice(&self.inline[..self.len]);
+            heap.extend_from_slice(bytes);
+            self.spilled = Some(heap);
         }
     }
 
@@ -146,9 +194,8 @@ impl KeyBuilder {
         let part = part.as_ref();
         // Parts longer than 4 GiB are not keys anyone should build; clamp rather than panic.
         let len = u32::try_from(part.len()).unwrap_or(u32::MAX);
-        self.encoded.reserve(4 + len as usize);
-        self.encoded.extend_from_slice(&len.to_le_bytes());
-        self.encoded.extend_from_slice(&part[..len as usize]);
+        self.extend(&len.to_le_bytes());
+        self.extend(&part[..len as usize]);
         self
     }
 
@@ -157,26 +204,22 @@ impl KeyBuilder {
     pub fn push_concat<const N: usize>(&mut self, pieces: [&[u8]; N]) -> &mut Self {
         let total: usize = pieces.iter().map(|p| p.len()).sum();
         let len = u32::try_from(total).unwrap_or(u32::MAX);
-        self.encoded.reserve(4 + total);
-        self.encoded.extend_from_slice(&len.to_le_bytes());
+        self.extend(&len.to_le_bytes());
         let mut left = len as usize;
         for piece in pieces {
             let take = piece.len().min(left);
-            self.encoded.extend_from_slice(&piece[..take]);
+            self.extend(&piece[..take]);
             left -= take;
         }
         self
     }
 
-    /// Finishes the key.
+    /// Finishes the key: one allocation, of exactly the encoded length.
     pub fn build(self) -> Key {
-        let hash = xxhash_rust::xxh3::xxh3_128(&self.encoded);
-        let mut encoded = self.encoded;
-        // `Bytes::from(Vec)` takes the allocation as it is when it is exactly full.
-        encoded.shrink_to_fit();
+        let encoded = self.as_slice();
         Key {
-            hash,
-            encoded: Bytes::from(encoded),
+            hash: xxhash_rust::xxh3::xxh3_128(encoded),
+            encoded: Bytes::copy_from_slice(encoded),
         }
     }
 }
@@ -203,6 +246,20 @@ mod tests {
         assert_eq!(parts, vec![&b"/path?q=1"[..], &[0u8, 255][..]]);
         assert_eq!(k, Key::from_parts([&b"/path?q=1"[..], &[0, 255]]));
         assert_eq!(k.to_string(), "/path?q=1:\\x00\\xff");
+    }
+
+    #[test]
+    fn long_keys_spill_to_the_heap_and_stay_equal() {
+        let long = "x".repeat(500);
+        let mut spilled = Key::builder();
+        spilled.push("a").push(&long).push("b");
+        let spilled = spilled.build();
+        assert_eq!(spilled, Key::from_parts(["a", long.as_str(), "b"]));
+        let parts: Vec<&[u8]> = spilled.parts().collect();
+        assert_eq!(parts, vec![&b"a"[..], long.as_bytes(), b"b"]);
+        let mut extended = Key::from_parts(["a"]).to_builder();
+        extended.push(&long).push("b");
+        assert_eq!(extended.build(), spilled);
     }
 
     #[test]

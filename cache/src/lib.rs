@@ -51,6 +51,11 @@ pub use crate::{
     typed::{Cache, CacheBuilder},
 };
 
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 /// The everyday names: `use layercake::prelude::*;`.
 pub mod prelude {
     #[cfg(feature = "moka")]

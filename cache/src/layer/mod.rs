@@ -344,10 +344,12 @@ where
         if self.namespace.is_empty() {
             return Err(BuildError::EmptyNamespace);
         }
+        let max_ttl = self.policy.ttl.max(rules.negative_ttl.unwrap_or_default());
+        let status = CacheStatus::new(self.name, max_ttl.as_secs());
         let shared = Shared {
             engine: Engine::new(self.backend, self.policy),
             rules,
-            status: CacheStatus::new(self.name),
+            status,
             key: self.key,
             prefix: Key::from_parts([self.namespace.as_str(), KEY_SCHEMA]),
         };

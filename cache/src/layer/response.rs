@@ -16,9 +16,10 @@ use crate::engine::Policy;
 /// A response as the layer stores it: status, the stored headers and the whole body.
 ///
 /// The body is `Bytes`: serving it is a reference-count increment, not a copy. Stored headers
-/// exclude hop-by-hop headers, `Age` and `Cache-Status` (recomputed on every hit), and, when
-/// the layer has a header allowlist, every header not on it; `Content-Length` is always the
-/// stored body's length.
+/// exclude hop-by-hop headers and, when the layer has a header allowlist, every header not on
+/// it; `Content-Length` is always the stored body's length. The upstream's `Age` and
+/// `Cache-Status` are not kept: the map holds placeholders for them instead, which every hit
+/// overwrites with its own values (so copying the map for a hit never makes it grow).
 ///
 /// ```
 /// use bytes::Bytes;
@@ -216,6 +217,9 @@ impl Rules {
             stored.append(name.clone(), value.clone());
         }
         stored.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
+        // Slots for the headers every hit sets, so a hit's copy of the map never has to grow.
+        stored.insert(header::AGE, HeaderValue::from_static("0"));
+        stored.insert(CACHE_STATUS, HeaderValue::from_static("-"));
         stored
     }
 }
@@ -266,7 +270,10 @@ mod tests {
         let rules = Rules::default();
         let stored = rules.stored_headers(&headers, 3);
         let names: Vec<&str> = stored.keys().map(|n| n.as_str()).collect();
-        assert_eq!(names, ["content-type", "content-length"]);
+        assert_eq!(
+            names,
+            ["content-type", "content-length", "age", "cache-status"]
+        );
         assert_eq!(stored[header::CONTENT_LENGTH], "3");
     }
 }

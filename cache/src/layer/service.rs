@@ -186,7 +186,7 @@ where
         let headers = response.headers_mut();
         headers.clone_from(cached.headers());
         let age = entry.age(Timestamp::now()).as_secs();
-        headers.insert(header::AGE, HeaderValue::from(age));
+        headers.insert(header::AGE, super::status::age(age));
         headers.insert(super::status::CACHE_STATUS, status);
         response
     }
@@ -322,6 +322,7 @@ where
         };
         let mut headers = self.headers;
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        debug_assert!(headers.contains_key(header::AGE), "slots for hit headers");
         let cached = CachedResponse::new(self.status, headers, body);
         let weight = cached.weight();
         let lifetime = self.lifetime;

@@ -1,21 +1,32 @@
 //! `Cache-Status` (RFC 9211): what the cache did, on every response.
 
+use std::sync::OnceLock;
+
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// The `Cache-Status` header name.
 pub(crate) const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 
 /// Builds the layer's `Cache-Status` values; the constant ones are made once.
-#[derive(Debug, Clone)]
+///
+/// Hit values (`hit; ttl=N`) are made once per `N` and then shared (a reference count), up to a
+/// bound set by the longest ttl, so a hit formats nothing.
+#[derive(Debug)]
 pub(crate) struct CacheStatus {
     name: String,
     pub(crate) method: HeaderValue,
     pub(crate) bypass_authorization: HeaderValue,
     pub(crate) bypass_key: HeaderValue,
+    hits: Box<[OnceLock<HeaderValue>]>,
 }
 
+/// The most `hit; ttl=N` values a layer keeps made (one per second of ttl).
+const MAX_SHARED_HITS: u64 = 3600;
+
 impl CacheStatus {
-    pub(crate) fn new(name: String) -> Self {
+    /// Statuses for a cache named `name` whose entries are fresh for at most `max_ttl_secs`.
+    pub(crate) fn new(name: String, max_ttl_secs: u64) -> Self {
+        let shared_hits = max_ttl_secs.min(MAX_SHARED_HITS) as usize + 1;
         let value = |params: &str| {
             HeaderValue::try_from(format!("{name}; {params}"))
                 .expect("the cache name is validated as a token")
@@ -24,13 +35,18 @@ impl CacheStatus {
             method: value("fwd=method"),
             bypass_authorization: value("fwd=bypass; detail=authorization"),
             bypass_key: value("fwd=bypass; detail=key"),
+            hits: (0..shared_hits).map(|_| OnceLock::new()).collect(),
             name,
         }
     }
 
     /// `hit; ttl=N`, N negative for a stale entry (RFC 9211 §2.2).
     pub(crate) fn hit(&self, ttl: i64) -> HeaderValue {
-        self.format(format_args!("hit; ttl={ttl}"))
+        let make = || self.format(format_args!("hit; ttl={ttl}"));
+        match usize::try_from(ttl).ok().and_then(|i| self.hits.get(i)) {
+            Some(slot) => slot.get_or_init(make).clone(),
+            None => make(),
+        }
     }
 
     /// A response that was forwarded upstream: `fwd=<why>`, with `stored`, `collapsed` or a
@@ -61,6 +77,16 @@ pub(crate) enum Forwarded {
     NotStored(&'static str),
     /// Nothing more to say (e.g. the size is not known yet).
     Plain,
+}
+
+/// The `Age` header value for `secs` seconds: shared values for the first hour, made once.
+pub(crate) fn age(secs: u64) -> HeaderValue {
+    static AGES: [OnceLock<HeaderValue>; 3600] = [const { OnceLock::new() }; 3600];
+    let make = || HeaderValue::from(secs);
+    match usize::try_from(secs).ok().and_then(|i| AGES.get(i)) {
+        Some(slot) => slot.get_or_init(make).clone(),
+        None => make(),
+    }
 }
 
 /// Adds `value` to the response's `Cache-Status`, after the entries of caches nearer the origin.

@@ -1,0 +1,115 @@
+//! The hit path's promise, checked by counting: a hit from memory allocates only the key and the
+//! response's own header map, and never copies the body.
+
+// A counting global allocator needs `unsafe impl GlobalAlloc`; it only forwards to `System`.
+#![allow(unsafe_code)]
+
+use std::{
+    alloc::{GlobalAlloc, Layout, System},
+    cell::Cell,
+    pin::pin,
+    task::{Context, Poll, Waker},
+};
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body::Body;
+use http_body_util::Full;
+use layercake::{CacheLayer, Moka};
+use layercake_tests::{Origin, read, settle, text};
+use tower::{Layer, Service, ServiceExt};
+
+/// Counts allocations made by the current thread while counting is on.
+struct Counting;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged; the counters are
+// thread-local cells that never allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        }
+        // SAFETY: forwarded as is.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded as is.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        }
+        // SAFETY: forwarded as is.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn counted<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    ALLOCATIONS.with(|n| n.set(0));
+    COUNTING.with(|c| c.set(true));
+    let out = f();
+    COUNTING.with(|c| c.set(false));
+    (out, ALLOCATIONS.with(Cell::get))
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_memory_hit_allocates_only_the_key_and_the_header_map_and_shares_the_body() {
+    let origin = Origin::new(|_, _| async {
+        let mut res = text(StatusCode::OK, vec![b'x'; 1024]);
+        res.headers_mut()
+            .insert("content-type", "text/plain".parse().unwrap());
+        Ok(res)
+    });
+    let layer = CacheLayer::builder(Moka::default()).build().unwrap();
+    let mut svc = layer.layer(origin.clone());
+    read(
+        svc.clone()
+            .oneshot(layercake_tests::get("/hot"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    settle().await;
+
+    let mut bodies = Vec::new();
+    let mut counts = Vec::new();
+    for _ in 0..3 {
+        let req: Request<Full<Bytes>> = layercake_tests::get("/hot");
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(svc.poll_ready(&mut cx).is_ready());
+        // The call, the response future and the body's frame, as a server would drive them.
+        let ((status, frame), allocations) = counted(|| {
+            let mut future = pin!(svc.call(req));
+            let Poll::Ready(Ok(response)) = future.as_mut().poll(&mut cx) else {
+                panic!("a memory hit is ready at once");
+            };
+            let status = response.headers()["cache-status"].clone();
+            let mut body = pin!(response.into_body());
+            let Poll::Ready(Some(Ok(frame))) = body.as_mut().poll_frame(&mut cx) else {
+                panic!("the stored body is one ready frame");
+            };
+            (status, frame.into_data().unwrap())
+        });
+        assert_eq!(status, "layercake; hit; ttl=60");
+        counts.push(allocations);
+        bodies.push(frame);
+    }
+    assert_eq!(origin.calls(), 1);
+    // The first hit makes the shared `Age`/`Cache-Status` values; after that: one allocation for
+    // the key, two for the response's header map (its index and its entries).
+    assert_eq!(&counts[1..], [3, 3], "allocations per hit: {counts:?}");
+    // Every hit hands out the same stored bytes: a reference count, not a copy.
+    assert_eq!(bodies[0].len(), 1024);
+    assert!(bodies.iter().all(|b| b.as_ptr() == bodies[0].as_ptr()));
+}
