@@ -224,6 +224,41 @@ impl KeyBuilder {
     }
 }
 
+/// A [`Hasher`] for maps keyed by [`Key`]: it takes the key's 128-bit hash as it is, folded to
+/// 64 bits, instead of hashing again. Use it through [`BuildKeyHasher`].
+///
+/// ```
+/// use std::collections::HashMap;
+/// use layercake_backends::{BuildKeyHasher, Key};
+///
+/// let mut map: HashMap<Key, u32, BuildKeyHasher> = HashMap::default();
+/// map.insert(Key::from_parts(["a"]), 1);
+/// assert_eq!(map[&Key::from_parts(["a"])], 1);
+/// ```
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+/// Builds [`KeyHasher`]s.
+pub type BuildKeyHasher = std::hash::BuildHasherDefault<KeyHasher>;
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only reached when something other than a `Key` is hashed: fold the bytes in.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(5) ^ u64::from(b);
+            self.0 = self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u128(&mut self, hash: u128) {
+        self.0 ^= hash as u64 ^ (hash >> 64) as u64;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

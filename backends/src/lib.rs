@@ -38,7 +38,7 @@ mod time;
 pub use backend::{Backend, Lookup};
 pub use entry::{Entry, Freshness};
 pub use error::{BackendError, BackendErrorKind};
-pub use key::{Key, KeyBuilder};
+pub use key::{BuildKeyHasher, Key, KeyBuilder, KeyHasher};
 #[cfg(feature = "moka")]
 pub use moka::Moka;
 pub use time::Timestamp;

@@ -24,7 +24,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{Backend, BackendError, BackendErrorKind, Entry, Key, Lookup, Timestamp};
+use crate::{
+    Backend, BackendError, BackendErrorKind, BuildKeyHasher, Entry, Key, Lookup, Timestamp,
+};
 
 /// What one entry costs beyond its value and key: the slot, the `Arc`, moka's bookkeeping.
 const ENTRY_OVERHEAD: usize = 128;
@@ -37,7 +39,7 @@ const ENTRY_OVERHEAD: usize = 128;
 /// counts and treats as a miss.
 #[derive(Clone)]
 pub struct Moka {
-    cache: moka::sync::Cache<Key, Slot>,
+    cache: moka::sync::Cache<Key, Slot, BuildKeyHasher>,
     max_bytes: u64,
     max_entries: u64,
 }
@@ -191,7 +193,8 @@ impl MokaBuilder {
             .max_capacity(self.max_bytes)
             .weigher(|_key: &Key, slot: &Slot| slot.weight)
             .expire_after(SlotExpiry)
-            .build();
+            // Keys carry a strong 128-bit hash already: no need to hash them again.
+            .build_with_hasher(BuildKeyHasher::default());
         Moka {
             cache,
             max_bytes: self.max_bytes,

@@ -119,15 +119,15 @@ where
         }
     }
 
-    /// Looks `key` up without waiting when the backend can answer at once.
-    pub(crate) fn peek(&self, key: &Key) -> Option<Found<V>> {
+    /// Looks `key` up without waiting when the backend can answer at once, as of `now`.
+    pub(crate) fn peek(&self, key: &Key, now: Timestamp) -> Option<Found<V>> {
         let lookup = self.backend.peek(key)?;
-        Some(self.classify(key, lookup, Timestamp::now()))
+        Some(self.classify(key, lookup, now))
     }
 
     /// Looks `key` up.
     pub(crate) async fn lookup(&self, key: &Key) -> Found<V> {
-        if let Some(found) = self.peek(key) {
+        if let Some(found) = self.peek(key, Timestamp::now()) {
             return found;
         }
         let lookup = self.backend.get(key).await;

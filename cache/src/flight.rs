@@ -9,11 +9,10 @@
 
 use std::{
     collections::HashMap,
-    hash::{BuildHasherDefault, Hasher},
     sync::{Arc, Mutex, PoisonError, atomic::Ordering::Relaxed},
 };
 
-use layercake_backends::{Entry, Key};
+use layercake_backends::{BuildKeyHasher, Entry, Key};
 use tokio::sync::watch;
 
 use crate::stats::Stats;
@@ -38,7 +37,7 @@ impl<V> Clone for Outcome<V> {
 }
 
 type Slot<V> = Option<Outcome<V>>;
-type Shard<V> = Mutex<HashMap<Key, watch::Receiver<Slot<V>>, BuildHasherDefault<KeyHasher>>>;
+type Shard<V> = Mutex<HashMap<Key, watch::Receiver<Slot<V>>, BuildKeyHasher>>;
 
 pub(crate) struct Flights<V> {
     shards: Box<[Shard<V>]>,
@@ -132,27 +131,6 @@ impl<V> Drop for Leader<V> {
 pub(crate) async fn follow<V>(mut rx: watch::Receiver<Slot<V>>) -> Option<Outcome<V>> {
     let slot = rx.wait_for(Option::is_some).await.ok()?;
     slot.clone()
-}
-
-/// The key already carries a good 128-bit hash: the map uses it as is.
-#[derive(Default)]
-pub(crate) struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only reached if something other than `Key` is hashed; fold it in.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u128(&mut self, hash: u128) {
-        self.0 = hash as u64 ^ (hash >> 64) as u64;
-    }
 }
 
 #[cfg(test)]

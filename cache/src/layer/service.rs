@@ -110,10 +110,11 @@ where
         };
 
         // 3. Lookup, at once when the tier can answer at once.
-        let peeked = shared.engine.peek(&key);
+        let now = Timestamp::now();
+        let peeked = shared.engine.peek(&key, now);
         if let Some(found @ (Found::Fresh(..) | Found::Stale(..))) = &peeked {
             shared.engine.record(found);
-            let response = shared.serve_found(found, &key, &parts.method);
+            let response = shared.serve_found(found, &key, &parts.method, now);
             return ResponseFuture::ready(response);
         }
 
@@ -156,6 +157,7 @@ where
         found: &Found<CachedResponse>,
         key: &Key,
         method: &Method,
+        now: Timestamp,
     ) -> Response<CacheBody<ResBody>> {
         let (entry, ttl) = match found {
             Found::Fresh(entry, ttl) => (entry, ttl.as_secs() as i64),
@@ -164,7 +166,7 @@ where
             Found::Miss => unreachable!("only entries are served"),
         };
         tracing::trace!(%key, ttl, "cache hit");
-        self.respond(entry, method, self.status.hit(ttl))
+        self.respond(entry, method, self.status.hit(ttl), now)
     }
 
     /// Rebuilds a response from a stored one: status, the stored headers, `Age`, `Cache-Status`,
@@ -174,6 +176,7 @@ where
         entry: &Entry<CachedResponse>,
         method: &Method,
         status: HeaderValue,
+        now: Timestamp,
     ) -> Response<CacheBody<ResBody>> {
         let cached = entry.value();
         let body = if method == Method::HEAD {
@@ -185,7 +188,7 @@ where
         *response.status_mut() = cached.status();
         let headers = response.headers_mut();
         headers.clone_from(cached.headers());
-        let age = entry.age(Timestamp::now()).as_secs();
+        let age = entry.age(now).as_secs();
         headers.insert(header::AGE, super::status::age(age));
         headers.insert(super::status::CACHE_STATUS, status);
         response
@@ -225,7 +228,7 @@ where
     };
     engine.record(&found);
     if !matches!(found, Found::Miss) {
-        return Ok(shared.serve_found(&found, &key, request.method()));
+        return Ok(shared.serve_found(&found, &key, request.method(), Timestamp::now()));
     }
     tracing::trace!(%key, "cache miss");
 
@@ -239,10 +242,11 @@ where
         Acquired::Collapsed(entry) => {
             tracing::trace!(%key, "served by another request's upstream call");
             let status = shared.status.forward("uri-miss", Forwarded::Collapsed);
-            return Ok(shared.respond(&entry, request.method(), status));
+            return Ok(shared.respond(&entry, request.method(), status, Timestamp::now()));
         }
         Acquired::Found(entry, ttl) => {
-            return Ok(shared.serve_found(&Found::Fresh(entry, ttl), &key, request.method()));
+            let found = Found::Fresh(entry, ttl);
+            return Ok(shared.serve_found(&found, &key, request.method(), Timestamp::now()));
         }
         Acquired::Lead(leader) => leader,
         Acquired::Alone => {
