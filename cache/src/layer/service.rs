@@ -10,6 +10,7 @@ use http_body::Body;
 use layercake_backends::{Backend, Entry, Key, Timestamp};
 use tokio::sync::oneshot;
 use tower_service::Service;
+use tracing::Instrument;
 
 use super::{
     CacheBody, CachedResponse, KeyExtractor, PathAndQuery, ResponseFuture,
@@ -123,14 +124,10 @@ where
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         let shared = Arc::clone(&self.shared);
+        let span = tracing::debug_span!("layercake_miss", key = %key);
         let request = Request::from_parts(parts, body);
-        ResponseFuture::miss(Box::pin(miss(
-            shared,
-            inner,
-            request,
-            key,
-            peeked.is_some(),
-        )))
+        let future = miss(shared, inner, request, key, peeked.is_some());
+        ResponseFuture::miss(Box::pin(future.instrument(span)))
     }
 }
 
