@@ -9,12 +9,21 @@ use http::{
     header::{AGE, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, SET_COOKIE},
 };
 use layercake::{CacheLayer, Moka, StalePolicy, layer::Path};
-use layercake_tests::{Origin, cache_status, chunked, get, read, request, settle, text};
+use layercake_tests::{Origin, cache_status, chunked, fetch, get, request, text};
 use tokio::time::advance;
-use tower::{Layer, ServiceExt};
+use tower::Layer;
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
+}
+
+/// Sends two identical `GET /` through `layer` in front of `origin`; returns the upstream calls.
+async fn calls_for_two_gets(layer: CacheLayer<Moka>, origin: &Origin) -> usize {
+    let svc = layer.layer(origin.clone());
+    for _ in 0..2 {
+        fetch(&svc, get("/")).await;
+    }
+    origin.calls()
 }
 
 #[tokio::test(start_paused = true)]
@@ -26,24 +35,22 @@ async fn fresh_entry_is_served_until_its_ttl_then_fetched_again() {
         .unwrap();
     let svc = layer.layer(origin.clone());
 
-    let (parts, body) = read(svc.clone().oneshot(get("/a")).await.unwrap()).await;
+    let (parts, body) = fetch(&svc, get("/a")).await;
     assert_eq!(body, "v1");
     assert_eq!(cache_status(&parts), "layercake; fwd=uri-miss; stored");
-    settle().await;
 
     advance(secs(20)).await;
-    let (parts, body) = read(svc.clone().oneshot(get("/a")).await.unwrap()).await;
+    let (parts, body) = fetch(&svc, get("/a")).await;
     assert_eq!(body, "v1");
     assert_eq!(cache_status(&parts), "layercake; hit; ttl=40");
     assert_eq!(parts.headers[AGE], "20");
     assert_eq!(origin.calls(), 1);
 
     advance(secs(41)).await;
-    let (parts, body) = read(svc.clone().oneshot(get("/a")).await.unwrap()).await;
+    let (parts, body) = fetch(&svc, get("/a")).await;
     assert_eq!(body, "v2");
     assert_eq!(cache_status(&parts), "layercake; fwd=uri-miss; stored");
     assert_eq!(origin.calls(), 2);
-    settle().await;
     let stats = layer.stats();
     assert_eq!((stats.hits, stats.misses, stats.stores), (1, 2, 2));
 }
@@ -57,18 +64,17 @@ async fn stale_entry_is_served_inside_its_window_and_not_after() {
         .build()
         .unwrap();
     let svc = layer.layer(origin.clone());
-    read(svc.clone().oneshot(get("/")).await.unwrap()).await;
-    settle().await;
+    fetch(&svc, get("/")).await;
 
     advance(secs(15)).await;
-    let (parts, body) = read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+    let (parts, body) = fetch(&svc, get("/")).await;
     assert_eq!(body, "v1");
     assert_eq!(cache_status(&parts), "layercake; hit; ttl=-6");
     assert_eq!(origin.calls(), 1);
     assert_eq!(layer.stats().stale_hits, 1);
 
     advance(secs(30)).await; // 45 s: past ttl + stale
-    let (parts, body) = read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+    let (parts, body) = fetch(&svc, get("/")).await;
     assert_eq!(body, "v2");
     assert_eq!(cache_status(&parts), "layercake; fwd=uri-miss; stored");
     assert_eq!(origin.calls(), 2);
@@ -84,10 +90,9 @@ async fn revalidate_policy_fetches_instead_of_serving_stale() {
         .build()
         .unwrap();
     let svc = layer.layer(origin.clone());
-    read(svc.clone().oneshot(get("/")).await.unwrap()).await;
-    settle().await;
+    fetch(&svc, get("/")).await;
     advance(secs(15)).await;
-    let (_, body) = read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+    let (_, body) = fetch(&svc, get("/")).await;
     assert_eq!(body, "v2");
     assert_eq!(origin.calls(), 2);
 }
@@ -99,12 +104,11 @@ async fn error_statuses_are_stored_only_with_a_negative_ttl_and_for_that_long() 
     let plain = CacheLayer::builder(Moka::default()).build().unwrap();
     let svc = plain.layer(origin.clone());
     for _ in 0..2 {
-        let (parts, _) = read(svc.clone().oneshot(get("/x")).await.unwrap()).await;
+        let (parts, _) = fetch(&svc, get("/x")).await;
         assert_eq!(
             cache_status(&parts),
             "layercake; fwd=uri-miss; detail=status"
         );
-        settle().await;
     }
     assert_eq!(origin.calls(), 2);
 
@@ -115,44 +119,31 @@ async fn error_statuses_are_stored_only_with_a_negative_ttl_and_for_that_long() 
         .build()
         .unwrap();
     let svc = negative.layer(origin.clone());
-    read(svc.clone().oneshot(get("/x")).await.unwrap()).await;
-    settle().await;
-    let (parts, body) = read(svc.clone().oneshot(get("/x")).await.unwrap()).await;
+    fetch(&svc, get("/x")).await;
+    let (parts, body) = fetch(&svc, get("/x")).await;
     assert_eq!(parts.status, StatusCode::NOT_FOUND);
     assert_eq!(body, "gone");
     assert_eq!(cache_status(&parts), "layercake; hit; ttl=5");
     assert_eq!(origin.calls(), 1);
     advance(secs(6)).await;
-    read(svc.clone().oneshot(get("/x")).await.unwrap()).await;
+    fetch(&svc, get("/x")).await;
     assert_eq!(origin.calls(), 2);
 }
 
 #[tokio::test(start_paused = true)]
 async fn server_errors_are_not_stored_unless_listed() {
-    let origin = Origin::new(|_, _| async { Ok(text(StatusCode::INTERNAL_SERVER_ERROR, "boom")) });
-    let layer = CacheLayer::builder(Moka::default())
-        .negative_ttl(secs(5))
-        .build()
-        .unwrap();
-    let svc = layer.layer(origin.clone());
-    for _ in 0..2 {
-        read(svc.clone().oneshot(get("/")).await.unwrap()).await;
-        settle().await;
-    }
-    assert_eq!(origin.calls(), 2);
+    let failing =
+        || Origin::new(|_, _| async { Ok(text(StatusCode::INTERNAL_SERVER_ERROR, "boom")) });
+    let negative = || CacheLayer::builder(Moka::default()).negative_ttl(secs(5));
 
-    let origin = Origin::new(|_, _| async { Ok(text(StatusCode::INTERNAL_SERVER_ERROR, "boom")) });
-    let layer = CacheLayer::builder(Moka::default())
-        .negative_ttl(secs(5))
+    let default_statuses = negative().build().unwrap();
+    assert_eq!(calls_for_two_gets(default_statuses, &failing()).await, 2);
+
+    let listed = negative()
         .statuses([StatusCode::OK, StatusCode::INTERNAL_SERVER_ERROR])
         .build()
         .unwrap();
-    let svc = layer.layer(origin.clone());
-    for _ in 0..2 {
-        read(svc.clone().oneshot(get("/")).await.unwrap()).await;
-        settle().await;
-    }
-    assert_eq!(origin.calls(), 1);
+    assert_eq!(calls_for_two_gets(listed, &failing()).await, 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -160,10 +151,9 @@ async fn head_is_answered_from_a_stored_get_without_calling_upstream() {
     let origin = Origin::ok("hello world");
     let layer = CacheLayer::builder(Moka::default()).build().unwrap();
     let svc = layer.layer(origin.clone());
-    read(svc.clone().oneshot(get("/page")).await.unwrap()).await;
-    settle().await;
+    fetch(&svc, get("/page")).await;
 
-    let (parts, body) = read(svc.clone().oneshot(request("HEAD", "/page")).await.unwrap()).await;
+    let (parts, body) = fetch(&svc, request("HEAD", "/page")).await;
     assert_eq!(parts.status, StatusCode::OK);
     assert!(body.is_empty());
     assert_eq!(parts.headers[CONTENT_LENGTH], "11");
@@ -185,10 +175,9 @@ async fn a_head_response_never_becomes_the_stored_get() {
     let layer = CacheLayer::builder(Moka::default()).build().unwrap();
     let svc = layer.layer(origin.clone());
 
-    let (parts, _) = read(svc.clone().oneshot(request("HEAD", "/p")).await.unwrap()).await;
+    let (parts, _) = fetch(&svc, request("HEAD", "/p")).await;
     assert_eq!(cache_status(&parts), "layercake; fwd=uri-miss; detail=head");
-    settle().await;
-    let (parts, body) = read(svc.clone().oneshot(get("/p")).await.unwrap()).await;
+    let (parts, body) = fetch(&svc, get("/p")).await;
     assert_eq!(body, "full body");
     assert_eq!(cache_status(&parts), "layercake; fwd=uri-miss; stored");
     assert_eq!(origin.calls(), 2);
@@ -214,7 +203,7 @@ async fn post_passes_through_untouched_every_time() {
     for n in 1..=2 {
         let mut post = request("POST", "/items");
         *post.body_mut() = http_body_util::Full::new(Bytes::from_static(b"payload"));
-        let (parts, body) = read(svc.clone().oneshot(post).await.unwrap()).await;
+        let (parts, body) = fetch(&svc, post).await;
         assert_eq!(parts.status, StatusCode::CREATED);
         assert_eq!(body, format!("{n}:payload"));
         assert_eq!(parts.headers["x-origin"], "yes");
@@ -240,7 +229,7 @@ async fn oversize_body_streams_through_complete_and_is_not_stored() {
     let svc = layer.layer(origin.clone());
 
     for _ in 0..2 {
-        let (parts, body) = read(svc.clone().oneshot(get("/big")).await.unwrap()).await;
+        let (parts, body) = fetch(&svc, get("/big")).await;
         assert_eq!(body.len(), 8 * CHUNK);
         for (i, chunk) in body.chunks(CHUNK).enumerate() {
             assert!(
@@ -249,7 +238,6 @@ async fn oversize_body_streams_through_complete_and_is_not_stored() {
             );
         }
         assert_eq!(cache_status(&parts), "layercake; fwd=uri-miss");
-        settle().await;
     }
     assert_eq!(origin.calls(), 2);
     let stats = layer.stats();
@@ -264,14 +252,13 @@ async fn body_of_known_oversize_length_is_not_stored_and_says_so() {
         .build()
         .unwrap();
     let svc = layer.layer(origin.clone());
-    let (parts, body) = read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+    let (parts, body) = fetch(&svc, get("/")).await;
     assert_eq!(body.len(), 2048);
     assert_eq!(
         cache_status(&parts),
         "layercake; fwd=uri-miss; detail=too-large"
     );
-    settle().await;
-    read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+    fetch(&svc, get("/")).await;
     assert_eq!(origin.calls(), 2);
 }
 
@@ -284,12 +271,11 @@ async fn body_below_the_minimum_is_not_stored() {
         .unwrap();
     let svc = layer.layer(origin.clone());
     for _ in 0..2 {
-        let (parts, _) = read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+        let (parts, _) = fetch(&svc, get("/")).await;
         assert_eq!(
             cache_status(&parts),
             "layercake; fwd=uri-miss; detail=too-small"
         );
-        settle().await;
     }
     assert_eq!(origin.calls(), 2);
 }
@@ -306,13 +292,12 @@ async fn requests_with_authorization_bypass_the_cache_unless_allowed() {
         let mut req = get("/me");
         req.headers_mut()
             .insert(AUTHORIZATION, who.parse().unwrap());
-        let (parts, body) = read(svc.clone().oneshot(req).await.unwrap()).await;
+        let (parts, body) = fetch(&svc, req).await;
         assert_eq!(body, format!("hello {who}"));
         assert_eq!(
             cache_status(&parts),
             "layercake; fwd=bypass; detail=authorization"
         );
-        settle().await;
     }
     assert_eq!(origin.calls(), 2);
     assert_eq!(layer.stats().passes, 2);
@@ -328,8 +313,7 @@ async fn requests_with_authorization_bypass_the_cache_unless_allowed() {
         let mut req = get("/doc");
         req.headers_mut()
             .insert(AUTHORIZATION, "Bearer x".parse().unwrap());
-        read(svc.clone().oneshot(req).await.unwrap()).await;
-        settle().await;
+        fetch(&svc, req).await;
     }
     assert_eq!(origin.calls(), 1);
 }
@@ -350,27 +334,20 @@ async fn set_cookie_responses_are_not_stored_unless_allowed() {
         .unwrap()
         .layer(origin.clone());
     for n in 1..=2 {
-        let (parts, _) = read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+        let (parts, _) = fetch(&svc, get("/")).await;
         assert_eq!(parts.headers[SET_COOKIE], format!("session={n}").as_str());
         assert_eq!(
             cache_status(&parts),
             "layercake; fwd=uri-miss; detail=set-cookie"
         );
-        settle().await;
     }
     assert_eq!(origin.calls(), 2);
 
-    let origin = with_cookie();
-    let svc = CacheLayer::builder(Moka::default())
+    let allowed = CacheLayer::builder(Moka::default())
         .allow_set_cookie(true)
         .build()
-        .unwrap()
-        .layer(origin.clone());
-    for _ in 0..2 {
-        read(svc.clone().oneshot(get("/")).await.unwrap()).await;
-        settle().await;
-    }
-    assert_eq!(origin.calls(), 1);
+        .unwrap();
+    assert_eq!(calls_for_two_gets(allowed, &with_cookie()).await, 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -391,12 +368,11 @@ async fn private_and_no_store_responses_are_not_stored() {
             .unwrap()
             .layer(origin.clone());
         for _ in 0..2 {
-            let (parts, _) = read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+            let (parts, _) = fetch(&svc, get("/")).await;
             assert_eq!(
                 cache_status(&parts),
                 format!("layercake; fwd=uri-miss; detail={detail}")
             );
-            settle().await;
         }
         assert_eq!(origin.calls(), 2, "{directive}");
     }
@@ -408,16 +384,11 @@ async fn private_and_no_store_responses_are_not_stored() {
             .insert(CACHE_CONTROL, "private".parse().unwrap());
         Ok(res)
     });
-    let svc = CacheLayer::builder(Moka::default())
+    let allowed = CacheLayer::builder(Moka::default())
         .allow_private(true)
         .build()
-        .unwrap()
-        .layer(origin.clone());
-    for _ in 0..2 {
-        read(svc.clone().oneshot(get("/")).await.unwrap()).await;
-        settle().await;
-    }
-    assert_eq!(origin.calls(), 1);
+        .unwrap();
+    assert_eq!(calls_for_two_gets(allowed, &origin).await, 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -435,14 +406,13 @@ async fn header_allowlist_keeps_only_listed_headers_on_hits() {
         .build()
         .unwrap();
     let svc = layer.layer(origin.clone());
-    let (miss, _) = read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+    let (miss, _) = fetch(&svc, get("/")).await;
     assert_eq!(
         miss.headers["x-internal-trace"], "abc",
         "the miss is passed on as is"
     );
-    settle().await;
 
-    let (hit, body) = read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+    let (hit, body) = fetch(&svc, get("/")).await;
     assert_eq!(body, "{}");
     assert_eq!(hit.headers[CONTENT_TYPE], "application/json");
     assert_eq!(hit.headers[CONTENT_LENGTH], "2");
@@ -462,9 +432,8 @@ async fn query_strings_and_paths_key_separately() {
     let layer = CacheLayer::builder(Moka::default()).build().unwrap();
     let svc = layer.layer(origin.clone());
     for uri in ["/list?page=1", "/list?page=2", "/list", "/list?page=1"] {
-        let (_, body) = read(svc.clone().oneshot(get(uri)).await.unwrap()).await;
+        let (_, body) = fetch(&svc, get(uri)).await;
         assert_eq!(body, uri);
-        settle().await;
     }
     assert_eq!(origin.calls(), 3);
 
@@ -477,9 +446,8 @@ async fn query_strings_and_paths_key_separately() {
         .unwrap()
         .layer(origin.clone());
     for uri in ["/list?page=1", "/list?page=2"] {
-        let (_, body) = read(svc.clone().oneshot(get(uri)).await.unwrap()).await;
+        let (_, body) = fetch(&svc, get(uri)).await;
         assert_eq!(body, "/list?page=1");
-        settle().await;
     }
     assert_eq!(origin.calls(), 1);
 }
@@ -513,9 +481,8 @@ async fn header_and_closure_extractors_key_on_what_they_name() {
             req.headers_mut()
                 .insert(ACCEPT_LANGUAGE, lang.parse().unwrap());
         }
-        let (_, body) = read(svc.clone().oneshot(req).await.unwrap()).await;
+        let (_, body) = fetch(&svc, req).await;
         assert_eq!(body, expect);
-        settle().await;
     }
     assert_eq!(origin.calls(), 3);
 
@@ -529,11 +496,10 @@ async fn header_and_closure_extractors_key_on_what_they_name() {
         .unwrap();
     let svc = layer.layer(origin.clone());
     for uri in ["/cached/a", "/cached/a", "/other", "/other"] {
-        read(svc.clone().oneshot(get(uri)).await.unwrap()).await;
-        settle().await;
+        fetch(&svc, get(uri)).await;
     }
     assert_eq!(origin.calls(), 3);
-    let (parts, _) = read(svc.clone().oneshot(get("/other")).await.unwrap()).await;
+    let (parts, _) = fetch(&svc, get("/other")).await;
     assert_eq!(cache_status(&parts), "layercake; fwd=bypass; detail=key");
 }
 
@@ -550,13 +516,12 @@ async fn cache_status_appends_to_an_upstream_caches_entry_and_uses_the_configure
         .build()
         .unwrap();
     let svc = layer.layer(origin);
-    let (parts, _) = read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+    let (parts, _) = fetch(&svc, get("/")).await;
     assert_eq!(
         cache_status(&parts),
         "origin-cdn; hit, edge; fwd=uri-miss; stored"
     );
-    settle().await;
-    let (parts, _) = read(svc.clone().oneshot(get("/")).await.unwrap()).await;
+    let (parts, _) = fetch(&svc, get("/")).await;
     assert_eq!(cache_status(&parts), "edge; hit; ttl=60");
 
     assert!(matches!(

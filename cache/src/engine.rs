@@ -6,6 +6,7 @@ use std::{sync::Arc, time::Duration};
 use layercake_backends::{Backend, Entry, Freshness, Key, Lookup, Timestamp};
 
 use crate::{
+    BuildError,
     flight::{Flights, Join, Leader, Outcome, follow},
     stats::Stats,
 };
@@ -54,6 +55,61 @@ impl Default for Policy {
     }
 }
 
+/// The setters every builder on the engine shares; `$who` names the caller in the docs
+/// ("request", "caller"). The builder has `policy: Policy` and `namespace: String` fields.
+macro_rules! policy_setters {
+    ($who:literal) => {
+        /// How long an entry is fresh. Default: 60 s.
+        pub fn ttl(mut self, ttl: std::time::Duration) -> Self {
+            self.policy.ttl = ttl;
+            self
+        }
+
+        /// How long after its ttl an entry may still be served stale (see
+        /// [`stale_policy`](Self::stale_policy)). Default: none.
+        pub fn stale(mut self, stale: std::time::Duration) -> Self {
+            self.policy.stale = stale;
+            self
+        }
+
+        /// What to do with a stale entry. Default: [`StalePolicy::Return`](crate::StalePolicy).
+        pub fn stale_policy(mut self, policy: crate::StalePolicy) -> Self {
+            self.policy.stale_policy = policy;
+            self
+        }
+
+        #[doc = concat!("How long a ", $who, " waits for another ", $who, "'s upstream call (single-flight) before going upstream itself. Default: 30 s.")]
+        pub fn lock_timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.policy.lock_timeout = timeout;
+            self
+        }
+
+        /// The first part of every key, so that caches sharing a store keep apart.
+        /// Default: `"layercake"`.
+        pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+            self.namespace = namespace.into();
+            self
+        }
+    };
+}
+pub(crate) use policy_setters;
+
+impl Policy {
+    /// Checks the settings and makes the key prefix: `namespace`, then the `schema` tag.
+    pub(crate) fn validate(&self, namespace: &str, schema: &str) -> Result<Key, BuildError> {
+        if self.ttl.is_zero() {
+            return Err(BuildError::ZeroTtl);
+        }
+        if self.lock_timeout.is_zero() {
+            return Err(BuildError::ZeroLockTimeout);
+        }
+        if namespace.is_empty() {
+            return Err(BuildError::EmptyNamespace);
+        }
+        Ok(Key::from_parts([namespace, schema]))
+    }
+}
+
 /// What a lookup found, classified against the clock and the stale policy.
 pub(crate) enum Found<V> {
     /// Serve it: fresh for this much longer.
@@ -62,6 +118,19 @@ pub(crate) enum Found<V> {
     Stale(Arc<Entry<V>>, Duration),
     /// Nothing usable: go upstream.
     Miss,
+}
+
+impl<V> Found<V> {
+    /// The entry to serve and its remaining freshness in whole seconds (negative when stale:
+    /// stale by 0.4 s is a remaining freshness of -0.4 s, rounded down to -1), or `None` on a
+    /// miss.
+    pub(crate) fn servable(&self) -> Option<(&Arc<Entry<V>>, i64)> {
+        match self {
+            Found::Fresh(entry, ttl) => Some((entry, ttl.as_secs() as i64)),
+            Found::Stale(entry, by) => Some((entry, -(by.as_secs() as i64) - 1)),
+            Found::Miss => None,
+        }
+    }
 }
 
 /// How a caller that found nothing ends up being served.

@@ -1,4 +1,4 @@
-use std::{fmt, time::Duration};
+use std::fmt;
 
 /// A configuration error, reported by `build()` before any request is served.
 ///
@@ -57,13 +57,3 @@ impl fmt::Display for BuildError {
 }
 
 impl std::error::Error for BuildError {}
-
-pub(crate) fn check_ttl(ttl: Duration, lock_timeout: Duration) -> Result<(), BuildError> {
-    if ttl.is_zero() {
-        return Err(BuildError::ZeroTtl);
-    }
-    if lock_timeout.is_zero() {
-        return Err(BuildError::ZeroLockTimeout);
-    }
-    Ok(())
-}

@@ -1,15 +1,12 @@
 //! The typed cache: `get_or_compute` for any `T: Clone + Send + Sync + 'static`.
 
-use std::{
-    convert::Infallible, fmt, future::Future, marker::PhantomData, sync::Arc, time::Duration,
-};
+use std::{convert::Infallible, fmt, future::Future, marker::PhantomData, sync::Arc};
 
 use layercake_backends::{Backend, Entry, Key, Timestamp};
 
 use crate::{
-    BuildError, CacheStats, StalePolicy,
-    engine::{Acquired, Engine, Found, Policy},
-    error::check_ttl,
+    BuildError, CacheStats,
+    engine::{Acquired, Engine, Found, Policy, policy_setters},
     flight::Outcome,
 };
 
@@ -223,37 +220,7 @@ where
     V: Clone + Send + Sync + 'static,
     B: Backend<V>,
 {
-    /// How long an entry is fresh. Default: 60 s.
-    pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.policy.ttl = ttl;
-        self
-    }
-
-    /// How long after its ttl an entry may still be served stale. Default: none.
-    pub fn stale(mut self, stale: Duration) -> Self {
-        self.policy.stale = stale;
-        self
-    }
-
-    /// What to do with a stale entry. Default: [`StalePolicy::Return`].
-    pub fn stale_policy(mut self, policy: StalePolicy) -> Self {
-        self.policy.stale_policy = policy;
-        self
-    }
-
-    /// How long a caller waits for another caller's computation before computing itself.
-    /// Default: 30 s.
-    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
-        self.policy.lock_timeout = timeout;
-        self
-    }
-
-    /// The first part of every key, so that caches sharing a store keep apart.
-    /// Default: `"layercake"`.
-    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.namespace = namespace.into();
-        self
-    }
+    policy_setters!("caller");
 
     /// How many bytes a value occupies, for the byte budget of in-memory stores.
     /// Default: `size_of::<V>()`, which undercounts values that own heap data.
@@ -273,13 +240,10 @@ where
 
     /// Builds the cache, or says what is wrong with the configuration.
     pub fn build(self) -> Result<Cache<V, B>, BuildError> {
-        check_ttl(self.policy.ttl, self.policy.lock_timeout)?;
-        if self.namespace.is_empty() {
-            return Err(BuildError::EmptyNamespace);
-        }
+        let prefix = self.policy.validate(&self.namespace, KEY_SCHEMA)?;
         Ok(Cache {
             engine: Arc::new(Engine::new(self.backend, self.policy)),
-            prefix: Key::from_parts([self.namespace.as_str(), KEY_SCHEMA]),
+            prefix,
             weigher: self.weigher,
         })
     }

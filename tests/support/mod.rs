@@ -141,6 +141,26 @@ where
     (parts, body)
 }
 
+/// Sends `request` through a clone of `svc`, reads the whole response, then lets the store that
+/// follows a miss finish: one request as a client sees it.
+pub async fn fetch<S, B>(svc: &S, request: Request<Full<Bytes>>) -> (http::response::Parts, Bytes)
+where
+    S: tower::Service<Request<Full<Bytes>>, Response = Response<B>> + Clone,
+    S::Error: std::fmt::Debug,
+    B: Body,
+    B::Error: std::fmt::Debug,
+{
+    use tower::ServiceExt;
+    let response = svc
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("the service answers");
+    let read = read(response).await;
+    settle().await;
+    read
+}
+
 /// The response's `Cache-Status` header.
 pub fn cache_status(parts: &http::response::Parts) -> &str {
     parts

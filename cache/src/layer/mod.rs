@@ -77,7 +77,7 @@ mod status;
 use std::{fmt, sync::Arc, time::Duration};
 
 use http::{HeaderName, Method, StatusCode};
-use layercake_backends::{Backend, Key};
+use layercake_backends::Backend;
 use tower_layer::Layer;
 
 pub use self::{
@@ -93,9 +93,8 @@ use self::{
     status::{CacheStatus, is_token},
 };
 use crate::{
-    BuildError, CacheStats, StalePolicy,
-    engine::{Engine, Policy},
-    error::check_ttl,
+    BuildError, CacheStats,
+    engine::{Engine, Policy, policy_setters},
 };
 
 /// What every HTTP key starts with after the namespace: the kind of entry and the layout
@@ -211,24 +210,7 @@ where
     B: Backend<CachedResponse>,
     K: KeyExtractor,
 {
-    /// How long a stored response is fresh. Default: 60 s.
-    pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.policy.ttl = ttl;
-        self
-    }
-
-    /// How long after its ttl a response may still be served stale (see
-    /// [`stale_policy`](Self::stale_policy)). Default: none.
-    pub fn stale(mut self, stale: Duration) -> Self {
-        self.policy.stale = stale;
-        self
-    }
-
-    /// What to do with a stale response. Default: [`StalePolicy::Return`].
-    pub fn stale_policy(mut self, policy: StalePolicy) -> Self {
-        self.policy.stale_policy = policy;
-        self
-    }
+    policy_setters!("request");
 
     /// Caches error responses (statuses ≥ 400 that are in [`statuses`](Self::statuses), by
     /// default 404 and 410) for `ttl`. Without it, error responses are never stored.
@@ -305,29 +287,15 @@ where
         self
     }
 
-    /// How long a request waits for another request's upstream call before going upstream
-    /// itself. Default: 30 s.
-    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
-        self.policy.lock_timeout = timeout;
-        self
-    }
-
     /// The cache's name in `Cache-Status`. Default: `layercake`.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
     }
 
-    /// The first part of every key, so that layers sharing a store keep apart.
-    /// Default: `layercake`.
-    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.namespace = namespace.into();
-        self
-    }
-
     /// Builds the layer, or says what is wrong with the configuration.
     pub fn build(self) -> Result<CacheLayer<B, K>, BuildError> {
-        check_ttl(self.policy.ttl, self.policy.lock_timeout)?;
+        let prefix = self.policy.validate(&self.namespace, KEY_SCHEMA)?;
         let rules = self.rules;
         if rules.min_body_size > rules.max_body_size {
             return Err(BuildError::BodySizeRange {
@@ -341,9 +309,6 @@ where
         if !is_token(&self.name) {
             return Err(BuildError::InvalidName(self.name));
         }
-        if self.namespace.is_empty() {
-            return Err(BuildError::EmptyNamespace);
-        }
         let max_ttl = self.policy.ttl.max(rules.negative_ttl.unwrap_or_default());
         let status = CacheStatus::new(self.name, max_ttl.as_secs());
         let shared = Shared {
@@ -351,7 +316,7 @@ where
             rules,
             status,
             key: self.key,
-            prefix: Key::from_parts([self.namespace.as_str(), KEY_SCHEMA]),
+            prefix,
         };
         Ok(CacheLayer {
             shared: Arc::new(shared),

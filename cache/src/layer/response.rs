@@ -121,10 +121,15 @@ impl Default for Rules {
         Rules {
             methods: vec![Method::GET, Method::HEAD],
             // RFC 9110 §15.1: heuristically cacheable; 404 and 410 only with a negative ttl.
-            statuses: StatusSet::new(
-                [200, 203, 300, 301, 308, 404, 410]
-                    .map(|code| StatusCode::from_u16(code).expect("a valid status code")),
-            ),
+            statuses: StatusSet::new([
+                StatusCode::OK,
+                StatusCode::NON_AUTHORITATIVE_INFORMATION,
+                StatusCode::MULTIPLE_CHOICES,
+                StatusCode::MOVED_PERMANENTLY,
+                StatusCode::PERMANENT_REDIRECT,
+                StatusCode::NOT_FOUND,
+                StatusCode::GONE,
+            ]),
             negative_ttl: None,
             min_body_size: 0,
             max_body_size: 4 * 1024 * 1024,

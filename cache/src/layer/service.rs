@@ -113,10 +113,12 @@ where
         // 3. Lookup, at once when the tier can answer at once.
         let now = Timestamp::now();
         let peeked = shared.engine.peek(&key, now);
-        if let Some(found @ (Found::Fresh(..) | Found::Stale(..))) = &peeked {
-            shared.engine.record(found);
-            let response = shared.serve_found(found, &key, &parts.method, now);
-            return ResponseFuture::ready(response);
+        if let Some(found) = &peeked {
+            if let Some(servable) = found.servable() {
+                shared.engine.record(found);
+                let response = shared.serve_found(servable, &key, &parts.method, now);
+                return ResponseFuture::ready(response);
+            }
         }
 
         // A miss, or a tier that must be waited for: the inner service goes with the future
@@ -148,20 +150,14 @@ where
         self.key.extract(parts, &mut key).then(|| key.build())
     }
 
-    /// A response from a fresh or (allowed) stale entry.
+    /// A response from a fresh or (allowed) stale entry; `ttl` as [`Found::servable`] gives it.
     fn serve_found<ResBody>(
         &self,
-        found: &Found<CachedResponse>,
+        (entry, ttl): (&Arc<Entry<CachedResponse>>, i64),
         key: &Key,
         method: &Method,
         now: Timestamp,
     ) -> Response<CacheBody<ResBody>> {
-        let (entry, ttl) = match found {
-            Found::Fresh(entry, ttl) => (entry, ttl.as_secs() as i64),
-            // Stale by 0.4 s is a remaining freshness of -0.4 s: rounded down, -1.
-            Found::Stale(entry, by) => (entry, -(by.as_secs() as i64) - 1),
-            Found::Miss => unreachable!("only entries are served"),
-        };
         tracing::trace!(%key, ttl, "cache hit");
         self.respond(entry, method, self.status.hit(ttl), now)
     }
@@ -224,8 +220,8 @@ where
         engine.lookup(&key).await
     };
     engine.record(&found);
-    if !matches!(found, Found::Miss) {
-        return Ok(shared.serve_found(&found, &key, request.method(), Timestamp::now()));
+    if let Some(servable) = found.servable() {
+        return Ok(shared.serve_found(servable, &key, request.method(), Timestamp::now()));
     }
     tracing::trace!(%key, "cache miss");
 
@@ -242,8 +238,8 @@ where
             return Ok(shared.respond(&entry, request.method(), status, Timestamp::now()));
         }
         Acquired::Found(entry, ttl) => {
-            let found = Found::Fresh(entry, ttl);
-            return Ok(shared.serve_found(&found, &key, request.method(), Timestamp::now()));
+            let servable = (&entry, ttl.as_secs() as i64);
+            return Ok(shared.serve_found(servable, &key, request.method(), Timestamp::now()));
         }
         Acquired::Lead(leader) => leader,
         Acquired::Alone => {
