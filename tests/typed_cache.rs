@@ -20,6 +20,12 @@ struct Profile {
     name: String,
 }
 
+/// A computation that counts its calls and returns the call's number (1 for the first).
+fn numbered(calls: &Arc<AtomicUsize>) -> impl FnOnce() -> std::future::Ready<u32> + Send + 'static {
+    let calls = Arc::clone(calls);
+    move || std::future::ready(calls.fetch_add(1, SeqCst) as u32 + 1)
+}
+
 fn cache<V: Clone + Send + Sync + 'static>(ttl: u64) -> Cache<V, Moka> {
     Cache::builder(Moka::default())
         .ttl(Duration::from_secs(ttl))
@@ -30,20 +36,22 @@ fn cache<V: Clone + Send + Sync + 'static>(ttl: u64) -> Cache<V, Moka> {
 #[tokio::test(start_paused = true)]
 async fn computes_once_then_serves_until_the_ttl_ends() {
     let profiles = cache::<Profile>(60);
-    let calls = AtomicUsize::new(0);
-    let load = || async {
-        let n = calls.fetch_add(1, SeqCst) as u32 + 1;
-        Profile {
-            id: 7,
-            name: format!("Ada #{n}"),
+    let calls = Arc::new(AtomicUsize::new(0));
+    let load = || {
+        let n = numbered(&calls);
+        move || async move {
+            Profile {
+                id: 7,
+                name: format!("Ada #{}", n().await),
+            }
         }
     };
 
-    assert_eq!(profiles.get_or_compute("7", load).await.name, "Ada #1");
+    assert_eq!(profiles.get_or_compute("7", load()).await.name, "Ada #1");
     advance(Duration::from_secs(59)).await;
-    assert_eq!(profiles.get_or_compute("7", load).await.name, "Ada #1");
+    assert_eq!(profiles.get_or_compute("7", load()).await.name, "Ada #1");
     advance(Duration::from_secs(2)).await;
-    assert_eq!(profiles.get_or_compute("7", load).await.name, "Ada #2");
+    assert_eq!(profiles.get_or_compute("7", load()).await.name, "Ada #2");
     assert_eq!(calls.load(SeqCst), 2);
     let stats = profiles.stats();
     assert_eq!((stats.hits, stats.misses, stats.stores), (1, 2, 2));
@@ -58,18 +66,18 @@ async fn stale_values_are_returned_inside_the_window_unless_revalidating() {
             .stale_policy(policy)
             .build()
             .unwrap();
-        let calls = AtomicUsize::new(0);
-        let compute = || async { calls.fetch_add(1, SeqCst) as u32 + 1 };
-        values.get_or_compute("k", compute).await;
+        let calls = Arc::new(AtomicUsize::new(0));
+        let compute = || numbered(&calls);
+        values.get_or_compute("k", compute()).await;
         advance(Duration::from_secs(15)).await;
         assert_eq!(
-            values.get_or_compute("k", compute).await,
+            values.get_or_compute("k", compute()).await,
             expect,
             "{policy:?}"
         );
         advance(Duration::from_secs(20)).await;
         assert_eq!(
-            values.get_or_compute("k", compute).await,
+            values.get_or_compute("k", compute()).await,
             expect + 1,
             "{policy:?}: past the window"
         );
@@ -112,7 +120,7 @@ async fn race(
         let (values, calls) = (values.clone(), Arc::clone(calls));
         set.spawn(async move {
             values
-                .try_get_or_compute("k", || async move {
+                .try_get_or_compute("k", move || async move {
                     let call = calls.fetch_add(1, SeqCst) + 1;
                     if call == 1 {
                         match first {

@@ -6,6 +6,8 @@ use crate::Timestamp;
 ///
 /// - fresh from `stored_at` until `fresh_until` (its time to live),
 /// - then stale, but servable under a stale policy, until `stale_until`,
+/// - then, if it has a longer stale-if-error window (RFC 5861), servable only when the upstream
+///   fails, until `error_until`,
 /// - then expired: a tier may drop it, and the engine treats it as absent.
 ///
 /// Freshness is always computed from these fields and [`Timestamp::now`], never from a tier's
@@ -31,17 +33,22 @@ pub struct Entry<V> {
     stored_at: Timestamp,
     fresh_until: Timestamp,
     stale_until: Timestamp,
+    error_until: Timestamp,
     weight: usize,
 }
 
 /// Where an entry stands at a given moment; see [`Entry::freshness`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Freshness {
     /// Fresh, for this much longer.
     Fresh(Duration),
     /// Past its time to live by this much, but inside its stale window.
     Stale(Duration),
-    /// Past its stale window: not to be served.
+    /// Past its stale window by this much, but inside its stale-if-error window: servable only
+    /// when the upstream fails.
+    StaleIfError(Duration),
+    /// Past every window: not to be served.
     Expired,
 }
 
@@ -52,13 +59,35 @@ impl<V> Entry<V> {
     /// better estimate with [`Entry::with_weight`] when the value owns heap data.
     pub fn new(value: V, stored_at: Timestamp, ttl: Duration, stale: Duration) -> Self {
         let fresh_until = stored_at + ttl;
+        let stale_until = fresh_until + stale;
         Entry {
             value,
             stored_at,
             fresh_until,
-            stale_until: fresh_until + stale,
+            stale_until,
+            error_until: stale_until,
             weight: std::mem::size_of::<V>(),
         }
+    }
+
+    /// Lets the entry be served for `window` past its ttl when the upstream fails
+    /// (RFC 5861 `stale-if-error`). A window shorter than the stale window changes nothing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::{Entry, Freshness, Timestamp};
+    ///
+    /// let t0 = Timestamp::from_millis(0);
+    /// let entry = Entry::new((), t0, Duration::from_secs(10), Duration::from_secs(5))
+    ///     .with_stale_if_error(Duration::from_secs(60));
+    /// let at = |s| t0 + Duration::from_secs(s);
+    /// assert_eq!(entry.freshness(at(12)), Freshness::Stale(Duration::from_secs(2)));
+    /// assert_eq!(entry.freshness(at(20)), Freshness::StaleIfError(Duration::from_secs(5)));
+    /// assert_eq!(entry.freshness(at(70)), Freshness::Expired);
+    /// ```
+    pub fn with_stale_if_error(mut self, window: Duration) -> Self {
+        self.error_until = self.stale_until.max(self.fresh_until + window);
+        self
     }
 
     /// An entry with explicit times, e.g. read back from a byte tier. `stale_until` earlier
@@ -69,11 +98,13 @@ impl<V> Entry<V> {
         fresh_until: Timestamp,
         stale_until: Timestamp,
     ) -> Self {
+        let stale_until = stale_until.max(fresh_until);
         Entry {
             value,
             stored_at,
             fresh_until,
-            stale_until: stale_until.max(fresh_until),
+            stale_until,
+            error_until: stale_until,
             weight: std::mem::size_of::<V>(),
         }
     }
@@ -109,6 +140,11 @@ impl<V> Entry<V> {
         self.stale_until
     }
 
+    /// Until when the entry may be served because the upstream fails (at least `stale_until`).
+    pub fn error_until(&self) -> Timestamp {
+        self.error_until
+    }
+
     /// The approximate number of bytes the entry occupies in memory.
     pub fn weight(&self) -> usize {
         self.weight
@@ -120,6 +156,8 @@ impl<V> Entry<V> {
             Freshness::Fresh(self.fresh_until.saturating_duration_since(now))
         } else if now < self.stale_until {
             Freshness::Stale(now.saturating_duration_since(self.fresh_until))
+        } else if now < self.error_until {
+            Freshness::StaleIfError(now.saturating_duration_since(self.stale_until))
         } else {
             Freshness::Expired
         }
@@ -130,8 +168,13 @@ impl<V> Entry<V> {
         now.saturating_duration_since(self.stored_at)
     }
 
-    /// How long a tier should keep the entry from `now`: until the end of its stale window.
+    /// How long past its ttl the entry has been, at `now` (zero while fresh).
+    pub fn staleness(&self, now: Timestamp) -> Duration {
+        now.saturating_duration_since(self.fresh_until)
+    }
+
+    /// How long a tier should keep the entry from `now`: until the end of its last window.
     pub fn time_to_live(&self, now: Timestamp) -> Duration {
-        self.stale_until.saturating_duration_since(now)
+        self.error_until.saturating_duration_since(now)
     }
 }

@@ -1,17 +1,31 @@
 //! The engine shared by the HTTP layer and the typed cache: lookups that turn backend errors
-//! into counted misses, stores, and the single-flight protocol around an upstream call.
+//! into counted misses, the decision of what to do with what was found (serve, serve and
+//! refresh in the background, fetch with a stale fallback), stores, and the single-flight
+//! protocol around an upstream call.
 
-use std::{sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use layercake_backends::{Backend, Entry, Freshness, Key, Lookup, Timestamp};
 
 use crate::{
     BuildError,
     flight::{Flights, Join, Leader, Outcome, follow},
+    offload::OffloadManager,
     stats::Stats,
 };
 
 /// What to do with an entry that is past its time to live but inside its stale window.
+///
+/// | policy | the caller gets | upstream | `Cache-Status` |
+/// |---|---|---|---|
+/// | `Return` | the stale entry, at once | not called | `hit; ttl=-N` |
+/// | `Revalidate` | a fresh response, after waiting for it | called now | `fwd=stale; stored` |
+/// | `OffloadRevalidate` | the stale entry, at once | refreshed in the background | `hit; ttl=-N; fwd=stale` |
+///
+/// `ttl=-N` is the entry's remaining freshness (negative: stale by N seconds, RFC 9211 §2.2).
+/// With `OffloadRevalidate` the response is still a `hit` (nobody waited for upstream), and
+/// `fwd=stale` says the cache did forward a request upstream, in the background, because the
+/// entry was stale. Past its stale window, an entry is not served under any policy.
 ///
 /// ```
 /// use std::time::Duration;
@@ -20,7 +34,7 @@ use crate::{
 /// let cache: Cache<String, Moka> = Cache::builder(Moka::default())
 ///     .ttl(Duration::from_secs(60))
 ///     .stale(Duration::from_secs(300))
-///     .stale_policy(StalePolicy::Return)
+///     .stale_policy(StalePolicy::OffloadRevalidate)
 ///     .build()
 ///     .unwrap();
 /// # drop(cache);
@@ -31,8 +45,12 @@ pub enum StalePolicy {
     /// Serve the stale entry as it is; it is replaced once it expires.
     #[default]
     Return,
-    /// Treat the stale entry as a miss: wait for a fresh one from upstream.
+    /// Treat the stale entry as a miss: wait for a fresh one from upstream (the stale entry is
+    /// still served if upstream fails inside the stale-if-error window).
     Revalidate,
+    /// Serve the stale entry at once and refresh it in the background
+    /// (stale-while-revalidate, RFC 5861): one refresh per key, however many hits.
+    OffloadRevalidate,
 }
 
 /// Settings common to every cache on the engine.
@@ -42,6 +60,11 @@ pub(crate) struct Policy {
     pub(crate) stale: Duration,
     pub(crate) stale_policy: StalePolicy,
     pub(crate) lock_timeout: Duration,
+    pub(crate) concurrency: usize,
+    pub(crate) refresh_before: Option<Duration>,
+    pub(crate) stale_if_error: Duration,
+    pub(crate) upstream_timeout: Option<Duration>,
+    pub(crate) offload: Option<OffloadManager>,
 }
 
 impl Default for Policy {
@@ -51,6 +74,11 @@ impl Default for Policy {
             stale: Duration::ZERO,
             stale_policy: StalePolicy::default(),
             lock_timeout: Duration::from_secs(30),
+            concurrency: 1,
+            refresh_before: None,
+            stale_if_error: Duration::ZERO,
+            upstream_timeout: None,
+            offload: None,
         }
     }
 }
@@ -78,9 +106,46 @@ macro_rules! policy_setters {
             self
         }
 
-        #[doc = concat!("How long a ", $who, " waits for another ", $who, "'s upstream call (single-flight) before going upstream itself. Default: 30 s.")]
+        /// Refreshes an entry in the background when it is served within `window` of the end
+        /// of its ttl, so a key in steady use never expires (one refresh per key at a time).
+        /// Must be shorter than the ttl. Default: off.
+        pub fn refresh_before(mut self, window: std::time::Duration) -> Self {
+            self.policy.refresh_before = Some(window);
+            self
+        }
+
+        /// Keeps entries for `window` past their ttl to serve them when upstream fails
+        /// (RFC 5861 `stale-if-error`): an error, a configured 5xx, or an
+        /// [upstream timeout](Self::upstream_timeout). Default: none.
+        pub fn stale_if_error(mut self, window: std::time::Duration) -> Self {
+            self.policy.stale_if_error = window;
+            self
+        }
+
+        /// With a stale entry to fall back on, an upstream call slower than this is abandoned
+        /// and the stale entry served. Without one, the call is awaited. Default: none.
+        pub fn upstream_timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.policy.upstream_timeout = Some(timeout);
+            self
+        }
+
+        #[doc = concat!("How many ", $who, "s for one missing key go upstream at once (dogpile width); the others wait, and the first result is shared with all and stored once. Default: 1.")]
+        pub fn concurrency(mut self, width: usize) -> Self {
+            self.policy.concurrency = width;
+            self
+        }
+
+        #[doc = concat!("How long a ", $who, " waits for another ", $who, "'s upstream call before going upstream itself. Default: 30 s.")]
         pub fn lock_timeout(mut self, timeout: std::time::Duration) -> Self {
             self.policy.lock_timeout = timeout;
+            self
+        }
+
+        /// Runs background refreshes on `offload`, e.g. one manager shared by several caches
+        /// to bound them together. Default: a manager of the cache's own, with the defaults of
+        /// [`OffloadManager::new`](crate::offload::OffloadManager::new).
+        pub fn offload(mut self, offload: crate::offload::OffloadManager) -> Self {
+            self.policy.offload = Some(offload);
             self
         }
 
@@ -103,47 +168,87 @@ impl Policy {
         if self.lock_timeout.is_zero() {
             return Err(BuildError::ZeroLockTimeout);
         }
+        if self.concurrency == 0 {
+            return Err(BuildError::ZeroConcurrency);
+        }
+        if let Some(window) = self.refresh_before {
+            if window.is_zero() || window >= self.ttl {
+                return Err(BuildError::RefreshBeforeOutOfRange {
+                    refresh_before: window,
+                    ttl: self.ttl,
+                });
+            }
+        }
         if namespace.is_empty() {
             return Err(BuildError::EmptyNamespace);
         }
         Ok(Key::from_parts([namespace, schema]))
     }
-}
 
-/// What a lookup found, classified against the clock and the stale policy.
-pub(crate) enum Found<V> {
-    /// Serve it: fresh for this much longer.
-    Fresh(Arc<Entry<V>>, Duration),
-    /// Serve it: stale by this much, and the policy allows it.
-    Stale(Arc<Entry<V>>, Duration),
-    /// Nothing usable: go upstream.
-    Miss,
-}
-
-impl<V> Found<V> {
-    /// The entry to serve and its remaining freshness in whole seconds (negative when stale:
-    /// stale by 0.4 s is a remaining freshness of -0.4 s, rounded down to -1), or `None` on a
-    /// miss.
-    pub(crate) fn servable(&self) -> Option<(&Arc<Entry<V>>, i64)> {
-        match self {
-            Found::Fresh(entry, ttl) => Some((entry, ttl.as_secs() as i64)),
-            Found::Stale(entry, by) => Some((entry, -(by.as_secs() as i64) - 1)),
-            Found::Miss => None,
-        }
+    /// A new entry under this policy, fresh for `ttl` and stale for `stale`.
+    pub(crate) fn entry<V>(&self, value: V, ttl: Duration, stale: Duration) -> Entry<V> {
+        Entry::new(value, Timestamp::now(), ttl, stale).with_stale_if_error(self.stale_if_error)
     }
 }
 
-/// How a caller that found nothing ends up being served.
+/// What a lookup found, classified against the clock.
+pub(crate) enum Found<V> {
+    /// Fresh for this much longer.
+    Fresh(Arc<Entry<V>>, Duration),
+    /// Inside its stale window.
+    Stale(Arc<Entry<V>>),
+    /// Past its stale window, inside its stale-if-error window.
+    ErrorOnly(Arc<Entry<V>>),
+    /// Nothing usable.
+    Miss,
+}
+
+/// Why an entry is served with a background refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refresh {
+    /// No refresh.
+    No,
+    /// Stale, under [`StalePolicy::OffloadRevalidate`].
+    Stale,
+    /// Fresh, but within `refresh_before` of its end.
+    Early,
+}
+
+/// What to do for a caller, given what was found.
+pub(crate) enum Plan<V> {
+    /// Serve `entry` (its remaining freshness is `ttl` whole seconds, negative when stale),
+    /// and maybe refresh it in the background.
+    Serve {
+        entry: Arc<Entry<V>>,
+        ttl: i64,
+        refresh: Refresh,
+    },
+    /// Go upstream. If upstream fails, `fallback` may be served instead. `stale` says a stale
+    /// entry is why (`fwd=stale` rather than `fwd=uri-miss`).
+    Fetch {
+        fallback: Option<Arc<Entry<V>>>,
+        stale: bool,
+    },
+}
+
+/// How a caller that has to go upstream ends up being served.
 pub(crate) enum Acquired<V> {
     /// Go upstream and settle the flight through the guard.
     Lead(Leader<V>),
     /// Another caller's result (`collapsed`).
     Collapsed(Arc<Entry<V>>),
-    /// A fresh entry appeared while becoming the leader (a previous leader just stored it).
+    /// A fresh entry appeared while becoming a leader (a previous leader just stored it).
     Found(Arc<Entry<V>>, Duration),
     /// Go upstream on your own and store nothing: the leader's response could not be shared,
     /// or waiting for it took longer than the lock timeout.
     Alone,
+}
+
+/// The remaining freshness of `entry` at `now`, in whole seconds rounded down (stale by 0.4 s
+/// is -1).
+pub(crate) fn ttl_seconds<V>(entry: &Entry<V>, now: Timestamp) -> i64 {
+    let fresh_until = entry.fresh_until().as_millis() as i64;
+    (fresh_until - now.as_millis() as i64).div_euclid(1000)
 }
 
 pub(crate) struct Engine<V, B> {
@@ -151,6 +256,7 @@ pub(crate) struct Engine<V, B> {
     pub(crate) flights: Arc<Flights<V>>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) policy: Policy,
+    pub(crate) offload: OffloadManager,
 }
 
 impl<V, B> Engine<V, B>
@@ -160,11 +266,13 @@ where
 {
     pub(crate) fn new(backend: B, policy: Policy) -> Self {
         let stats = Arc::new(Stats::default());
+        let offload = policy.offload.clone().unwrap_or_default();
         Engine {
             backend,
             flights: Arc::new(Flights::new(Arc::clone(&stats))),
             stats,
             policy,
+            offload,
         }
     }
 
@@ -181,10 +289,9 @@ where
         };
         match entry.freshness(now) {
             Freshness::Fresh(ttl) => Found::Fresh(entry, ttl),
-            Freshness::Stale(by) if self.policy.stale_policy == StalePolicy::Return => {
-                Found::Stale(entry, by)
-            }
-            Freshness::Stale(_) | Freshness::Expired => Found::Miss,
+            Freshness::Stale(_) => Found::Stale(entry),
+            Freshness::StaleIfError(_) => Found::ErrorOnly(entry),
+            _ => Found::Miss,
         }
     }
 
@@ -203,14 +310,51 @@ where
         self.classify(key, lookup, Timestamp::now())
     }
 
-    /// Counts how a lookup was answered.
-    pub(crate) fn record(&self, found: &Found<V>) {
-        let counter = match found {
-            Found::Fresh(..) => &self.stats.hits,
-            Found::Stale(..) => &self.stats.stale_hits,
-            Found::Miss => &self.stats.misses,
+    /// Decides what to do with what was found, and counts it.
+    pub(crate) fn plan(&self, found: Found<V>, now: Timestamp) -> Plan<V> {
+        let plan = match found {
+            Found::Fresh(entry, remaining) => {
+                let early = self
+                    .policy
+                    .refresh_before
+                    .is_some_and(|window| remaining <= window);
+                Plan::Serve {
+                    ttl: remaining.as_secs() as i64,
+                    entry,
+                    refresh: if early { Refresh::Early } else { Refresh::No },
+                }
+            }
+            Found::Stale(entry) => match self.policy.stale_policy {
+                StalePolicy::Revalidate => Plan::Fetch {
+                    fallback: Some(entry),
+                    stale: true,
+                },
+                policy => Plan::Serve {
+                    ttl: ttl_seconds(&entry, now),
+                    entry,
+                    refresh: if policy == StalePolicy::OffloadRevalidate {
+                        Refresh::Stale
+                    } else {
+                        Refresh::No
+                    },
+                },
+            },
+            Found::ErrorOnly(entry) => Plan::Fetch {
+                fallback: Some(entry),
+                stale: true,
+            },
+            Found::Miss => Plan::Fetch {
+                fallback: None,
+                stale: false,
+            },
+        };
+        let counter = match &plan {
+            Plan::Serve { ttl, .. } if *ttl >= 0 => &self.stats.hits,
+            Plan::Serve { .. } => &self.stats.stale_hits,
+            Plan::Fetch { .. } => &self.stats.misses,
         };
         Stats::bump(counter);
+        plan
     }
 
     /// Writes `entry` under `key`; a failure is counted and logged, never returned.
@@ -227,13 +371,49 @@ where
         }
     }
 
-    /// The single-flight protocol for a caller that found nothing usable under `key`.
+    /// Settles the flight with `entry` and stores it, unless another leader's result was
+    /// settled first (it is the one stored). Without a leader (a caller that went alone), just
+    /// stores.
+    pub(crate) async fn settle_and_store(
+        &self,
+        key: &Key,
+        leader: Option<&Leader<V>>,
+        entry: Arc<Entry<V>>,
+    ) {
+        let first = leader.is_none_or(|leader| leader.settle(Outcome::Entry(Arc::clone(&entry))));
+        if first {
+            self.store(key, entry).await;
+        }
+    }
+
+    /// Runs `call`, under the upstream timeout when there is a stale entry to fall back on;
+    /// that entry when the call timed out.
+    pub(crate) async fn call_upstream<'f, F: Future>(
+        &self,
+        fallback: Option<&'f Arc<Entry<V>>>,
+        call: F,
+    ) -> Result<F::Output, &'f Arc<Entry<V>>> {
+        match (self.policy.upstream_timeout, fallback) {
+            (Some(limit), Some(stale)) => {
+                tokio::time::timeout(limit, call).await.map_err(|_| stale)
+            }
+            _ => Ok(call.await),
+        }
+    }
+
+    /// Counts a stale entry served because upstream failed.
+    pub(crate) fn served_stale_on_error(&self, key: &Key, why: &dyn std::fmt::Display) {
+        Stats::bump(&self.stats.stale_if_error);
+        tracing::warn!(%key, %why, "upstream failed; serving the stale entry (stale-if-error)");
+    }
+
+    /// The single-flight protocol for a caller that has to go upstream for `key`.
     pub(crate) async fn acquire(&self, key: &Key) -> Acquired<V> {
         loop {
-            match self.flights.join(key) {
+            match self.flights.join(key, self.policy.concurrency) {
                 Join::Leader(leader) => {
-                    // The previous leader removes its flight only after storing, so a fresh
-                    // entry may have landed between our lookup and now: check once more.
+                    // A previous flight unregisters only after storing, so a fresh entry may
+                    // have landed between our lookup and now: check once more.
                     if let Found::Fresh(entry, ttl) = self.lookup(key).await {
                         leader.settle(Outcome::Entry(Arc::clone(&entry)));
                         return Acquired::Found(entry, ttl);
@@ -247,7 +427,7 @@ where
                             return Acquired::Collapsed(entry);
                         }
                         Ok(Some(Outcome::Uncacheable)) => return Acquired::Alone,
-                        // The leader went away without a result: try to take over.
+                        // Every leader went away without a result: try to take over.
                         Ok(None) => continue,
                         Err(_elapsed) => {
                             tracing::warn!(%key, timeout = ?self.policy.lock_timeout, "gave up waiting for the leader; going upstream alone");
@@ -257,5 +437,25 @@ where
                 }
             }
         }
+    }
+
+    /// A background refresh of `key` with `fetch`, deduplicated per key by the offload manager
+    /// and, through the flight map, with callers fetching the key in the foreground.
+    pub(crate) fn refresh<F, Fut>(self: &Arc<Self>, key: Key, fetch: F)
+    where
+        F: FnOnce(Leader<V>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), crate::offload::TaskError>> + Send + 'static,
+    {
+        let engine = Arc::clone(self);
+        let task_key = key.clone();
+        let task = async move {
+            // Somebody is fetching this key already: their result will do.
+            let Join::Leader(leader) = engine.flights.join(&task_key, 1) else {
+                return Ok(());
+            };
+            Stats::bump(&engine.stats.refreshes);
+            fetch(leader).await
+        };
+        self.offload.spawn(key, task);
     }
 }

@@ -33,6 +33,15 @@ pub enum BuildError {
     InvalidName(String),
     /// The namespace is empty.
     EmptyNamespace,
+    /// The dogpile width (`concurrency`) is zero: nobody would go upstream.
+    ZeroConcurrency,
+    /// `refresh_before` is zero or not shorter than the ttl: every hit would refresh.
+    RefreshBeforeOutOfRange {
+        /// The configured window.
+        refresh_before: std::time::Duration,
+        /// The configured ttl.
+        ttl: std::time::Duration,
+    },
 }
 
 impl fmt::Display for BuildError {
@@ -52,6 +61,16 @@ impl fmt::Display for BuildError {
                 "cache name {name:?} is not a valid Cache-Status token (RFC 9211): use letters, digits and !#$%&'*+-.^_`|~:/, starting with a letter"
             ),
             BuildError::EmptyNamespace => f.write_str("the key namespace must not be empty"),
+            BuildError::ZeroConcurrency => {
+                f.write_str("concurrency (the dogpile width) must be at least 1")
+            }
+            BuildError::RefreshBeforeOutOfRange {
+                refresh_before,
+                ttl,
+            } => write!(
+                f,
+                "refresh_before ({refresh_before:?}) must be greater than zero and shorter than the ttl ({ttl:?})"
+            ),
         }
     }
 }

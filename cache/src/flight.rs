@@ -1,15 +1,17 @@
 //! Single-flight: one caller per key goes upstream, the others wait for its result.
 //!
-//! A sharded map holds, per key in flight, the receiving end of a `watch` channel. The first
-//! caller becomes the leader and holds a [`Leader`] guard; later callers subscribe. The guard's
-//! `Drop` always settles the flight: it removes the key from the map and drops the sender, so a
-//! leader that returns, errors, panics or is cancelled (its future dropped) never leaves
-//! followers hanging. Followers that see the sender gone without a result start over, and one
-//! of them becomes the next leader. No lock is held across an `.await`.
+//! A sharded map holds, per key in flight, a `watch` channel. The first `width` callers become
+//! leaders (each holds a [`Leader`] guard and goes upstream); later callers follow. The first
+//! leader to settle hands its outcome to every follower; later leaders' results serve only their
+//! own callers and are not stored again. A guard's `Drop` always does its part: the last leader
+//! to go removes the key from the map and, with the last sender gone, closes the channel, so
+//! leaders that return, error, panic or are cancelled (their futures dropped) never leave
+//! followers hanging. Followers that see the channel closed without a result start over, and
+//! one of them leads. No lock is held across an `.await`.
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, PoisonError, atomic::Ordering::Relaxed},
+    sync::{Arc, Mutex, PoisonError, Weak, atomic::Ordering::Relaxed},
 };
 
 use layercake_backends::{BuildKeyHasher, Entry, Key};
@@ -37,7 +39,15 @@ impl<V> Clone for Outcome<V> {
 }
 
 type Slot<V> = Option<Outcome<V>>;
-type Shard<V> = Mutex<HashMap<Key, watch::Receiver<Slot<V>>, BuildKeyHasher>>;
+type Shard<V> = Mutex<HashMap<Key, Flight<V>, BuildKeyHasher>>;
+
+/// One key in flight.
+struct Flight<V> {
+    rx: watch::Receiver<Slot<V>>,
+    /// Held strongly by the leaders only: when the last one goes, the channel closes.
+    tx: Weak<watch::Sender<Slot<V>>>,
+    leaders: usize,
+}
 
 pub(crate) struct Flights<V> {
     shards: Box<[Shard<V>]>,
@@ -53,7 +63,7 @@ pub(crate) enum Join<V> {
 pub(crate) struct Leader<V> {
     flights: Arc<Flights<V>>,
     key: Key,
-    tx: watch::Sender<Slot<V>>,
+    tx: Arc<watch::Sender<Slot<V>>>,
     rx: watch::Receiver<Slot<V>>,
 }
 
@@ -69,17 +79,36 @@ impl<V> Flights<V> {
         &self.shards[(key.hash128() as usize) % SHARDS]
     }
 
-    /// Becomes the leader for `key`, or a follower of the flight already under way.
-    pub(crate) fn join(self: &Arc<Self>, key: &Key) -> Join<V> {
+    /// Becomes one of the (at most `width`) leaders for `key`, or a follower of the flight
+    /// under way.
+    pub(crate) fn join(self: &Arc<Self>, key: &Key, width: usize) -> Join<V> {
         let mut map = self
             .shard(key)
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(rx) = map.get(key) {
-            return Join::Follower(rx.clone());
-        }
-        let (tx, rx) = watch::channel(None);
-        map.insert(key.clone(), rx.clone());
+        let (tx, rx) = match map.get_mut(key) {
+            Some(flight) => {
+                let open = flight.leaders < width && flight.rx.borrow().is_none();
+                match flight.tx.upgrade().filter(|_| open) {
+                    Some(tx) => {
+                        flight.leaders += 1;
+                        (tx, flight.rx.clone())
+                    }
+                    None => return Join::Follower(flight.rx.clone()),
+                }
+            }
+            None => {
+                let (tx, rx) = watch::channel(None);
+                let tx = Arc::new(tx);
+                let flight = Flight {
+                    rx: rx.clone(),
+                    tx: Arc::downgrade(&tx),
+                    leaders: 1,
+                };
+                map.insert(key.clone(), flight);
+                (tx, rx)
+            }
+        };
         drop(map);
         self.stats.in_flight.fetch_add(1, Relaxed);
         Join::Leader(Leader {
@@ -101,10 +130,22 @@ impl<V> Flights<V> {
 }
 
 impl<V> Leader<V> {
-    /// Hands `outcome` to every follower, now and until the guard is dropped (late arrivals
-    /// that find the flight still registered get it too).
-    pub(crate) fn settle(&self, outcome: Outcome<V>) {
-        self.tx.send_replace(Some(outcome));
+    /// Hands `outcome` to every follower, now and until the last leader is gone (late arrivals
+    /// that find the flight still registered get it too). Returns `false`, changing nothing,
+    /// when another leader settled first: its result is the one shared and stored.
+    pub(crate) fn settle(&self, outcome: Outcome<V>) -> bool {
+        self.tx.send_if_modified(|slot| {
+            if slot.is_some() {
+                return false;
+            }
+            *slot = Some(outcome);
+            true
+        })
+    }
+
+    /// Whether a leader has settled the flight already.
+    pub(crate) fn is_settled(&self) -> bool {
+        self.rx.borrow().is_some()
     }
 }
 
@@ -115,15 +156,18 @@ impl<V> Drop for Leader<V> {
             .shard(&self.key)
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if map
-            .get(&self.key)
-            .is_some_and(|rx| rx.same_channel(&self.rx))
-        {
-            map.remove(&self.key);
+        if let Some(flight) = map.get_mut(&self.key) {
+            if flight.rx.same_channel(&self.rx) {
+                flight.leaders -= 1;
+                if flight.leaders == 0 {
+                    map.remove(&self.key);
+                }
+            }
         }
         drop(map);
         self.flights.stats.in_flight.fetch_sub(1, Relaxed);
-        // The sender drops after this: followers still waiting see the channel close.
+        // Our sender handle drops after this; with the last one, followers still waiting see
+        // the channel close.
     }
 }
 
@@ -154,13 +198,13 @@ mod tests {
     async fn second_caller_follows_and_gets_the_leaders_outcome() {
         let flights = Arc::new(Flights::new(Arc::default()));
         let key = Key::from_parts(["k"]);
-        let Join::Leader(leader) = flights.join(&key) else {
+        let Join::Leader(leader) = flights.join(&key, 1) else {
             panic!("first caller must lead")
         };
-        let Join::Follower(rx) = flights.join(&key) else {
+        let Join::Follower(rx) = flights.join(&key, 1) else {
             panic!("second caller must follow")
         };
-        leader.settle(Outcome::Entry(entry(7)));
+        assert!(leader.settle(Outcome::Entry(entry(7))));
         drop(leader);
         match follow(rx).await {
             Some(Outcome::Entry(e)) => assert_eq!(*e.value(), 7),
@@ -174,12 +218,58 @@ mod tests {
     async fn leader_dropped_without_outcome_releases_followers() {
         let flights = Arc::new(Flights::<u32>::new(Arc::default()));
         let key = Key::from_parts(["k"]);
-        let leader = flights.join(&key);
-        let Join::Follower(rx) = flights.join(&key) else {
+        let leader = flights.join(&key, 1);
+        let Join::Follower(rx) = flights.join(&key, 1) else {
             panic!("second caller must follow")
         };
         drop(leader);
         assert!(follow(rx).await.is_none());
-        assert!(matches!(flights.join(&key), Join::Leader(_)));
+        assert!(matches!(flights.join(&key, 1), Join::Leader(_)));
+    }
+
+    #[tokio::test]
+    async fn width_two_admits_two_leaders_and_the_first_result_wins() {
+        let flights = Arc::new(Flights::new(Arc::default()));
+        let key = Key::from_parts(["k"]);
+        let Join::Leader(first) = flights.join(&key, 2) else {
+            panic!("first caller leads")
+        };
+        let Join::Leader(second) = flights.join(&key, 2) else {
+            panic!("second caller leads too")
+        };
+        let Join::Follower(rx) = flights.join(&key, 2) else {
+            panic!("third caller follows")
+        };
+        assert!(second.settle(Outcome::Entry(entry(2))));
+        assert!(
+            !first.settle(Outcome::Entry(entry(1))),
+            "only the first result is kept"
+        );
+        // Once settled, nobody else leads.
+        assert!(matches!(flights.join(&key, 2), Join::Follower(_)));
+        drop(second);
+        assert!(flights.contains(&key), "registered while a leader remains");
+        drop(first);
+        assert!(!flights.contains(&key));
+        match follow(rx).await {
+            Some(Outcome::Entry(e)) => assert_eq!(*e.value(), 2),
+            _ => panic!("the follower gets the first result"),
+        }
+    }
+
+    #[tokio::test]
+    async fn followers_wait_while_any_leader_remains() {
+        let flights = Arc::new(Flights::<u32>::new(Arc::default()));
+        let key = Key::from_parts(["k"]);
+        let first = flights.join(&key, 2);
+        let Join::Leader(second) = flights.join(&key, 2) else {
+            panic!("second caller leads")
+        };
+        let Join::Follower(rx) = flights.join(&key, 2) else {
+            panic!("third caller follows")
+        };
+        drop(first);
+        assert!(second.settle(Outcome::Uncacheable));
+        assert!(matches!(follow(rx).await, Some(Outcome::Uncacheable)));
     }
 }

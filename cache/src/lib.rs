@@ -32,6 +32,7 @@ mod engine;
 mod error;
 mod flight;
 pub mod layer;
+pub mod offload;
 mod stats;
 mod typed;
 

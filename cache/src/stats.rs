@@ -42,6 +42,11 @@ pub struct CacheStats {
     pub in_flight: u64,
     /// Callers that waited for another caller's upstream call and were served its result.
     pub coalesced: u64,
+    /// Background refreshes that went upstream (stale-while-revalidate, refresh before
+    /// expiry, auto-refresh).
+    pub refreshes: u64,
+    /// Stale entries served because upstream failed (stale-if-error).
+    pub stale_if_error: u64,
 }
 
 #[derive(Debug, Default)]
@@ -55,6 +60,8 @@ pub(crate) struct Stats {
     pub(crate) errors: AtomicU64,
     pub(crate) in_flight: AtomicU64,
     pub(crate) coalesced: AtomicU64,
+    pub(crate) refreshes: AtomicU64,
+    pub(crate) stale_if_error: AtomicU64,
 }
 
 impl Stats {
@@ -73,6 +80,8 @@ impl Stats {
             errors: self.errors.load(Relaxed),
             in_flight: self.in_flight.load(Relaxed),
             coalesced: self.coalesced.load(Relaxed),
+            refreshes: self.refreshes.load(Relaxed),
+            stale_if_error: self.stale_if_error.load(Relaxed),
         }
     }
 }

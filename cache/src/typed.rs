@@ -6,8 +6,7 @@ use layercake_backends::{Backend, Entry, Key, Timestamp};
 
 use crate::{
     BuildError, CacheStats,
-    engine::{Acquired, Engine, Found, Policy, policy_setters},
-    flight::Outcome,
+    engine::{Acquired, Engine, Plan, Policy, Refresh, policy_setters},
 };
 
 /// What the key of every typed cache starts with, after the namespace: the kind of value and
@@ -108,14 +107,19 @@ where
 
     /// The value under `key`, computed by `compute` when the cache has no usable entry.
     ///
-    /// Concurrent callers for one key share one `compute`: see the [type docs](Cache).
+    /// Concurrent callers for one key share one `compute`: see the [type docs](Cache). The
+    /// computation may run in the background (stale-while-revalidate, refresh before expiry),
+    /// after this call has returned, so it owns what it uses (`move`, and clone an `Arc` in).
     pub async fn get_or_compute<F, Fut>(&self, key: impl AsRef<[u8]>, compute: F) -> V
     where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = V>,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = V> + Send + 'static,
     {
         let result = self
-            .try_get_or_compute(key, || async { Ok::<V, Infallible>(compute().await) })
+            .try_get_or_compute(
+                key,
+                move || async move { Ok::<V, Infallible>(compute().await) },
+            )
             .await;
         match result {
             Ok(value) => value,
@@ -124,8 +128,10 @@ where
     }
 
     /// Like [`get_or_compute`](Cache::get_or_compute) for a fallible `compute`: an `Ok` value
-    /// is cached and shared; an `Err` is returned to this caller only, nothing is stored, and
-    /// a waiting caller takes over with its own `compute`.
+    /// is cached and shared; an `Err` is not stored, and a waiting caller takes over with its
+    /// own `compute`. If the cache holds an entry inside its stale-if-error window, the `Err`
+    /// (or an [upstream timeout](CacheBuilder::upstream_timeout)) is answered with that entry's
+    /// value instead.
     ///
     /// ```
     /// # use layercake::{Cache, Moka};
@@ -143,17 +149,23 @@ where
         compute: F,
     ) -> Result<V, E>
     where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<V, E>>,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<V, E>> + Send + 'static,
+        E: Send + 'static,
     {
         let key = self.key(key);
-        let engine = &*self.engine;
+        let engine = &self.engine;
+        let now = Timestamp::now();
         let found = engine.lookup(&key).await;
-        engine.record(&found);
-        match found {
-            Found::Fresh(entry, _) | Found::Stale(entry, _) => return Ok(entry.value().clone()),
-            Found::Miss => {}
-        }
+        let fallback = match engine.plan(found, now) {
+            Plan::Serve { entry, refresh, .. } => {
+                if refresh != Refresh::No {
+                    self.refresh_in_background(key, compute);
+                }
+                return Ok(entry.value().clone());
+            }
+            Plan::Fetch { fallback, .. } => fallback,
+        };
         let leader = match engine.acquire(&key).await {
             Acquired::Collapsed(entry) | Acquired::Found(entry, _) => {
                 return Ok(entry.value().clone());
@@ -161,25 +173,58 @@ where
             Acquired::Lead(leader) => Some(leader),
             Acquired::Alone => None,
         };
-        // Only reached by the one caller that computes; `?` drops the guard, which releases
-        // the waiting callers to take over.
-        let value = compute().await?;
+        // Only the caller that computes gets here. Returning early drops the guard, which
+        // releases the waiting callers to take over.
+        let value = match engine.call_upstream(fallback.as_ref(), compute()).await {
+            Ok(Ok(value)) => value,
+            Ok(Err(error)) => match &fallback {
+                None => return Err(error),
+                Some(stale) => {
+                    engine.served_stale_on_error(&key, &"the computation failed");
+                    return Ok(stale.value().clone());
+                }
+            },
+            Err(stale) => {
+                engine.served_stale_on_error(&key, &"the computation timed out");
+                return Ok(stale.value().clone());
+            }
+        };
         let entry = Arc::new(self.entry(value.clone()));
-        if let Some(leader) = &leader {
-            leader.settle(Outcome::Entry(Arc::clone(&entry)));
-        }
-        engine.store(&key, entry).await;
+        engine.settle_and_store(&key, leader.as_ref(), entry).await;
         Ok(value)
+    }
+
+    /// Refreshes `key` with `compute` in the background.
+    fn refresh_in_background<F, Fut, E>(&self, key: Key, compute: F)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<V, E>> + Send + 'static,
+        E: Send + 'static,
+    {
+        let cache = self.clone();
+        let task_key = key.clone();
+        self.engine.refresh(key, move |leader| async move {
+            match compute().await {
+                Ok(value) => {
+                    let entry = Arc::new(cache.entry(value));
+                    cache
+                        .engine
+                        .settle_and_store(&task_key, Some(&leader), entry)
+                        .await;
+                    Ok(())
+                }
+                Err(_) => Err("the computation failed".into()),
+            }
+        });
     }
 
     /// The value under `key`, if the cache holds a servable one; never computes.
     pub async fn get(&self, key: impl AsRef<[u8]>) -> Option<V> {
         let key = self.key(key);
         let found = self.engine.lookup(&key).await;
-        self.engine.record(&found);
-        match found {
-            Found::Fresh(entry, _) | Found::Stale(entry, _) => Some(entry.value().clone()),
-            Found::Miss => None,
+        match self.engine.plan(found, Timestamp::now()) {
+            Plan::Serve { entry, .. } => Some(entry.value().clone()),
+            Plan::Fetch { .. } => None,
         }
     }
 
@@ -211,7 +256,14 @@ where
     fn entry(&self, value: V) -> Entry<V> {
         let weight = (self.weigher)(&value);
         let policy = &self.engine.policy;
-        Entry::new(value, Timestamp::now(), policy.ttl, policy.stale).with_weight(weight)
+        policy
+            .entry(value, policy.ttl, policy.stale)
+            .with_weight(weight)
+    }
+
+    /// The manager of this cache's background refreshes.
+    pub fn offload(&self) -> &crate::offload::OffloadManager {
+        &self.engine.offload
     }
 }
 

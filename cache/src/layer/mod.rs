@@ -167,6 +167,11 @@ impl<B, K> CacheLayer<B, K> {
     pub fn backend(&self) -> &B {
         &self.shared.engine.backend
     }
+
+    /// The manager of the layer's background refreshes (its counters, its shutdown).
+    pub fn offload(&self) -> &crate::offload::OffloadManager {
+        &self.shared.engine.offload
+    }
 }
 
 impl<B, K> Clone for CacheLayer<B, K> {
@@ -258,6 +263,16 @@ where
         self
     }
 
+    /// The upstream statuses that count as a failure for
+    /// [`stale_if_error`](Self::stale_if_error). Default: 500, 502, 503, 504.
+    pub fn stale_if_error_statuses(
+        mut self,
+        statuses: impl IntoIterator<Item = StatusCode>,
+    ) -> Self {
+        self.rules.error_statuses = StatusSet::new(statuses);
+        self
+    }
+
     /// Stores only these response headers (besides `Content-Length`). Default: every header
     /// except hop-by-hop ones.
     pub fn header_allowlist(mut self, names: impl IntoIterator<Item = HeaderName>) -> Self {
@@ -312,7 +327,7 @@ where
         let max_ttl = self.policy.ttl.max(rules.negative_ttl.unwrap_or_default());
         let status = CacheStatus::new(self.name, max_ttl.as_secs());
         let shared = Shared {
-            engine: Engine::new(self.backend, self.policy),
+            engine: Arc::new(Engine::new(self.backend, self.policy)),
             rules,
             status,
             key: self.key,

@@ -100,6 +100,7 @@ pub(crate) type NotStored = &'static str;
 pub(crate) struct Rules {
     pub(crate) methods: Vec<Method>,
     pub(crate) statuses: StatusSet,
+    pub(crate) error_statuses: StatusSet,
     pub(crate) negative_ttl: Option<Duration>,
     pub(crate) min_body_size: usize,
     pub(crate) max_body_size: usize,
@@ -109,11 +110,13 @@ pub(crate) struct Rules {
     pub(crate) allow_private: bool,
 }
 
-/// How long a response may be served: fresh for `ttl`, then stale for `stale`.
+/// How long a response may be served: fresh for `ttl`, then stale for `stale`, and when
+/// upstream fails until `stale_if_error` past its ttl.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Lifetime {
     pub(crate) ttl: Duration,
     pub(crate) stale: Duration,
+    pub(crate) stale_if_error: Duration,
 }
 
 impl Default for Rules {
@@ -129,6 +132,12 @@ impl Default for Rules {
                 StatusCode::PERMANENT_REDIRECT,
                 StatusCode::NOT_FOUND,
                 StatusCode::GONE,
+            ]),
+            error_statuses: StatusSet::new([
+                StatusCode::INTERNAL_SERVER_ERROR,
+                StatusCode::BAD_GATEWAY,
+                StatusCode::SERVICE_UNAVAILABLE,
+                StatusCode::GATEWAY_TIMEOUT,
             ]),
             negative_ttl: None,
             min_body_size: 0,
@@ -153,6 +162,11 @@ impl Rules {
         Ok(())
     }
 
+    /// Whether an upstream status counts as a failure, for stale-if-error.
+    pub(crate) fn is_upstream_failure(&self, status: StatusCode) -> bool {
+        self.error_statuses.contains(status)
+    }
+
     /// Whether a response may be stored, and for how long.
     pub(crate) fn response(
         &self,
@@ -169,11 +183,13 @@ impl Rules {
             Lifetime {
                 ttl,
                 stale: Duration::ZERO,
+                stale_if_error: Duration::ZERO,
             }
         } else {
             Lifetime {
                 ttl: policy.ttl,
                 stale: policy.stale,
+                stale_if_error: policy.stale_if_error,
             }
         };
         let headers = &response.headers;

@@ -1,11 +1,14 @@
 //! The cache service: one request through the layer.
 
 use std::{
+    future::poll_fn,
+    pin::pin,
     sync::Arc,
     task::{Context, Poll},
 };
 
-use http::{HeaderValue, Method, Request, Response, StatusCode, header, request};
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header, request};
 use http_body::Body;
 use layercake_backends::{Backend, Entry, Key, Timestamp};
 use tokio::sync::oneshot;
@@ -16,17 +19,18 @@ use super::{
     CacheBody, CachedResponse, KeyExtractor, PathAndQuery, ResponseFuture,
     body::{Recorded, Recorder},
     response::{Lifetime, Rules},
-    status::{CacheStatus, Forwarded, set_cache_status},
+    status::{CACHE_STATUS, CacheStatus, Forwarded, set_cache_status},
 };
 use crate::{
-    engine::{Acquired, Engine, Found},
+    engine::{Acquired, Engine, Plan, Refresh, ttl_seconds},
     flight::{Leader, Outcome},
+    offload::TaskError,
     stats::Stats,
 };
 
 /// What the layer and its services share.
 pub(crate) struct Shared<B, K> {
-    pub(crate) engine: Engine<CachedResponse, B>,
+    pub(crate) engine: Arc<Engine<CachedResponse, B>>,
     pub(crate) rules: Rules,
     pub(crate) status: CacheStatus,
     pub(crate) key: K,
@@ -112,14 +116,25 @@ where
 
         // 3. Lookup, at once when the tier can answer at once.
         let now = Timestamp::now();
-        let peeked = shared.engine.peek(&key, now);
-        if let Some(found) = &peeked {
-            if let Some(servable) = found.servable() {
-                shared.engine.record(found);
-                let response = shared.serve_found(servable, &key, &parts.method, now);
+        let plan = shared
+            .engine
+            .peek(&key, now)
+            .map(|found| shared.engine.plan(found, now));
+        let plan = match plan {
+            Some(Plan::Serve {
+                entry,
+                ttl,
+                refresh,
+            }) => {
+                let response = shared.serve(&entry, ttl, refresh, &parts.method, now);
+                if refresh != Refresh::No {
+                    let request = Request::from_parts(parts, body);
+                    spawn_refresh(&self.shared, self.inner.clone(), request, key);
+                }
                 return ResponseFuture::ready(response);
             }
-        }
+            plan => plan,
+        };
 
         // A miss, or a tier that must be waited for: the inner service goes with the future
         // (the one that was made ready), a clone stays behind.
@@ -128,7 +143,7 @@ where
         let shared = Arc::clone(&self.shared);
         let span = tracing::debug_span!("layercake_miss", key = %key);
         let request = Request::from_parts(parts, body);
-        let future = miss(shared, inner, request, key, peeked.is_some());
+        let future = miss(shared, inner, request, key, plan);
         ResponseFuture::miss(Box::pin(future.instrument(span)))
     }
 }
@@ -150,16 +165,38 @@ where
         self.key.extract(parts, &mut key).then(|| key.build())
     }
 
-    /// A response from a fresh or (allowed) stale entry; `ttl` as [`Found::servable`] gives it.
-    fn serve_found<ResBody>(
+    /// A response from an entry the plan says to serve.
+    fn serve<ResBody>(
         &self,
-        (entry, ttl): (&Arc<Entry<CachedResponse>>, i64),
-        key: &Key,
+        entry: &Entry<CachedResponse>,
+        ttl: i64,
+        refresh: Refresh,
         method: &Method,
         now: Timestamp,
     ) -> Response<CacheBody<ResBody>> {
-        tracing::trace!(%key, ttl, "cache hit");
-        self.respond(entry, method, self.status.hit(ttl), now)
+        tracing::trace!(ttl, ?refresh, "cache hit");
+        let status = match refresh {
+            Refresh::Stale => self.status.stale_revalidating(ttl),
+            Refresh::No | Refresh::Early => self.status.hit(ttl),
+        };
+        self.respond(entry, method, status, now)
+    }
+
+    /// A stale entry served because upstream failed (RFC 5861 `stale-if-error`).
+    fn serve_on_error<ResBody>(
+        &self,
+        key: &Key,
+        entry: &Entry<CachedResponse>,
+        method: &Method,
+        upstream_status: Option<StatusCode>,
+        why: &dyn std::fmt::Display,
+    ) -> Response<CacheBody<ResBody>> {
+        self.engine.served_stale_on_error(key, why);
+        let now = Timestamp::now();
+        let status = self
+            .status
+            .stale_if_error(ttl_seconds(entry, now), upstream_status);
+        self.respond(entry, method, status, now)
     }
 
     /// Rebuilds a response from a stored one: status, the stored headers, `Age`, `Cache-Status`,
@@ -183,7 +220,7 @@ where
         headers.clone_from(cached.headers());
         let age = entry.age(now).as_secs();
         headers.insert(header::AGE, super::status::age(age));
-        headers.insert(super::status::CACHE_STATUS, status);
+        headers.insert(CACHE_STATUS, status);
         response
     }
 
@@ -191,66 +228,212 @@ where
     fn forwarded<ResBody>(
         &self,
         response: Response<ResBody>,
+        fwd: &'static str,
         outcome: Forwarded,
     ) -> Response<CacheBody<ResBody>> {
         let (mut parts, body) = response.into_parts();
-        set_cache_status(&mut parts.headers, self.status.forward("uri-miss", outcome));
+        set_cache_status(&mut parts.headers, self.status.forward(fwd, outcome));
         Response::from_parts(parts, CacheBody::upstream(body))
+    }
+
+    /// The entry for a complete upstream response.
+    fn entry(
+        &self,
+        status: StatusCode,
+        mut headers: HeaderMap,
+        body: Bytes,
+        lifetime: Lifetime,
+    ) -> Arc<Entry<CachedResponse>> {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        let cached = CachedResponse::new(status, headers, body);
+        let weight = cached.weight();
+        let entry = Entry::new(cached, Timestamp::now(), lifetime.ttl, lifetime.stale)
+            .with_stale_if_error(lifetime.stale_if_error)
+            .with_weight(weight);
+        Arc::new(entry)
     }
 }
 
-/// A request that found nothing in a tier that answers at once (or must wait for a tier).
+/// Refreshes `key` in the background with `request` (a HEAD is sent as the GET it stands for).
+fn spawn_refresh<S, B, K, ReqBody, ResBody>(
+    shared: &Arc<Shared<B, K>>,
+    inner: S,
+    mut request: Request<ReqBody>,
+    key: Key,
+) where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Send + 'static,
+    S::Future: Send,
+    B: Backend<CachedResponse>,
+    K: KeyExtractor,
+    ReqBody: Send + 'static,
+    ResBody: Body + Send + 'static,
+{
+    if request.method() == Method::HEAD {
+        *request.method_mut() = Method::GET;
+    }
+    let task_shared = Arc::clone(shared);
+    let task_key = key.clone();
+    shared.engine.refresh(key, move |leader| {
+        refresh(task_shared, inner, request, task_key, leader)
+    });
+}
+
+/// A background refresh: fetch, and store if the response may be stored.
+async fn refresh<S, B, K, ReqBody, ResBody>(
+    shared: Arc<Shared<B, K>>,
+    mut inner: S,
+    request: Request<ReqBody>,
+    key: Key,
+    leader: Leader<CachedResponse>,
+) -> Result<(), TaskError>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    B: Backend<CachedResponse>,
+    K: KeyExtractor,
+    ResBody: Body,
+{
+    tracing::debug!(%key, "refreshing in the background");
+    poll_fn(|cx| inner.poll_ready(cx))
+        .await
+        .map_err(|_| "the upstream service failed")?;
+    let response = inner
+        .call(request)
+        .await
+        .map_err(|_| "the upstream service failed")?;
+    let (parts, body) = response.into_parts();
+    if shared.rules.is_upstream_failure(parts.status) {
+        return Err(format!("the upstream answered {}", parts.status).into());
+    }
+    let lifetime = shared
+        .rules
+        .response(&parts, &body.size_hint(), &shared.engine.policy)
+        .map_err(|why| format!("the response may not be stored: {why}"))?;
+    let body = collect(body, shared.rules.max_body_size).await?;
+    if body.len() < shared.rules.min_body_size {
+        return Err("the response may not be stored: too-small".into());
+    }
+    let headers = shared.rules.stored_headers(&parts.headers, 0);
+    let entry = shared.entry(parts.status, headers, body, lifetime);
+    shared
+        .engine
+        .settle_and_store(&key, Some(&leader), entry)
+        .await;
+    Ok(())
+}
+
+/// Reads a whole body of at most `max` bytes.
+async fn collect<B: Body>(body: B, max: usize) -> Result<Bytes, TaskError> {
+    let mut body = pin!(body);
+    let mut collected = BytesMut::new();
+    while let Some(frame) = poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+        let frame = frame.map_err(|_| "the upstream body failed")?;
+        let Ok(mut data) = frame.into_data() else {
+            return Err("the response may not be stored: trailers".into());
+        };
+        if collected.len() + bytes::Buf::remaining(&data) > max {
+            return Err("the response may not be stored: too-large".into());
+        }
+        while bytes::Buf::has_remaining(&data) {
+            let chunk = bytes::Buf::chunk(&data);
+            collected.extend_from_slice(chunk);
+            let n = chunk.len();
+            bytes::Buf::advance(&mut data, n);
+        }
+    }
+    Ok(collected.freeze())
+}
+
+/// A request that must go upstream, or whose lookup must be awaited (`plan` is `None`).
 async fn miss<S, B, K, ReqBody, ResBody>(
     shared: Arc<Shared<B, K>>,
     mut inner: S,
     request: Request<ReqBody>,
     key: Key,
-    looked_up: bool,
+    plan: Option<Plan<CachedResponse>>,
 ) -> Result<Response<CacheBody<ResBody>>, S::Error>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
     B: Backend<CachedResponse>,
     K: KeyExtractor,
+    ReqBody: Send + 'static,
     ResBody: Body + Send + 'static,
 {
     let engine = &shared.engine;
-    let found = if looked_up {
-        Found::Miss
-    } else {
-        engine.lookup(&key).await
+    let plan = match plan {
+        Some(plan) => plan,
+        None => {
+            let found = engine.lookup(&key).await;
+            engine.plan(found, Timestamp::now())
+        }
     };
-    engine.record(&found);
-    if let Some(servable) = found.servable() {
-        return Ok(shared.serve_found(servable, &key, request.method(), Timestamp::now()));
-    }
-    tracing::trace!(%key, "cache miss");
+    let (fallback, fwd) = match plan {
+        Plan::Serve {
+            entry,
+            ttl,
+            refresh,
+        } => {
+            let response = shared.serve(&entry, ttl, refresh, request.method(), Timestamp::now());
+            if refresh != Refresh::No {
+                spawn_refresh(&shared, inner, request, key);
+            }
+            return Ok(response);
+        }
+        Plan::Fetch { fallback, stale } => (fallback, if stale { "stale" } else { "uri-miss" }),
+    };
+    tracing::trace!(%key, fwd, "going upstream");
 
     if request.method() == Method::HEAD {
         // A response to HEAD has no body: it must never become the stored GET.
         let response = inner.call(request).await?;
-        return Ok(shared.forwarded(response, Forwarded::NotStored("head")));
+        return Ok(shared.forwarded(response, fwd, Forwarded::NotStored("head")));
     }
 
     let leader = match engine.acquire(&key).await {
         Acquired::Collapsed(entry) => {
             tracing::trace!(%key, "served by another request's upstream call");
-            let status = shared.status.forward("uri-miss", Forwarded::Collapsed);
+            let status = shared.status.forward(fwd, Forwarded::Collapsed);
             return Ok(shared.respond(&entry, request.method(), status, Timestamp::now()));
         }
         Acquired::Found(entry, ttl) => {
-            let servable = (&entry, ttl.as_secs() as i64);
-            return Ok(shared.serve_found(servable, &key, request.method(), Timestamp::now()));
+            let ttl = ttl.as_secs() as i64;
+            let now = Timestamp::now();
+            return Ok(shared.serve(&entry, ttl, Refresh::No, request.method(), now));
         }
-        Acquired::Lead(leader) => leader,
-        Acquired::Alone => {
-            let response = inner.call(request).await?;
-            return Ok(shared.forwarded(response, Forwarded::Plain));
-        }
+        Acquired::Lead(leader) => Some(leader),
+        Acquired::Alone => None,
     };
 
-    // The leader. If the call fails, panics or is cancelled, `leader` is dropped on the way
-    // out and the waiting requests take over.
-    let response = inner.call(request).await?;
+    // Upstream. If the call fails, panics or is cancelled, `leader` is dropped on the way out
+    // and the waiting requests take over; with a stale entry at hand, a failure serves it.
+    let method = request.method().clone();
+    let stale_on_error = |why: &dyn std::fmt::Display, status, stale: &Arc<Entry<_>>| {
+        if let Some(leader) = &leader {
+            leader.settle(Outcome::Entry(Arc::clone(stale)));
+        }
+        shared.serve_on_error(&key, stale, &method, status, why)
+    };
+    let response = match engine
+        .call_upstream(fallback.as_ref(), inner.call(request))
+        .await
+    {
+        Ok(Ok(response)) => match &fallback {
+            Some(stale) if shared.rules.is_upstream_failure(response.status()) => {
+                let status = response.status();
+                return Ok(stale_on_error(&status, Some(status), stale));
+            }
+            _ => response,
+        },
+        Ok(Err(error)) => match &fallback {
+            Some(stale) => return Ok(stale_on_error(&"the upstream service failed", None, stale)),
+            None => return Err(error),
+        },
+        Err(stale) => return Ok(stale_on_error(&"the upstream timed out", None, stale)),
+    };
+    let Some(leader) = leader else {
+        return Ok(shared.forwarded(response, fwd, Forwarded::Plain));
+    };
+
     let (parts, body) = response.into_parts();
     let size = body.size_hint();
     let lifetime = match shared.rules.response(&parts, &size, &engine.policy) {
@@ -260,11 +443,21 @@ where
             Stats::bump(&engine.stats.uncacheable);
             leader.settle(Outcome::Uncacheable);
             let response = Response::from_parts(parts, body);
-            return Ok(shared.forwarded(response, Forwarded::NotStored(why)));
+            return Ok(shared.forwarded(response, fwd, Forwarded::NotStored(why)));
         }
     };
 
     // Stream the body to the client and record it on the way; the store happens when it ends.
+    // With a dogpile width over 1, another leader may have settled first: then this response
+    // is only passed on.
+    let fits = size
+        .upper()
+        .is_some_and(|upper| upper <= shared.rules.max_body_size as u64);
+    let outcome = if fits && !leader.is_settled() {
+        Forwarded::Stored
+    } else {
+        Forwarded::Plain
+    };
     let (tx, rx) = oneshot::channel();
     let pending = PendingStore {
         shared: Arc::clone(&shared),
@@ -275,20 +468,9 @@ where
         lifetime,
     };
     tokio::spawn(pending.store_when_recorded(rx));
-    let fits = size
-        .upper()
-        .is_some_and(|upper| upper <= shared.rules.max_body_size as u64);
-    let outcome = if fits {
-        Forwarded::Stored
-    } else {
-        Forwarded::Plain
-    };
     let body = CacheBody::recording(body, Recorder::new(tx, shared.rules.max_body_size));
     let mut response = Response::from_parts(parts, body);
-    set_cache_status(
-        response.headers_mut(),
-        shared.status.forward("uri-miss", outcome),
-    );
+    set_cache_status(response.headers_mut(), shared.status.forward(fwd, outcome));
     Ok(response)
 }
 
@@ -298,7 +480,7 @@ struct PendingStore<B, K> {
     key: Key,
     leader: Leader<CachedResponse>,
     status: StatusCode,
-    headers: http::HeaderMap,
+    headers: HeaderMap,
     lifetime: Lifetime,
 }
 
@@ -308,7 +490,6 @@ where
     K: KeyExtractor,
 {
     async fn store_when_recorded(self, recorded: oneshot::Receiver<Recorded>) {
-        let engine = &self.shared.engine;
         let body = match recorded.await {
             Ok(Recorded::Complete(body)) if body.len() >= self.shared.rules.min_body_size => body,
             Ok(Recorded::Complete(_)) => return self.give_up("too-small"),
@@ -317,18 +498,14 @@ where
             // leader lets a waiting request take over.
             Err(_) => return,
         };
-        let mut headers = self.headers;
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-        debug_assert!(headers.contains_key(header::AGE), "slots for hit headers");
-        let cached = CachedResponse::new(self.status, headers, body);
-        let weight = cached.weight();
-        let lifetime = self.lifetime;
-        let entry = Entry::new(cached, Timestamp::now(), lifetime.ttl, lifetime.stale);
-        let entry = Arc::new(entry.with_weight(weight));
+        let shared = &self.shared;
+        let entry = shared.entry(self.status, self.headers, body, self.lifetime);
         // Waiting requests are served now; the flight stays registered until the entry is
         // stored, so nobody arriving meanwhile goes upstream again.
-        self.leader.settle(Outcome::Entry(Arc::clone(&entry)));
-        engine.store(&self.key, entry).await;
+        shared
+            .engine
+            .settle_and_store(&self.key, Some(&self.leader), entry)
+            .await;
     }
 
     fn give_up(self, why: &'static str) {

@@ -49,6 +49,30 @@ impl CacheStatus {
         }
     }
 
+    /// A stale entry served at once while it is refreshed in the background:
+    /// `hit; ttl=-N; fwd=stale`.
+    pub(crate) fn stale_revalidating(&self, ttl: i64) -> HeaderValue {
+        self.format(format_args!("hit; ttl={ttl}; fwd=stale"))
+    }
+
+    /// A stale entry served because upstream failed:
+    /// `hit; ttl=-N; fwd=stale; fwd-status=503; detail=stale-if-error`.
+    pub(crate) fn stale_if_error(
+        &self,
+        ttl: i64,
+        upstream: Option<http::StatusCode>,
+    ) -> HeaderValue {
+        match upstream {
+            Some(status) => self.format(format_args!(
+                "hit; ttl={ttl}; fwd=stale; fwd-status={}; detail=stale-if-error",
+                status.as_u16()
+            )),
+            None => self.format(format_args!(
+                "hit; ttl={ttl}; fwd=stale; detail=stale-if-error"
+            )),
+        }
+    }
+
     /// A response that was forwarded upstream: `fwd=<why>`, with `stored`, `collapsed` or a
     /// `detail`.
     pub(crate) fn forward(&self, fwd: &str, outcome: Forwarded) -> HeaderValue {
