@@ -21,7 +21,9 @@ struct Profile {
 }
 
 /// A computation that counts its calls and returns the call's number (1 for the first).
-fn numbered(calls: &Arc<AtomicUsize>) -> impl FnOnce() -> std::future::Ready<u32> + Send + 'static {
+fn numbered(
+    calls: &Arc<AtomicUsize>,
+) -> impl FnOnce() -> std::future::Ready<u32> + Clone + Send + Sync + 'static {
     let calls = Arc::clone(calls);
     move || std::future::ready(calls.fetch_add(1, SeqCst) as u32 + 1)
 }

@@ -65,6 +65,7 @@ pub(crate) struct Policy {
     pub(crate) stale_if_error: Duration,
     pub(crate) upstream_timeout: Option<Duration>,
     pub(crate) offload: Option<OffloadManager>,
+    pub(crate) auto_refresh: Option<crate::refresh::AutoRefresh>,
 }
 
 impl Default for Policy {
@@ -79,6 +80,7 @@ impl Default for Policy {
             stale_if_error: Duration::ZERO,
             upstream_timeout: None,
             offload: None,
+            auto_refresh: None,
         }
     }
 }
@@ -146,6 +148,13 @@ macro_rules! policy_setters {
         /// [`OffloadManager::new`](crate::offload::OffloadManager::new).
         pub fn offload(mut self, offload: crate::offload::OffloadManager) -> Self {
             self.policy.offload = Some(offload);
+            self
+        }
+
+        /// Refreshes hot keys in the background before they expire; see
+        /// [`refresh`](crate::refresh). Default: off.
+        pub fn auto_refresh(mut self, config: crate::refresh::AutoRefresh) -> Self {
+            self.policy.auto_refresh = Some(config);
             self
         }
 
@@ -439,9 +448,19 @@ where
         }
     }
 
-    /// A background refresh of `key` with `fetch`, deduplicated per key by the offload manager
-    /// and, through the flight map, with callers fetching the key in the foreground.
+    /// A background refresh of `key` with `fetch` on the cache's offload manager; see
+    /// [`Engine::refresh_on`].
     pub(crate) fn refresh<F, Fut>(self: &Arc<Self>, key: Key, fetch: F)
+    where
+        F: FnOnce(Leader<V>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), crate::offload::TaskError>> + Send + 'static,
+    {
+        self.refresh_on(&self.offload, key, fetch);
+    }
+
+    /// A background refresh of `key` with `fetch` on `offload`, deduplicated per key by the
+    /// manager and, through the flight map, with callers fetching the key in the foreground.
+    pub(crate) fn refresh_on<F, Fut>(self: &Arc<Self>, offload: &OffloadManager, key: Key, fetch: F)
     where
         F: FnOnce(Leader<V>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<(), crate::offload::TaskError>> + Send + 'static,
@@ -456,6 +475,12 @@ where
             Stats::bump(&engine.stats.refreshes);
             fetch(leader).await
         };
-        self.offload.spawn(key, task);
+        offload.spawn(key, task);
+    }
+
+    /// Whether the entry under `key` should be refreshed by a check that runs again in
+    /// `interval`: it is missing, stale, or fresh for at most `interval`.
+    pub(crate) async fn due_within(&self, key: &Key, interval: Duration) -> bool {
+        !matches!(self.lookup(key).await, Found::Fresh(_, remaining) if remaining > interval)
     }
 }

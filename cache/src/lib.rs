@@ -33,6 +33,7 @@ mod error;
 mod flight;
 pub mod layer;
 pub mod offload;
+pub mod refresh;
 mod stats;
 mod typed;
 

@@ -1,13 +1,32 @@
 //! The typed cache: `get_or_compute` for any `T: Clone + Send + Sync + 'static`.
 
-use std::{convert::Infallible, fmt, future::Future, marker::PhantomData, sync::Arc};
+use std::{convert::Infallible, fmt, future::Future, marker::PhantomData, pin::Pin, sync::Arc};
 
 use layercake_backends::{Backend, Entry, Key, Timestamp};
 
 use crate::{
     BuildError, CacheStats,
     engine::{Acquired, Engine, Plan, Policy, Refresh, policy_setters},
+    offload::TaskError,
+    refresh::{HotKeys, spawn_checker},
 };
+
+/// Keeps `compute` to be run again: each run uses a fresh copy.
+fn recompute<V, F, Fut, E>(compute: F) -> Recompute<V>
+where
+    F: FnOnce() -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<V, E>> + Send + 'static,
+    E: Send + 'static,
+{
+    Arc::new(move || {
+        let compute = compute.clone();
+        Box::pin(async move {
+            compute()
+                .await
+                .map_err(|_| TaskError::from("the computation failed"))
+        })
+    })
+}
 
 /// What the key of every typed cache starts with, after the namespace: the kind of value and
 /// the layout version of keys, so HTTP and typed entries never meet in a shared store.
@@ -44,7 +63,12 @@ pub struct Cache<V, B> {
     engine: Arc<Engine<V, B>>,
     prefix: Key,
     weigher: fn(&V) -> usize,
+    hot: Option<Arc<HotKeys<Recompute<V>>>>,
 }
+
+/// A kept computation, run again by auto-refresh.
+type Recompute<V> =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<V, TaskError>> + Send>> + Send + Sync>;
 
 impl<V, B: Clone> Clone for Cache<V, B> {
     fn clone(&self) -> Self {
@@ -52,6 +76,7 @@ impl<V, B: Clone> Clone for Cache<V, B> {
             engine: Arc::clone(&self.engine),
             prefix: self.prefix.clone(),
             weigher: self.weigher,
+            hot: self.hot.clone(),
         }
     }
 }
@@ -109,10 +134,12 @@ where
     ///
     /// Concurrent callers for one key share one `compute`: see the [type docs](Cache). The
     /// computation may run in the background (stale-while-revalidate, refresh before expiry),
-    /// after this call has returned, so it owns what it uses (`move`, and clone an `Arc` in).
+    /// after this call has returned, so it owns what it uses (`move`, and clone an `Arc` in);
+    /// with [auto-refresh](CacheBuilder::auto_refresh) a copy of it is kept to refresh a hot
+    /// key, hence `Clone`.
     pub async fn get_or_compute<F, Fut>(&self, key: impl AsRef<[u8]>, compute: F) -> V
     where
-        F: FnOnce() -> Fut + Send + 'static,
+        F: FnOnce() -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = V> + Send + 'static,
     {
         let result = self
@@ -149,12 +176,16 @@ where
         compute: F,
     ) -> Result<V, E>
     where
-        F: FnOnce() -> Fut + Send + 'static,
+        F: FnOnce() -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<V, E>> + Send + 'static,
         E: Send + 'static,
     {
         let key = self.key(key);
         let engine = &self.engine;
+        if let Some(hot) = &self.hot {
+            hot.record(&key, || recompute(compute.clone()));
+            self.start_checker(hot);
+        }
         let now = Timestamp::now();
         let found = engine.lookup(&key).await;
         let fallback = match engine.plan(found, now) {
@@ -192,6 +223,36 @@ where
         let entry = Arc::new(self.entry(value.clone()));
         engine.settle_and_store(&key, leader.as_ref(), entry).await;
         Ok(value)
+    }
+
+    /// Starts the auto-refresh task once.
+    fn start_checker(&self, hot: &Arc<HotKeys<Recompute<V>>>) {
+        if !hot.claim_checker() {
+            return;
+        }
+        let cache = self.clone();
+        spawn_checker(hot, move |hot| {
+            let cache = cache.clone();
+            async move {
+                let interval = hot.config.check_interval;
+                for (key, recompute) in hot.hot_keys() {
+                    if !cache.engine.due_within(&key, interval).await {
+                        continue;
+                    }
+                    let (task_cache, task_key) = (cache.clone(), key.clone());
+                    cache
+                        .engine
+                        .refresh_on(&hot.offload, key, move |leader| async move {
+                            let entry = Arc::new(task_cache.entry(recompute().await?));
+                            let engine = &task_cache.engine;
+                            engine
+                                .settle_and_store(&task_key, Some(&leader), entry)
+                                .await;
+                            Ok(())
+                        });
+                }
+            }
+        });
     }
 
     /// Refreshes `key` with `compute` in the background.
@@ -293,10 +354,16 @@ where
     /// Builds the cache, or says what is wrong with the configuration.
     pub fn build(self) -> Result<Cache<V, B>, BuildError> {
         let prefix = self.policy.validate(&self.namespace, KEY_SCHEMA)?;
+        let hot = self
+            .policy
+            .auto_refresh
+            .clone()
+            .map(|c| Arc::new(HotKeys::new(c)));
         Ok(Cache {
             engine: Arc::new(Engine::new(self.backend, self.policy)),
             prefix,
             weigher: self.weigher,
+            hot,
         })
     }
 }

@@ -95,6 +95,7 @@ use self::{
 use crate::{
     BuildError, CacheStats,
     engine::{Engine, Policy, policy_setters},
+    refresh::{HotKeys, spawn_checker},
 };
 
 /// What every HTTP key starts with after the namespace: the kind of entry and the layout
@@ -171,6 +172,78 @@ impl<B, K> CacheLayer<B, K> {
     /// The manager of the layer's background refreshes (its counters, its shutdown).
     pub fn offload(&self) -> &crate::offload::OffloadManager {
         &self.shared.engine.offload
+    }
+}
+
+impl<B, K> CacheLayer<B, K>
+where
+    B: Backend<CachedResponse>,
+    K: KeyExtractor,
+{
+    /// Starts refreshing hot keys in the background (see [`refresh`](crate::refresh)), by
+    /// sending their requests again to `service`: the service the layer wraps, without the
+    /// layer. Returns `false` when the layer has no [`auto_refresh`](CacheLayerBuilder::auto_refresh)
+    /// configuration or it was started already.
+    ///
+    /// The layer keeps the head of a hot key's request (method, URI, version, headers); a
+    /// refresh sends it with an empty (`Default`) body of type `ReqBody`. Services that take
+    /// any body type, like axum's `Router`, need it named: `start_auto_refresh::<Body>(…)`.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use axum::{Router, routing::get};
+    /// use layercake::{CacheLayer, Moka, refresh::AutoRefresh};
+    ///
+    /// # #[tokio::main] async fn main() {
+    /// let routes = Router::new().route("/", get(|| async { "hot" }));
+    /// let cache = CacheLayer::builder(Moka::default())
+    ///     .ttl(Duration::from_secs(60))
+    ///     .auto_refresh(AutoRefresh::default())
+    ///     .build()
+    ///     .unwrap();
+    /// cache.start_auto_refresh::<axum::body::Body>(routes.clone());
+    /// let app = routes.layer(cache);
+    /// # let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await.unwrap();
+    /// # axum::serve(listener, app).await.unwrap();
+    /// # }
+    /// ```
+    pub fn start_auto_refresh<ReqBody>(
+        &self,
+        service: impl tower_service::Service<
+            http::Request<ReqBody>,
+            Response = http::Response<impl http_body::Body + Send + 'static>,
+            Future: Send,
+        > + Clone
+        + Send
+        + 'static,
+    ) -> bool
+    where
+        ReqBody: Default + Send + 'static,
+    {
+        let Some(hot) = &self.shared.hot else {
+            return false;
+        };
+        if !hot.claim_checker() {
+            return false;
+        }
+        let shared = Arc::clone(&self.shared);
+        spawn_checker(hot, move |hot| {
+            let (shared, service) = (Arc::clone(&shared), service.clone());
+            async move {
+                let interval = hot.config.check_interval;
+                for (key, head) in hot.hot_keys() {
+                    if !shared.engine.due_within(&key, interval).await {
+                        continue;
+                    }
+                    let request = head.to_request(ReqBody::default());
+                    let task = (Arc::clone(&shared), service.clone(), key.clone());
+                    shared.engine.refresh_on(&hot.offload, key, move |leader| {
+                        service::refresh(task.0, task.1, request, task.2, leader)
+                    });
+                }
+            }
+        });
+        true
     }
 }
 
@@ -326,8 +399,14 @@ where
         }
         let max_ttl = self.policy.ttl.max(rules.negative_ttl.unwrap_or_default());
         let status = CacheStatus::new(self.name, max_ttl.as_secs());
+        let hot = self
+            .policy
+            .auto_refresh
+            .clone()
+            .map(|c| Arc::new(HotKeys::new(c)));
         let shared = Shared {
             engine: Arc::new(Engine::new(self.backend, self.policy)),
+            hot,
             rules,
             status,
             key: self.key,

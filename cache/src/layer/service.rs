@@ -25,12 +25,15 @@ use crate::{
     engine::{Acquired, Engine, Plan, Refresh, ttl_seconds},
     flight::{Leader, Outcome},
     offload::TaskError,
+    refresh::HotKeys,
     stats::Stats,
 };
 
 /// What the layer and its services share.
 pub(crate) struct Shared<B, K> {
     pub(crate) engine: Arc<Engine<CachedResponse, B>>,
+    /// Hot keys and the request heads to refresh them with, when auto-refresh is on.
+    pub(crate) hot: Option<Arc<HotKeys<RequestHead>>>,
     pub(crate) rules: Rules,
     pub(crate) status: CacheStatus,
     pub(crate) key: K,
@@ -113,6 +116,10 @@ where
             let future = self.inner.call(Request::from_parts(parts, body));
             return ResponseFuture::passthrough(future, shared.status.bypass_key.clone());
         };
+
+        if let Some(hot) = &shared.hot {
+            hot.record(&key, || RequestHead::of(&parts));
+        }
 
         // 3. Lookup, at once when the tier can answer at once.
         let now = Timestamp::now();
@@ -278,8 +285,43 @@ fn spawn_refresh<S, B, K, ReqBody, ResBody>(
     });
 }
 
+/// What auto-refresh keeps of a request to send it again: its head, without extensions.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestHead {
+    method: Method,
+    uri: http::Uri,
+    version: http::Version,
+    headers: HeaderMap,
+}
+
+impl RequestHead {
+    fn of(parts: &request::Parts) -> Self {
+        // HEAD is refreshed as the GET it is answered from.
+        let method = if parts.method == Method::HEAD {
+            Method::GET
+        } else {
+            parts.method.clone()
+        };
+        RequestHead {
+            method,
+            uri: parts.uri.clone(),
+            version: parts.version,
+            headers: parts.headers.clone(),
+        }
+    }
+
+    pub(crate) fn to_request<ReqBody>(&self, body: ReqBody) -> Request<ReqBody> {
+        let mut request = Request::new(body);
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.uri.clone();
+        *request.version_mut() = self.version;
+        *request.headers_mut() = self.headers.clone();
+        request
+    }
+}
+
 /// A background refresh: fetch, and store if the response may be stored.
-async fn refresh<S, B, K, ReqBody, ResBody>(
+pub(crate) async fn refresh<S, B, K, ReqBody, ResBody>(
     shared: Arc<Shared<B, K>>,
     mut inner: S,
     request: Request<ReqBody>,
