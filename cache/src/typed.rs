@@ -106,7 +106,7 @@ where
     B: Backend<V>,
 {
     /// A builder for a cache on `backend`. Defaults: ttl 60 s, no stale window,
-    /// [`StalePolicy::Return`], namespace `"layercake"`, lock timeout 30 s.
+    /// [`StalePolicy::Return`](crate::StalePolicy::Return), namespace `"layercake"`, lock timeout 30 s.
     pub fn builder(backend: B) -> CacheBuilder<V, B> {
         CacheBuilder {
             backend,

@@ -32,7 +32,7 @@
 //! 2. **Key.** The namespace, the method (HEAD counts as GET) and what the
 //!    [`KeyExtractor`] adds (path and query by default).
 //! 3. **Lookup.** A fresh entry is served; a stale one inside its stale window follows the
-//!    [`StalePolicy`]. On a miss, one request per key goes upstream
+//!    [`StalePolicy`](crate::StalePolicy). On a miss, one request per key goes upstream
 //!    (single-flight); the others wait and are served its response (`collapsed`). If the
 //!    leader fails, panics or its client goes away, a waiting request takes over.
 //! 4. **Response predicate.** A response is stored when its status is allowed (errors only with
