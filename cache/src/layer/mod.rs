@@ -48,6 +48,9 @@
 //! |---|---|
 //! | `layercake; hit; ttl=42` | served from the cache, fresh for 42 more seconds |
 //! | `layercake; hit; ttl=-3` | served stale, 3 seconds past its ttl |
+//! | `layercake; hit; ttl=-3; fwd=stale` | served stale at once, refreshed in the background |
+//! | `layercake; fwd=stale; stored` | stale, so fetched again (`Revalidate`) and stored |
+//! | `layercake; hit; ttl=-70; fwd=stale; fwd-status=503; detail=stale-if-error` | upstream failed; the stale entry served instead |
 //! | `layercake; fwd=uri-miss; stored` | fetched from upstream and stored |
 //! | `layercake; fwd=uri-miss; collapsed` | waited for another request's upstream call |
 //! | `layercake; fwd=uri-miss; detail=set-cookie` | fetched, not stored (the detail says why) |
@@ -55,6 +58,17 @@
 //! | `layercake; fwd=bypass; detail=authorization` | request with credentials: passed through |
 //!
 //! Hits also carry `Age`, the seconds since the response was stored.
+//!
+//! # Staleness
+//!
+//! A stale window, [`refresh_before`](CacheLayerBuilder::refresh_before),
+//! [`auto_refresh`](CacheLayerBuilder::auto_refresh) (started with
+//! [`start_auto_refresh`](CacheLayer::start_auto_refresh)),
+//! [`stale_if_error`](CacheLayerBuilder::stale_if_error) and the dogpile width
+//! ([`concurrency`](CacheLayerBuilder::concurrency)) keep latency flat when entries expire.
+//! Background refreshes send the request that found the entry stale (a `HEAD` as the `GET` it
+//! stands for) to the inner service; they run on the layer's
+//! [`OffloadManager`](crate::offload::OffloadManager).
 //!
 //! # Performance
 //!
