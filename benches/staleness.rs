@@ -148,7 +148,10 @@ fn stale_hit_bookkeeping(c: &mut Criterion) {
     let mut group = c.benchmark_group("stale_hit");
     for (name, policy) in [
         ("return", StalePolicy::Return),
-        ("offload_revalidate_deduplicated", StalePolicy::OffloadRevalidate),
+        (
+            "offload_revalidate_deduplicated",
+            StalePolicy::OffloadRevalidate,
+        ),
     ] {
         // A 1 ms ttl, then every request is a stale hit; with OffloadRevalidate the first one
         // starts a refresh that never finishes, so every later one is deduplicated: the cost

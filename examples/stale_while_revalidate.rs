@@ -20,7 +20,9 @@ use layercake::prelude::*;
 /// Takes about 200 ms and says when it ran.
 async fn now() -> String {
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let at = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     format!("computed at {:.3} s since the epoch\n", at.as_secs_f64())
 }
 
