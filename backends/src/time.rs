@@ -36,8 +36,16 @@ impl Timestamp {
                 .unwrap_or_default();
             (duration_millis(wall), tokio::time::Instant::now())
         });
-        let elapsed = tokio::time::Instant::now().saturating_duration_since(*at);
-        Timestamp(wall.saturating_add(duration_millis(elapsed)))
+        // Signed: an instant before the anchor (another runtime's paused clock, say) still maps
+        // to its own point in time, so every clock moves exactly as its instants do.
+        // Floored in milliseconds, so the rounding is the same on both sides of the anchor.
+        let now = tokio::time::Instant::now();
+        let offset_nanos = match now.checked_duration_since(*at) {
+            Some(after) => after.as_nanos() as i128,
+            None => -((*at - now).as_nanos() as i128),
+        };
+        let millis = i128::from(*wall) + offset_nanos.div_euclid(1_000_000);
+        Timestamp(millis.clamp(0, i128::from(u64::MAX)) as u64)
     }
 
     /// A timestamp from milliseconds since the Unix epoch.
@@ -72,4 +80,32 @@ impl fmt::Debug for Timestamp {
 
 fn duration_millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Timestamp;
+
+    #[test]
+    fn clocks_behind_the_anchor_still_move() {
+        // A paused runtime's clock stops where the runtime was built; the anchor is set after
+        // that, so inside the runtime, now is behind the anchor. Its time must move anyway.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        let first = Timestamp::now();
+        runtime.block_on(async {
+            let t0 = Timestamp::now();
+            tokio::time::advance(Duration::from_secs(5)).await;
+            assert_eq!(
+                Timestamp::now().saturating_duration_since(t0),
+                Duration::from_secs(5)
+            );
+        });
+        assert!(Timestamp::now() >= first);
+    }
 }
