@@ -63,6 +63,64 @@ fn counted<T>(f: impl FnOnce() -> T) -> (T, usize) {
     (out, ALLOCATIONS.with(Cell::get))
 }
 
+/// Allocations of three memory hits after the first, through `layer` in front of `origin`,
+/// and the bodies they served.
+async fn hits<B>(layer: CacheLayer<B>, origin: &Origin) -> (Vec<usize>, Vec<Bytes>)
+where
+    B: layercake::Backend<layercake::layer::CachedResponse>,
+{
+    let mut svc = layer.layer(origin.clone());
+    read(
+        svc.clone()
+            .oneshot(layercake_tests::get("/hot"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    settle().await;
+    let mut bodies = Vec::new();
+    let mut counts = Vec::new();
+    for _ in 0..3 {
+        let req: Request<Full<Bytes>> = layercake_tests::get("/hot");
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(svc.poll_ready(&mut cx).is_ready());
+        let (frame, allocations) = counted(|| {
+            let mut future = pin!(svc.call(req));
+            let Poll::Ready(Ok(response)) = future.as_mut().poll(&mut cx) else {
+                panic!("a memory hit is ready at once");
+            };
+            let mut body = pin!(response.into_body());
+            let Poll::Ready(Some(Ok(frame))) = body.as_mut().poll_frame(&mut cx) else {
+                panic!("the stored body is one ready frame");
+            };
+            frame.into_data().unwrap()
+        });
+        counts.push(allocations);
+        bodies.push(frame);
+    }
+    (counts, bodies)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_l1_hit_of_a_composed_stack_allocates_what_a_bare_hit_does() {
+    use layercake::compose::Compose;
+    let origin = Origin::ok("composed");
+    let tiers: Compose<Moka, layercake_tests::TestTier> = Compose::new(
+        Moka::default(),
+        layercake_tests::TestTier::new(std::time::Duration::ZERO),
+    );
+    let (composed, bodies) = hits(CacheLayer::builder(tiers).build().unwrap(), &origin).await;
+    let (bare, _) = hits(
+        CacheLayer::builder(Moka::default()).build().unwrap(),
+        &Origin::ok("bare"),
+    )
+    .await;
+    assert_eq!(&composed[1..], &bare[1..]);
+    assert_eq!(&composed[1..], [3, 3]);
+    assert!(bodies.iter().all(|b| b == "composed"));
+    assert_eq!(origin.calls(), 1);
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_memory_hit_allocates_only_the_key_and_the_header_map_and_shares_the_body() {
     let origin = Origin::new(|_, _| async {

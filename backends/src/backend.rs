@@ -5,6 +5,23 @@ use crate::{BackendError, Entry, Key};
 /// The result of reading a key: the entry, if there is one, or the tier's error.
 pub type Lookup<V> = Result<Option<Arc<Entry<V>>>, BackendError>;
 
+/// A storage tier: a store, or a composition of stores. [`Backend`] requires it; on its own it
+/// lets a composition name its tiers in its type, so that `Compose<Moka, String>` is an error
+/// where it is written.
+///
+/// ```
+/// use layercake_backends::{Moka, Tier};
+///
+/// fn assert_tier<T: Tier>() {}
+/// assert_tier::<Moka>();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a storage tier",
+    label = "not a storage tier",
+    note = "a tier is a store such as `Moka` or `Redis`, or a `Compose` of tiers; a store of your own implements `Tier` and `Backend<V>`"
+)]
+pub trait Tier: Clone + Send + Sync + 'static {}
+
 /// A storage tier for entries holding values of type `V`.
 ///
 /// Methods are `async` in effect and return `impl Future + Send`: no `async_trait`, no boxing,
@@ -22,11 +39,13 @@ pub type Lookup<V> = Result<Option<Arc<Entry<V>>>, BackendError>;
 ///
 /// ```
 /// use std::{collections::HashMap, future::{ready, Future}, sync::{Arc, Mutex}};
-/// use layercake_backends::{Backend, BackendError, Entry, Key, Lookup};
+/// use layercake_backends::{Backend, BackendError, Entry, Key, Lookup, Tier};
 ///
 /// /// A toy store: one `HashMap` behind a lock.
 /// #[derive(Clone, Default)]
 /// struct MapStore(Arc<Mutex<HashMap<Key, Arc<Entry<String>>>>>);
+///
+/// impl Tier for MapStore {}
 ///
 /// impl Backend<String> for MapStore {
 ///     fn get(&self, key: &Key) -> impl Future<Output = Lookup<String>> + Send {
@@ -57,7 +76,7 @@ pub type Lookup<V> = Result<Option<Arc<Entry<V>>>, BackendError>;
     label = "this is not a `Backend<{V}>`",
     note = "a backend is a store such as `Moka`, or a stack of stores composed with `Compose`; byte stores also need a codec for `{V}`"
 )]
-pub trait Backend<V>: Clone + Send + Sync + 'static {
+pub trait Backend<V>: Tier {
     /// Reads the entry stored under `key`.
     fn get(&self, key: &Key) -> impl Future<Output = Lookup<V>> + Send;
 

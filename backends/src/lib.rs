@@ -35,7 +35,7 @@ mod key;
 pub mod moka;
 mod time;
 
-pub use backend::{Backend, Lookup};
+pub use backend::{Backend, Lookup, Tier};
 pub use entry::{Entry, Freshness};
 pub use error::{BackendError, BackendErrorKind};
 pub use key::{BuildKeyHasher, Key, KeyBuilder, KeyHasher};

@@ -221,6 +221,8 @@ impl moka::Expiry<Key, Slot> for SlotExpiry {
     }
 }
 
+impl crate::Tier for Moka {}
+
 impl<V: Send + Sync + 'static> Backend<V> for Moka {
     fn get(&self, key: &Key) -> impl Future<Output = Lookup<V>> + Send {
         ready(self.read(key))

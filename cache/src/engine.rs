@@ -422,8 +422,11 @@ where
             match self.flights.join(key, self.policy.concurrency) {
                 Join::Leader(leader) => {
                     // A previous flight unregisters only after storing, so a fresh entry may
-                    // have landed between our lookup and now: check once more.
-                    if let Found::Fresh(entry, ttl) = self.lookup(key).await {
+                    // have landed between our lookup and now: check once more where that is
+                    // free (a memory tier, or a composition's memory L1, which every store
+                    // writes). A remote tier is not asked twice per miss for this.
+                    let recheck = self.peek(key, Timestamp::now());
+                    if let Some(Found::Fresh(entry, ttl)) = recheck {
                         leader.settle(Outcome::Entry(Arc::clone(&entry)));
                         return Acquired::Found(entry, ttl);
                     }

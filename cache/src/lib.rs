@@ -28,6 +28,7 @@
 //! A tokio runtime is required: the layer stores responses from a task once their body has
 //! streamed to the client.
 
+pub mod compose;
 mod engine;
 mod error;
 mod flight;
@@ -42,7 +43,7 @@ pub use layercake_backends as backends;
 #[cfg(feature = "moka")]
 pub use layercake_backends::Moka;
 pub use layercake_backends::{
-    Backend, BackendError, BackendErrorKind, Entry, Freshness, Key, KeyBuilder, Timestamp,
+    Backend, BackendError, BackendErrorKind, Entry, Freshness, Key, KeyBuilder, Tier, Timestamp,
 };
 
 pub use crate::{
@@ -64,6 +65,7 @@ pub mod prelude {
     pub use crate::Moka;
     pub use crate::{
         Backend, Cache, CacheLayer, CacheStats, Key, StalePolicy,
+        compose::{Always, Compose, Never, OptimisticParallel, Parallel, Race, Sequential},
         layer::{Headers, KeyExtractor, Path, PathAndQuery},
     };
 }

@@ -177,3 +177,72 @@ pub async fn settle() {
         tokio::task::yield_now().await;
     }
 }
+
+/// A storage tier for tests: a `Moka` behind an artificial latency, that can be made to fail,
+/// and that counts its calls. Like a remote tier, it cannot answer without waiting (no `peek`).
+#[derive(Clone)]
+pub struct TestTier {
+    pub store: layercake::Moka,
+    delay: std::time::Duration,
+    failing: Arc<std::sync::atomic::AtomicBool>,
+    pub gets: Arc<AtomicUsize>,
+    pub sets: Arc<AtomicUsize>,
+}
+
+impl TestTier {
+    pub fn new(delay: std::time::Duration) -> Self {
+        TestTier {
+            store: layercake::Moka::default(),
+            delay,
+            failing: Arc::default(),
+            gets: Arc::default(),
+            sets: Arc::default(),
+        }
+    }
+
+    /// Makes every call fail (`true`) or work again (`false`).
+    pub fn fail(&self, failing: bool) {
+        self.failing.store(failing, SeqCst);
+    }
+
+    async fn call(&self) -> Result<(), layercake::BackendError> {
+        tokio::time::sleep(self.delay).await;
+        if self.failing.load(SeqCst) {
+            return Err(layercake::BackendError::new(
+                layercake::BackendErrorKind::Unavailable,
+                "the test tier is down",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl layercake::Tier for TestTier {}
+
+impl<V: Send + Sync + 'static> layercake::Backend<V> for TestTier {
+    async fn get(&self, key: &layercake::Key) -> layercake::backends::Lookup<V> {
+        self.gets.fetch_add(1, SeqCst);
+        self.call().await?;
+        self.store.get(key).await
+    }
+
+    async fn set(
+        &self,
+        key: &layercake::Key,
+        entry: Arc<layercake::Entry<V>>,
+    ) -> Result<(), layercake::BackendError> {
+        self.sets.fetch_add(1, SeqCst);
+        self.call().await?;
+        self.store.set(key, entry).await
+    }
+
+    async fn remove(&self, key: &layercake::Key) -> Result<(), layercake::BackendError> {
+        self.call().await?;
+        <layercake::Moka as layercake::Backend<V>>::remove(&self.store, key).await
+    }
+
+    async fn clear(&self) -> Result<(), layercake::BackendError> {
+        self.call().await?;
+        <layercake::Moka as layercake::Backend<V>>::clear(&self.store).await
+    }
+}

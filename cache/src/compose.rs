@@ -1,0 +1,474 @@
+//! Storage tiers composed at the type level.
+//!
+//! `Compose<L1, L2, R, W, F>` is a [`Backend`] made of two backends, each of which may itself
+//! be a composition, so stacks nest to any depth:
+//!
+//! ```
+//! use layercake::compose::{Compose, Race, Sequential};
+//! use layercake::Moka;
+//!
+//! // L1: a small Moka; L2: a larger Moka in front of a third tier (here another Moka).
+//! type Tiers = Compose<Moka, Compose<Moka, Moka>, Race, Sequential>;
+//! let tiers: Tiers = Compose::new(
+//!     Moka::new(16 << 20),
+//!     Compose::new(Moka::new(256 << 20), Moka::new(1 << 30)),
+//! );
+//! # drop(tiers);
+//! ```
+//!
+//! The policies are zero-sized types chosen in the type, so dispatch is static and a
+//! composition costs what its tiers cost: `size_of::<Compose<Moka, Moka>>()` is two `Moka`s,
+//! and a hit in a memory L1 is answered synchronously through [`Backend::peek`], exactly as a
+//! hit on that L1 alone.
+//!
+//! | slot | policies | default |
+//! |---|---|---|
+//! | read `R` | [`Sequential`] (L1, then L2 on a miss), [`Race`] (both at once, first hit wins), [`Parallel`] (both, the fresher entry wins) | `Sequential` |
+//! | write `W` | [`Sequential`] (L1, then L2), [`OptimisticParallel`] (both at once, succeeds if either does), [`Race`] (both at once, the first success answers, the other write finishes in the background) | `OptimisticParallel` |
+//! | refill `F` | [`Always`] (an L2 hit is written into L1, with its remaining time to live), [`Never`] | `Always` |
+//!
+//! The defaults fit the common `Compose<Moka, Redis>`: read the local tier first, write both
+//! tiers without letting a slow or failing one fail the write, and warm the local tier from the
+//! shared one. Freshness always comes from the entry's own times, so a refilled entry expires
+//! in L1 when it expires in L2, never a full ttl later.
+
+use std::{future::Future, marker::PhantomData, pin::pin, sync::Arc};
+
+use futures_util::future::{Either, join, select};
+use layercake_backends::{Backend, BackendError, Entry, Freshness, Key, Lookup, Tier, Timestamp};
+
+/// Two storage tiers as one [`Backend`]; see the [module docs](self).
+pub struct Compose<L1, L2, R = Sequential, W = OptimisticParallel, F = Always>
+where
+    L1: Tier,
+    L2: Tier,
+    R: ReadPolicy,
+    W: WritePolicy,
+    F: RefillPolicy,
+{
+    l1: L1,
+    l2: L2,
+    _policies: PhantomData<Policies<R, W, F>>,
+}
+
+impl<L1, L2, R, W, F> Compose<L1, L2, R, W, F>
+where
+    L1: Tier,
+    L2: Tier,
+    R: ReadPolicy,
+    W: WritePolicy,
+    F: RefillPolicy,
+{
+    /// `l1` in front of `l2`, with the policies of the type.
+    pub fn new(l1: L1, l2: L2) -> Self {
+        Compose {
+            l1,
+            l2,
+            _policies: PhantomData,
+        }
+    }
+
+    /// The first tier.
+    pub fn l1(&self) -> &L1 {
+        &self.l1
+    }
+
+    /// The second tier.
+    pub fn l2(&self) -> &L2 {
+        &self.l2
+    }
+}
+
+impl<L1: Tier, L2: Tier, R: ReadPolicy, W: WritePolicy, F: RefillPolicy> Tier
+    for Compose<L1, L2, R, W, F>
+{
+}
+
+impl<L1: Tier, L2: Tier, R: ReadPolicy, W: WritePolicy, F: RefillPolicy> Clone
+    for Compose<L1, L2, R, W, F>
+{
+    fn clone(&self) -> Self {
+        Compose::new(self.l1.clone(), self.l2.clone())
+    }
+}
+
+impl<L1, L2, R, W, F> Default for Compose<L1, L2, R, W, F>
+where
+    L1: Tier + Default,
+    L2: Tier + Default,
+    R: ReadPolicy,
+    W: WritePolicy,
+    F: RefillPolicy,
+{
+    fn default() -> Self {
+        Compose::new(L1::default(), L2::default())
+    }
+}
+
+impl<L1, L2, R, W, F> std::fmt::Debug for Compose<L1, L2, R, W, F>
+where
+    L1: Tier + std::fmt::Debug,
+    L2: Tier + std::fmt::Debug,
+    R: ReadPolicy,
+    W: WritePolicy,
+    F: RefillPolicy,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compose")
+            .field("l1", &self.l1)
+            .field("l2", &self.l2)
+            .field("read", &std::any::type_name::<R>())
+            .field("write", &std::any::type_name::<W>())
+            .field("refill", &std::any::type_name::<F>())
+            .finish()
+    }
+}
+
+/// The policies of a composition, as a type: zero-sized.
+type Policies<R, W, F> = fn() -> (R, W, F);
+
+/// What a read policy found, and where.
+pub type Read<V> = Result<(Option<Arc<Entry<V>>>, Source), BackendError>;
+
+/// Where a read found its entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The first tier (or nowhere).
+    L1,
+    /// The second tier: a candidate for a refill of L1.
+    L2,
+}
+
+/// How a [`Compose`] reads: [`Sequential`], [`Race`] or [`Parallel`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a read policy",
+    label = "not a read policy",
+    note = "the read slot (third parameter of `Compose`) takes `Sequential`, `Race` or `Parallel`"
+)]
+pub trait ReadPolicy: Default + Send + Sync + 'static {
+    /// Reads `key` from the tiers; says which tier the entry came from.
+    fn read<V, L1, L2>(l1: &L1, l2: &L2, key: &Key) -> impl Future<Output = Read<V>> + Send
+    where
+        V: Send + Sync + 'static,
+        L1: Backend<V>,
+        L2: Backend<V>;
+
+    /// Answers without waiting when that is the policy's answer: an L1 hit for policies that
+    /// serve L1 first. `None`: read asynchronously.
+    fn peek<V, L1, L2>(l1: &L1, l2: &L2, key: &Key) -> Option<Lookup<V>>
+    where
+        V: Send + Sync + 'static,
+        L1: Backend<V>,
+        L2: Backend<V>,
+    {
+        let _ = (l1, l2, key);
+        None
+    }
+}
+
+/// How a [`Compose`] writes: [`Sequential`], [`OptimisticParallel`] or [`Race`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a write policy",
+    label = "not a write policy",
+    note = "the write slot (fourth parameter of `Compose`) takes `Sequential`, `OptimisticParallel` or `Race`"
+)]
+pub trait WritePolicy: Default + Send + Sync + 'static {
+    /// Writes `entry` under `key` to the tiers.
+    fn write<V, L1, L2>(
+        l1: &L1,
+        l2: &L2,
+        key: &Key,
+        entry: Arc<Entry<V>>,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send
+    where
+        V: Send + Sync + 'static,
+        L1: Backend<V>,
+        L2: Backend<V>;
+}
+
+/// What a [`Compose`] does with an L2 hit: [`Always`] or [`Never`] copy it into L1.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a refill policy",
+    label = "not a refill policy",
+    note = "the refill slot (fifth parameter of `Compose`) takes `Always` or `Never`"
+)]
+pub trait RefillPolicy: Default + Send + Sync + 'static {
+    /// Called with an entry found in L2.
+    fn refill<V, L1>(l1: &L1, key: &Key, entry: &Arc<Entry<V>>) -> impl Future<Output = ()> + Send
+    where
+        V: Send + Sync + 'static,
+        L1: Backend<V>;
+}
+
+/// Read: L1, then L2 on a miss. Write: L1, then L2.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sequential;
+
+/// Read: both tiers at once, the first hit wins. Write: both at once, the first success
+/// answers and the other write finishes in the background (needs a tokio runtime).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Race;
+
+/// Read: both tiers at once; when both hold the key, the entry fresh for longer wins.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Parallel;
+
+/// Write: both tiers at once; succeeds when either does (the other's error is logged).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OptimisticParallel;
+
+/// Refill: an L2 hit is written into L1, with the entry's own (remaining) time to live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Always;
+
+/// Refill: L1 is filled by writes only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Never;
+
+/// An L1 lookup, with entries past all their windows read as absent (a tier's own expiry may
+/// lag the engine's clock).
+fn usable<V>(lookup: Lookup<V>) -> Lookup<V> {
+    Ok(lookup?.filter(|entry| entry.freshness(Timestamp::now()) != Freshness::Expired))
+}
+
+/// An L1 read that missed or failed, then the L2 read: L2's answer, or L1's error when L2
+/// found nothing either.
+fn second<V>(first: Lookup<V>, l2: Lookup<V>) -> Read<V> {
+    match (first, l2) {
+        (_, Ok(Some(entry))) => Ok((Some(entry), Source::L2)),
+        (Err(error), Ok(None)) => Err(error),
+        (_, Err(error)) => Err(error),
+        (Ok(_), Ok(None)) => Ok((None, Source::L1)),
+    }
+}
+
+impl ReadPolicy for Sequential {
+    async fn read<V, L1, L2>(l1: &L1, l2: &L2, key: &Key) -> Read<V>
+    where
+        V: Send + Sync + 'static,
+        L1: Backend<V>,
+        L2: Backend<V>,
+    {
+        let first = usable(l1.get(key).await);
+        if let Ok(Some(entry)) = first {
+            return Ok((Some(entry), Source::L1));
+        }
+        second(first, l2.get(key).await)
+    }
+
+    fn peek<V, L1, L2>(l1: &L1, _l2: &L2, key: &Key) -> Option<Lookup<V>>
+    where
+        V: Send + Sync + 'static,
+        L1: Backend<V>,
+        L2: Backend<V>,
+    {
+        match usable(l1.peek(key)?) {
+            Ok(Some(entry)) => Some(Ok(Some(entry))),
+            _ => None,
+        }
+    }
+}
+
+impl ReadPolicy for Race {
+    async fn read<V, L1, L2>(l1: &L1, l2: &L2, key: &Key) -> Read<V>
+    where
+        V: Send + Sync + 'static,
+        L1: Backend<V>,
+        L2: Backend<V>,
+    {
+        let (a, b) = (pin!(l1.get(key)), pin!(l2.get(key)));
+        match select(a, b).await {
+            Either::Left((first, rest)) => {
+                let first = usable(first);
+                if let Ok(Some(entry)) = first {
+                    return Ok((Some(entry), Source::L1));
+                }
+                second(first, rest.await)
+            }
+            Either::Right((found, rest)) => {
+                if let Ok(Some(entry)) = found {
+                    return Ok((Some(entry), Source::L2));
+                }
+                let first = usable(rest.await);
+                match first {
+                    Ok(Some(entry)) => Ok((Some(entry), Source::L1)),
+                    first => second(first, found),
+                }
+            }
+        }
+    }
+
+    fn peek<V, L1, L2>(l1: &L1, l2: &L2, key: &Key) -> Option<Lookup<V>>
+    where
+        V: Send + Sync + 'static,
+        L1: Backend<V>,
+        L2: Backend<V>,
+    {
+        Sequential::peek(l1, l2, key)
+    }
+}
+
+impl ReadPolicy for Parallel {
+    async fn read<V, L1, L2>(l1: &L1, l2: &L2, key: &Key) -> Read<V>
+    where
+        V: Send + Sync + 'static,
+        L1: Backend<V>,
+        L2: Backend<V>,
+    {
+        let (first, found) = join(l1.get(key), l2.get(key)).await;
+        match (usable(first), found) {
+            (Ok(Some(a)), Ok(Some(b))) if b.fresh_until() > a.fresh_until() => {
+                Ok((Some(b), Source::L2))
+            }
+            (Ok(Some(a)), _) => Ok((Some(a), Source::L1)),
+            (first, found) => second(first, found),
+        }
+    }
+}
+
+impl WritePolicy for Sequential {
+    async fn write<V, L1, L2>(
+        l1: &L1,
+        l2: &L2,
+        key: &Key,
+        entry: Arc<Entry<V>>,
+    ) -> Result<(), BackendError>
+    where
+        V: Send + Sync + 'static,
+        L1: Backend<V>,
+        L2: Backend<V>,
+    {
+        let first = l1.set(key, Arc::clone(&entry)).await;
+        let second = l2.set(key, entry).await;
+        first.and(second)
+    }
+}
+
+impl WritePolicy for OptimisticParallel {
+    async fn write<V, L1, L2>(
+        l1: &L1,
+        l2: &L2,
+        key: &Key,
+        entry: Arc<Entry<V>>,
+    ) -> Result<(), BackendError>
+    where
+        V: Send + Sync + 'static,
+        L1: Backend<V>,
+        L2: Backend<V>,
+    {
+        match join(l1.set(key, Arc::clone(&entry)), l2.set(key, entry)).await {
+            (Ok(()), Ok(())) => Ok(()),
+            (Err(error), Ok(())) | (Ok(()), Err(error)) => {
+                tracing::warn!(%key, %error, "one tier failed to store the entry");
+                Ok(())
+            }
+            (Err(error), Err(_)) => Err(error),
+        }
+    }
+}
+
+impl WritePolicy for Race {
+    async fn write<V, L1, L2>(
+        l1: &L1,
+        l2: &L2,
+        key: &Key,
+        entry: Arc<Entry<V>>,
+    ) -> Result<(), BackendError>
+    where
+        V: Send + Sync + 'static,
+        L1: Backend<V>,
+        L2: Backend<V>,
+    {
+        // Each write is a task of its own, so the slower one can finish after we answer.
+        let spawn = |tier: Either<L1, L2>, key: Key, entry: Arc<Entry<V>>| {
+            tokio::spawn(async move {
+                match tier {
+                    Either::Left(l1) => l1.set(&key, entry).await,
+                    Either::Right(l2) => l2.set(&key, entry).await,
+                }
+            })
+        };
+        let a = spawn(Either::Left(l1.clone()), key.clone(), Arc::clone(&entry));
+        let b = spawn(Either::Right(l2.clone()), key.clone(), entry);
+        let joined = |result: Result<Result<(), BackendError>, tokio::task::JoinError>| {
+            result.unwrap_or_else(|error| {
+                Err(BackendError::new(
+                    layercake_backends::BackendErrorKind::Other,
+                    format!("the write task failed: {error}"),
+                ))
+            })
+        };
+        match select(a, b).await {
+            Either::Left((first, rest)) | Either::Right((first, rest)) => match joined(first) {
+                Ok(()) => Ok(()),
+                Err(error) => joined(rest.await).map_err(|_| error),
+            },
+        }
+    }
+}
+
+impl RefillPolicy for Always {
+    async fn refill<V, L1>(l1: &L1, key: &Key, entry: &Arc<Entry<V>>)
+    where
+        V: Send + Sync + 'static,
+        L1: Backend<V>,
+    {
+        // The entry keeps its own times: L1 keeps it for what remains of them.
+        if let Err(error) = l1.set(key, Arc::clone(entry)).await {
+            tracing::warn!(%key, %error, "refill of the first tier failed");
+        }
+    }
+}
+
+impl RefillPolicy for Never {
+    async fn refill<V, L1>(_l1: &L1, _key: &Key, _entry: &Arc<Entry<V>>)
+    where
+        V: Send + Sync + 'static,
+        L1: Backend<V>,
+    {
+    }
+}
+
+impl<V, L1, L2, R, W, F> Backend<V> for Compose<L1, L2, R, W, F>
+where
+    V: Send + Sync + 'static,
+    L1: Backend<V>,
+    L2: Backend<V>,
+    R: ReadPolicy,
+    W: WritePolicy,
+    F: RefillPolicy,
+{
+    async fn get(&self, key: &Key) -> Lookup<V> {
+        let (found, source) = R::read(&self.l1, &self.l2, key).await?;
+        if let (Some(entry), Source::L2) = (&found, source) {
+            F::refill(&self.l1, key, entry).await;
+        }
+        Ok(found)
+    }
+
+    fn set(
+        &self,
+        key: &Key,
+        entry: Arc<Entry<V>>,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        W::write(&self.l1, &self.l2, key, entry)
+    }
+
+    async fn remove(&self, key: &Key) -> Result<(), BackendError> {
+        let (a, b) = join(self.l1.remove(key), self.l2.remove(key)).await;
+        a.and(b)
+    }
+
+    async fn clear(&self) -> Result<(), BackendError> {
+        let (a, b) = join(self.l1.clear(), self.l2.clear()).await;
+        a.and(b)
+    }
+
+    fn peek(&self, key: &Key) -> Option<Lookup<V>> {
+        R::peek(&self.l1, &self.l2, key)
+    }
+
+    fn name(&self) -> &'static str {
+        "compose"
+    }
+}
