@@ -140,6 +140,13 @@ impl<V> Entry<V> {
         self.stale_until
     }
 
+    /// Sets until when the entry may be served because upstream fails (an entry read back from
+    /// a byte tier); earlier than `stale_until` is raised to it.
+    pub fn with_error_until(mut self, error_until: Timestamp) -> Self {
+        self.error_until = error_until.max(self.stale_until);
+        self
+    }
+
     /// Until when the entry may be served because the upstream fails (at least `stale_until`).
     pub fn error_until(&self) -> Timestamp {
         self.error_until

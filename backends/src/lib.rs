@@ -9,6 +9,7 @@
 //! | store | feature | kind |
 //! |---|---|---|
 //! | [`Moka`] | `moka` (default) | in memory, in process: entries behind `Arc`, no serialization |
+//! | [`Redis`](redis::Redis) | `redis` | shared by every instance: bytes through a [`codec`], timeouts, a circuit breaker |
 //!
 //! Users normally depend on `layercake` alone, which re-exports this crate.
 //!
@@ -28,11 +29,15 @@
 //! ```
 
 mod backend;
+#[cfg(feature = "codec")]
+pub mod codec;
 mod entry;
 mod error;
 mod key;
 #[cfg(feature = "moka")]
 pub mod moka;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod time;
 
 pub use backend::{Backend, Lookup, Tier};

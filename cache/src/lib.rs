@@ -42,6 +42,10 @@ mod typed;
 pub use layercake_backends as backends;
 #[cfg(feature = "moka")]
 pub use layercake_backends::Moka;
+#[cfg(feature = "codec")]
+pub use layercake_backends::codec;
+#[cfg(feature = "redis")]
+pub use layercake_backends::redis::{self, Redis};
 pub use layercake_backends::{
     Backend, BackendError, BackendErrorKind, Entry, Freshness, Key, KeyBuilder, Tier, Timestamp,
 };
@@ -63,6 +67,8 @@ pub struct ReadmeDoctests;
 pub mod prelude {
     #[cfg(feature = "moka")]
     pub use crate::Moka;
+    #[cfg(feature = "redis")]
+    pub use crate::Redis;
     pub use crate::{
         Backend, Cache, CacheLayer, CacheStats, Key, StalePolicy,
         compose::{Always, Compose, Never, OptimisticParallel, Parallel, Race, Sequential},

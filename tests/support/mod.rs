@@ -246,3 +246,98 @@ impl<V: Send + Sync + 'static> layercake::Backend<V> for TestTier {
         <layercake::Moka as layercake::Backend<V>>::clear(&self.store).await
     }
 }
+
+/// A real `redis-server` for the tests, on a free loopback port, stopped when dropped.
+pub mod redis_server {
+    use std::{
+        net::TcpListener,
+        process::{Child, Command, Stdio},
+        time::Duration,
+    };
+
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpStream,
+    };
+
+    /// A `redis-server` child process.
+    pub struct RedisServer {
+        child: Option<Child>,
+        port: u16,
+        args: Vec<String>,
+    }
+
+    impl RedisServer {
+        /// Starts `redis-server` on a free port, with `args` added (e.g. `--requirepass`).
+        pub async fn start(args: &[&str]) -> Self {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let mut server = RedisServer {
+                child: None,
+                port,
+                args: args.iter().map(|a| a.to_string()).collect(),
+            };
+            server.restart().await;
+            server
+        }
+
+        /// The port it listens on.
+        pub fn port(&self) -> u16 {
+            self.port
+        }
+
+        /// `redis://127.0.0.1:<port>`.
+        pub fn url(&self) -> String {
+            format!("redis://127.0.0.1:{}", self.port)
+        }
+
+        /// Stops the server (as a crash would: no goodbye).
+        pub fn stop(&mut self) {
+            if let Some(mut child) = self.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+
+        /// Starts the server again on the same port and waits until it answers.
+        pub async fn restart(&mut self) {
+            self.stop();
+            let child = Command::new("redis-server")
+                .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+                .args(&self.args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server is installed (.ci/run installs it)");
+            self.child = Some(child);
+            for _ in 0..250 {
+                if self.answers().await {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            panic!("redis-server did not start on port {}", self.port);
+        }
+
+        async fn answers(&self) -> bool {
+            let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)).await else {
+                return false;
+            };
+            if stream.write_all(b"PING\r\n").await.is_err() {
+                return false;
+            }
+            let mut reply = [0u8; 64];
+            // `+PONG`, or `-NOAUTH` when a password is required: either way it is up.
+            matches!(stream.read(&mut reply).await, Ok(n) if n > 0)
+        }
+    }
+
+    impl Drop for RedisServer {
+        fn drop(&mut self) {
+            self.stop();
+        }
+    }
+}

@@ -87,6 +87,8 @@ mod key;
 mod response;
 mod service;
 mod status;
+#[cfg(feature = "codec")]
+mod wire;
 
 use std::{fmt, sync::Arc, time::Duration};
 

@@ -1,0 +1,552 @@
+//! Codecs for byte tiers: how an [`Entry`] becomes bytes in Redis (or any byte store) and back.
+//!
+//! Stored bytes are an envelope around the encoded value:
+//!
+//! ```text
+//! magic "LYCK" | envelope version | format id | compression id | flags
+//! stored_at | fresh_until | stale_until | error_until       (u64 LE, ms since the epoch)
+//! key length (u32 LE) | the key's encoded parts
+//! payload length (u32 LE) | payload (the value, in the format, maybe compressed)
+//! checksum (xxh3-64 of everything before it, u64 LE)
+//! ```
+//!
+//! Reading checks every part: foreign, truncated or corrupt bytes, another format, an unknown
+//! compression, a checksum that does not match, or an entry written for another key (the full
+//! key is compared, not its hash) all fail to decode. The store reports that as a
+//! [`Corrupt`](crate::BackendErrorKind::Corrupt) error, which the engine counts and reads as a
+//! miss: never a panic, never a wrong answer.
+//!
+//! Formats ([`Format`]): [`Postcard`] is the default (compact, fast, maintained, with a stable
+//! wire format since 1.0 — entries written by one build are read by the next); [`Json`]
+//! (feature `json`) is for debugging; [`Bincode`] (feature `bincode`) is offered for those who
+//! use it elsewhere, but bincode is unmaintained (RUSTSEC-2025-0141), so it is never the
+//! default. The HTTP layer's stored response also has a zero-copy rkyv format in `layercake`.
+//! Compression ([`Compression`]): zstd (feature `zstd`) or gzip (feature `gzip`), with a level,
+//! skipped for payloads under a size threshold.
+//!
+//! ```
+//! use std::time::Duration;
+//! use bytes::Bytes;
+//! use layercake_backends::{Entry, Key, Timestamp, codec::{Codec, Postcard}};
+//!
+//! let codec = Codec::new(Postcard);
+//! let key = Key::from_parts(["user", "7"]);
+//! let entry = Entry::new("Ada".to_string(), Timestamp::now(), Duration::from_secs(60), Duration::ZERO);
+//! let bytes = Bytes::from(codec.encode(&key, &entry).unwrap());
+//! let back: Entry<String> = codec.decode(&key, bytes.clone()).unwrap();
+//! assert_eq!(back.value(), "Ada");
+//! assert_eq!(back.fresh_until(), entry.fresh_until());
+//!
+//! // Read under another key, or with a byte flipped: an error, not a value.
+//! assert!(codec.decode::<String>(&Key::from_parts(["user", "8"]), bytes.clone()).is_err());
+//! let mut flipped = bytes.to_vec();
+//! flipped[50] ^= 1;
+//! assert!(codec.decode::<String>(&key, Bytes::from(flipped)).is_err());
+//! ```
+
+use std::fmt;
+
+use bytes::Bytes;
+
+use crate::{BackendError, BackendErrorKind, Entry, Key, Timestamp};
+
+const MAGIC: &[u8; 4] = b"LYCK";
+const ENVELOPE_VERSION: u8 = 1;
+const HEADER: usize = 4 + 4 + 4 * 8;
+const CHECKSUM: usize = 8;
+
+/// A serialization format for values of type `V` in byte tiers.
+///
+/// A format has an id, stored in every entry, so that bytes written in one format are never
+/// read as another. Serde formats implement `Format<V>` for every `V: Serialize +
+/// DeserializeOwned`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot encode values of type `{V}`",
+    label = "no codec for `{V}`",
+    note = "serde formats (`Postcard`, `Json`, `Bincode`) need `{V}: serde::Serialize + serde::de::DeserializeOwned`"
+)]
+pub trait Format<V>: Clone + Send + Sync + 'static {
+    /// The id stored in every entry's envelope. Ids below 128 are layercake's own.
+    const ID: u8;
+    /// A short name for logs and errors.
+    const NAME: &'static str;
+
+    /// Appends the encoding of `value` to `out`.
+    fn encode(&self, value: &V, out: &mut Vec<u8>) -> Result<(), CodecError>;
+
+    /// Decodes a value from `payload` (which a format may keep slices of, instead of copying).
+    fn decode(&self, payload: Bytes) -> Result<V, CodecError>;
+}
+
+/// A value could not be encoded, or bytes could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodecError(String);
+
+impl CodecError {
+    /// An error saying `what` went wrong.
+    pub fn new(what: impl Into<String>) -> Self {
+        CodecError(what.into())
+    }
+}
+
+impl fmt::Display for CodecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CodecError {}
+
+impl From<CodecError> for BackendError {
+    fn from(error: CodecError) -> Self {
+        BackendError::new(BackendErrorKind::Corrupt, error)
+    }
+}
+
+/// Compression of stored payloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Compression {
+    /// Stored as encoded.
+    #[default]
+    None,
+    /// zstd at `level` (1 fast … 22 small; 3 is zstd's default). Feature `zstd`.
+    #[cfg(feature = "zstd")]
+    Zstd {
+        /// The compression level.
+        level: i32,
+    },
+    /// gzip at `level` (0 none … 9 small; 6 is gzip's default). Feature `gzip`.
+    #[cfg(feature = "gzip")]
+    Gzip {
+        /// The compression level.
+        level: u32,
+    },
+}
+
+impl Compression {
+    fn id(self) -> u8 {
+        match self {
+            Compression::None => 0,
+            #[cfg(feature = "zstd")]
+            Compression::Zstd { .. } => 1,
+            #[cfg(feature = "gzip")]
+            Compression::Gzip { .. } => 2,
+        }
+    }
+
+    fn compress(self, data: &[u8]) -> Result<Vec<u8>, CodecError> {
+        match self {
+            Compression::None => Ok(data.to_vec()),
+            #[cfg(feature = "zstd")]
+            Compression::Zstd { level } => {
+                zstd::bulk::compress(data, level).map_err(|e| CodecError::new(format!("zstd: {e}")))
+            }
+            #[cfg(feature = "gzip")]
+            Compression::Gzip { level } => {
+                use std::io::Write;
+                let mut encoder =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
+                encoder
+                    .write_all(data)
+                    .and_then(|()| encoder.finish())
+                    .map_err(|e| CodecError::new(format!("gzip: {e}")))
+            }
+        }
+    }
+}
+
+/// Decompresses a payload stored with compression `id`, refusing to grow past `limit` bytes.
+fn decompress(id: u8, data: Bytes, limit: usize) -> Result<Bytes, CodecError> {
+    match id {
+        0 => Ok(data),
+        #[cfg(feature = "zstd")]
+        1 => {
+            use std::io::Read;
+            let mut out = Vec::new();
+            let decoder = zstd::stream::read::Decoder::new(&data[..])
+                .map_err(|e| CodecError::new(format!("zstd: {e}")))?;
+            decoder
+                .take(limit as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| CodecError::new(format!("zstd: {e}")))?;
+            if out.len() > limit {
+                return Err(CodecError::new("zstd: payload larger than allowed"));
+            }
+            Ok(Bytes::from(out))
+        }
+        #[cfg(feature = "gzip")]
+        2 => {
+            use std::io::Read;
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(&data[..])
+                .take(limit as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| CodecError::new(format!("gzip: {e}")))?;
+            if out.len() > limit {
+                return Err(CodecError::new("gzip: payload larger than allowed"));
+            }
+            Ok(Bytes::from(out))
+        }
+        other => Err(CodecError::new(format!(
+            "unknown compression {other} (not enabled in this build?)"
+        ))),
+    }
+}
+
+/// Encodes and decodes entries for byte tiers: a [`Format`], a [`Compression`] and the
+/// envelope described in the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct Codec<F> {
+    format: F,
+    compression: Compression,
+    min_compress_size: usize,
+    max_payload_size: usize,
+}
+
+impl<F> Codec<F> {
+    /// A codec in `format`, without compression.
+    pub fn new(format: F) -> Self {
+        Codec {
+            format,
+            compression: Compression::None,
+            min_compress_size: 1024,
+            max_payload_size: 256 * 1024 * 1024,
+        }
+    }
+
+    /// Compresses payloads with `compression`. Default: none.
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// Payloads smaller than this are stored uncompressed (compression would cost more than
+    /// it saves). Default: 1 KiB.
+    pub fn min_compress_size(mut self, bytes: usize) -> Self {
+        self.min_compress_size = bytes;
+        self
+    }
+
+    /// The format.
+    pub fn format(&self) -> &F {
+        &self.format
+    }
+
+    /// Encodes `entry`, stored under `key`.
+    pub fn encode<V>(&self, key: &Key, entry: &Entry<V>) -> Result<Vec<u8>, CodecError>
+    where
+        F: Format<V>,
+    {
+        let mut payload = Vec::new();
+        self.format.encode(entry.value(), &mut payload)?;
+        let compression = if payload.len() >= self.min_compress_size {
+            self.compression
+        } else {
+            Compression::None
+        };
+        if compression != Compression::None {
+            payload = compression.compress(&payload)?;
+        }
+        let key = key.as_bytes();
+        let len = |n: usize| u32::try_from(n).map_err(|_| CodecError::new("entry too large"));
+        let mut out = Vec::with_capacity(HEADER + 8 + key.len() + payload.len() + CHECKSUM);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&[ENVELOPE_VERSION, F::ID, compression.id(), 0]);
+        for time in [
+            entry.stored_at(),
+            entry.fresh_until(),
+            entry.stale_until(),
+            entry.error_until(),
+        ] {
+            out.extend_from_slice(&time.as_millis().to_le_bytes());
+        }
+        out.extend_from_slice(&len(key.len())?.to_le_bytes());
+        out.extend_from_slice(key);
+        out.extend_from_slice(&len(payload.len())?.to_le_bytes());
+        out.extend_from_slice(&payload);
+        let checksum = xxhash_rust::xxh3::xxh3_64(&out);
+        out.extend_from_slice(&checksum.to_le_bytes());
+        Ok(out)
+    }
+
+    /// Decodes an entry read under `key`; any mismatch is an error (see the
+    /// [module docs](self)).
+    pub fn decode<V>(&self, key: &Key, bytes: Bytes) -> Result<Entry<V>, CodecError>
+    where
+        F: Format<V>,
+    {
+        let total = bytes.len();
+        if total < HEADER + 8 + CHECKSUM {
+            return Err(CodecError::new("truncated: shorter than an envelope"));
+        }
+        let (body, checksum) = bytes.split_at(total - CHECKSUM);
+        let checksum = u64::from_le_bytes(checksum.try_into().expect("8 bytes"));
+        if &body[..4] != MAGIC {
+            return Err(CodecError::new("not a layercake entry (bad magic)"));
+        }
+        if xxhash_rust::xxh3::xxh3_64(body) != checksum {
+            return Err(CodecError::new("checksum mismatch: corrupt or truncated"));
+        }
+        let [version, format, compression, _flags] = [body[4], body[5], body[6], body[7]];
+        if version != ENVELOPE_VERSION {
+            return Err(CodecError::new(format!(
+                "unknown envelope version {version}"
+            )));
+        }
+        if format != F::ID {
+            return Err(CodecError::new(format!(
+                "stored in format {format}, read as {} ({})",
+                F::ID,
+                F::NAME
+            )));
+        }
+        let time = |at: usize| {
+            Timestamp::from_millis(u64::from_le_bytes(
+                body[at..at + 8].try_into().expect("8 bytes"),
+            ))
+        };
+        let (stored_at, fresh_until, stale_until, error_until) =
+            (time(8), time(16), time(24), time(32));
+        let mut at = HEADER;
+        let read_len = |at: &mut usize| -> Result<usize, CodecError> {
+            let end = *at + 4;
+            let raw = body
+                .get(*at..end)
+                .ok_or_else(|| CodecError::new("truncated length"))?;
+            *at = end;
+            Ok(u32::from_le_bytes(raw.try_into().expect("4 bytes")) as usize)
+        };
+        let key_len = read_len(&mut at)?;
+        let stored_key = body
+            .get(at..at + key_len)
+            .ok_or_else(|| CodecError::new("truncated key"))?;
+        if stored_key != key.as_bytes() {
+            return Err(CodecError::new("the entry was written for another key"));
+        }
+        at += key_len;
+        let payload_len = read_len(&mut at)?;
+        if at + payload_len != body.len() {
+            return Err(CodecError::new("payload length does not match"));
+        }
+        let payload = bytes.slice(at..at + payload_len);
+        let payload = decompress(compression, payload, self.max_payload_size)?;
+        let weight = payload.len() + key_len;
+        let value = self.format.decode(payload)?;
+        Ok(
+            Entry::from_parts(value, stored_at, fresh_until, stale_until)
+                .with_error_until(error_until)
+                .with_weight(weight),
+        )
+    }
+}
+
+/// [postcard](https://docs.rs/postcard): the default format. Compact and fast, maintained, and
+/// with a wire format that is stable since 1.0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Postcard;
+
+impl<V> Format<V> for Postcard
+where
+    V: serde::Serialize + serde::de::DeserializeOwned,
+{
+    const ID: u8 = 1;
+    const NAME: &'static str = "postcard";
+
+    fn encode(&self, value: &V, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        let encoded =
+            postcard::to_stdvec(value).map_err(|e| CodecError::new(format!("postcard: {e}")))?;
+        out.extend_from_slice(&encoded);
+        Ok(())
+    }
+
+    fn decode(&self, payload: Bytes) -> Result<V, CodecError> {
+        postcard::from_bytes(&payload).map_err(|e| CodecError::new(format!("postcard: {e}")))
+    }
+}
+
+/// JSON, for debugging: readable in `redis-cli`, large and slow. Feature `json`.
+#[cfg(feature = "json")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Json;
+
+#[cfg(feature = "json")]
+impl<V> Format<V> for Json
+where
+    V: serde::Serialize + serde::de::DeserializeOwned,
+{
+    const ID: u8 = 2;
+    const NAME: &'static str = "json";
+
+    fn encode(&self, value: &V, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        serde_json::to_writer(out, value).map_err(|e| CodecError::new(format!("json: {e}")))
+    }
+
+    fn decode(&self, payload: Bytes) -> Result<V, CodecError> {
+        serde_json::from_slice(&payload).map_err(|e| CodecError::new(format!("json: {e}")))
+    }
+}
+
+/// bincode 2 (serde mode, standard configuration). Feature `bincode`. bincode is unmaintained
+/// (RUSTSEC-2025-0141): prefer [`Postcard`].
+#[cfg(feature = "bincode")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Bincode;
+
+#[cfg(feature = "bincode")]
+impl<V> Format<V> for Bincode
+where
+    V: serde::Serialize + serde::de::DeserializeOwned,
+{
+    const ID: u8 = 3;
+    const NAME: &'static str = "bincode";
+
+    fn encode(&self, value: &V, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        bincode::serde::encode_into_std_write(value, out, bincode::config::standard())
+            .map(drop)
+            .map_err(|e| CodecError::new(format!("bincode: {e}")))
+    }
+
+    fn decode(&self, payload: Bytes) -> Result<V, CodecError> {
+        let config = bincode::config::standard().with_limit::<{ 256 * 1024 * 1024 }>();
+        let (value, read) = bincode::serde::decode_from_slice(&payload, config)
+            .map_err(|e| CodecError::new(format!("bincode: {e}")))?;
+        if read != payload.len() {
+            return Err(CodecError::new("bincode: trailing bytes"));
+        }
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn codecs() -> Vec<Codec<Postcard>> {
+        let mut codecs = vec![Codec::new(Postcard)];
+        #[cfg(feature = "zstd")]
+        codecs.push(
+            Codec::new(Postcard)
+                .compression(Compression::Zstd { level: 3 })
+                .min_compress_size(0),
+        );
+        #[cfg(feature = "gzip")]
+        codecs.push(
+            Codec::new(Postcard)
+                .compression(Compression::Gzip { level: 6 })
+                .min_compress_size(0),
+        );
+        codecs
+    }
+
+    fn entry(value: Vec<u8>) -> Entry<Vec<u8>> {
+        Entry::new(
+            value,
+            Timestamp::from_millis(1_000),
+            Duration::from_secs(60),
+            Duration::from_secs(5),
+        )
+        .with_stale_if_error(Duration::from_secs(600))
+    }
+
+    #[test]
+    fn round_trip_keeps_value_and_times() {
+        let key = Key::from_parts(["k"]);
+        for codec in codecs() {
+            let original = entry(vec![7; 5000]);
+            let bytes = Bytes::from(codec.encode(&key, &original).unwrap());
+            let back: Entry<Vec<u8>> = codec.decode(&key, bytes).unwrap();
+            assert_eq!(back.value(), original.value());
+            assert_eq!(
+                (
+                    back.stored_at(),
+                    back.fresh_until(),
+                    back.stale_until(),
+                    back.error_until()
+                ),
+                (
+                    original.stored_at(),
+                    original.fresh_until(),
+                    original.stale_until(),
+                    original.error_until()
+                )
+            );
+        }
+    }
+
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn compression_shrinks_and_is_skipped_below_the_threshold() {
+        let key = Key::from_parts(["k"]);
+        let compressing = Codec::new(Postcard).compression(Compression::Zstd { level: 3 });
+        let plain = Codec::new(Postcard);
+        let big = entry(vec![b'a'; 64 * 1024]);
+        assert!(
+            compressing.encode(&key, &big).unwrap().len()
+                < plain.encode(&key, &big).unwrap().len() / 10
+        );
+        let small = entry(vec![b'a'; 100]);
+        assert_eq!(
+            compressing.encode(&key, &small).unwrap(),
+            plain.encode(&key, &small).unwrap()
+        );
+    }
+
+    #[test]
+    fn another_format_is_refused() {
+        #[derive(Clone)]
+        struct Other;
+        impl Format<Vec<u8>> for Other {
+            const ID: u8 = 99;
+            const NAME: &'static str = "other";
+            fn encode(&self, value: &Vec<u8>, out: &mut Vec<u8>) -> Result<(), CodecError> {
+                out.extend_from_slice(value);
+                Ok(())
+            }
+            fn decode(&self, payload: Bytes) -> Result<Vec<u8>, CodecError> {
+                Ok(payload.to_vec())
+            }
+        }
+        let key = Key::from_parts(["k"]);
+        let bytes = Codec::new(Other)
+            .encode(&key, &entry(vec![1, 2, 3]))
+            .unwrap();
+        let err = Codec::new(Postcard)
+            .decode::<Vec<u8>>(&key, Bytes::from(bytes))
+            .unwrap_err();
+        assert_eq!(err.to_string(), "stored in format 99, read as 1 (postcard)");
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_decode_and_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let key = Key::from_parts(["k"]);
+            for codec in codecs() {
+                prop_assert!(codec.decode::<Vec<u8>>(&key, Bytes::from(bytes.clone())).is_err());
+            }
+        }
+
+        #[test]
+        fn any_flipped_or_truncated_encoding_is_refused(
+            value in proptest::collection::vec(any::<u8>(), 0..4096),
+            position in any::<prop::sample::Index>(),
+            bit in 0u8..8,
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let key = Key::from_parts(["k"]);
+            for codec in codecs() {
+                let encoded = codec.encode(&key, &entry(value.clone())).unwrap();
+                let mut flipped = encoded.clone();
+                let at = position.index(flipped.len());
+                flipped[at] ^= 1 << bit;
+                prop_assert!(codec.decode::<Vec<u8>>(&key, Bytes::from(flipped)).is_err());
+                let truncated = encoded[..cut.index(encoded.len())].to_vec();
+                prop_assert!(codec.decode::<Vec<u8>>(&key, Bytes::from(truncated)).is_err());
+            }
+        }
+    }
+}

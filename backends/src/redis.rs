@@ -1,0 +1,498 @@
+//! The Redis store: the tier that many instances share.
+//!
+//! [`Redis`] keeps entries as bytes ([`Codec`]: a format, optional compression, a checked
+//! envelope) under `<prefix><hex of the key's 128-bit hash>`, with `SET … PX` so Redis drops
+//! an entry when its last window ends. It talks to Redis over one multiplexed,
+//! auto-reconnecting connection (redis-rs's `ConnectionManager`, connected lazily: a Redis that
+//! is down when the store is built is not an error). Every call has a timeout, and a circuit
+//! breaker stops calling a Redis that keeps failing, then probes it again after a cool-down:
+//! while Redis is away, reads are misses and writes are dropped, counted in
+//! [`RedisStats`], and requests go on from upstream and from the other tiers.
+//!
+//! Where it connects, first found wins: the builder's [`url`](RedisBuilder::url), the
+//! `REDIS_URL` environment variable, a `REDIS_URL=` line in a `.env` file in the working
+//! directory, then `redis://127.0.0.1:6379`. `redis://`, `rediss://` (TLS, with redis-rs's TLS
+//! features), passwords (`redis://:secret@host`, `redis://user:secret@host`) and database
+//! numbers (`redis://host/2`) all work.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use layercake_backends::redis::Redis;
+//!
+//! # #[tokio::main] async fn main() -> Result<(), layercake_backends::BackendError> {
+//! let redis = Redis::builder()
+//!     .url("redis://127.0.0.1:6379/0")
+//!     .prefix("myapp:")
+//!     .timeout(Duration::from_millis(50))
+//!     .build()?;
+//! # Ok(()) }
+//! ```
+
+use std::{
+    fmt,
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed},
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use redis::{AsyncCommands, aio::ConnectionManager};
+
+use crate::{
+    Backend, BackendError, BackendErrorKind, Entry, Key, Lookup, Tier, Timestamp,
+    codec::{Codec, Compression, Format, Postcard},
+};
+
+/// The Redis store; see the [module docs](self). A cheap handle: clones share the connection,
+/// the breaker and the counters.
+pub struct Redis<F = Postcard> {
+    connection: ConnectionManager,
+    prefix: Arc<str>,
+    codec: Arc<Codec<F>>,
+    timeout: Duration,
+    breaker: Arc<Breaker>,
+    stats: Arc<Counters>,
+}
+
+/// Configures a [`Redis`] store; see [`Redis::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RedisBuilder<F = Postcard> {
+    url: Option<String>,
+    prefix: String,
+    codec: Codec<F>,
+    timeout: Duration,
+    failure_threshold: u32,
+    cool_down: Duration,
+}
+
+/// Counters of a [`Redis`] store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RedisStats {
+    /// Calls that failed (connection, protocol or server errors).
+    pub errors: u64,
+    /// Calls that took longer than the timeout.
+    pub timeouts: u64,
+    /// Calls not made because the breaker was open.
+    pub rejected: u64,
+    /// Entries read back that could not be decoded (read as misses).
+    pub corrupt: u64,
+    /// Whether the breaker is open now (Redis is being left alone).
+    pub breaker_open: bool,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    errors: AtomicU64,
+    timeouts: AtomicU64,
+    rejected: AtomicU64,
+    corrupt: AtomicU64,
+}
+
+impl Redis<Postcard> {
+    /// A builder with the defaults: URL resolved as the [module docs](self) say, prefix
+    /// `layercake:`, postcard without compression, 100 ms timeout, breaker opening after 5
+    /// failures in a row for 1 s.
+    pub fn builder() -> RedisBuilder<Postcard> {
+        RedisBuilder {
+            url: None,
+            prefix: "layercake:".to_owned(),
+            codec: Codec::new(Postcard),
+            timeout: Duration::from_millis(100),
+            failure_threshold: 5,
+            cool_down: Duration::from_secs(1),
+        }
+    }
+}
+
+impl<F> RedisBuilder<F> {
+    /// Connects to `url` (`redis://[user][:password@]host[:port][/db]`, or `rediss://`).
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// Prefixes every key, so that several applications share one Redis. Default: `layercake:`.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Stores values in `format`. Default: [`Postcard`].
+    pub fn format<G>(self, format: G) -> RedisBuilder<G> {
+        RedisBuilder {
+            url: self.url,
+            prefix: self.prefix,
+            codec: Codec::new(format),
+            timeout: self.timeout,
+            failure_threshold: self.failure_threshold,
+            cool_down: self.cool_down,
+        }
+    }
+
+    /// Compresses payloads of at least `min_size` bytes. Default: none.
+    pub fn compression(mut self, compression: Compression, min_size: usize) -> Self {
+        self.codec = self
+            .codec
+            .compression(compression)
+            .min_compress_size(min_size);
+        self
+    }
+
+    /// Every Redis call gives up after this long (read as a miss). Default: 100 ms.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The breaker opens after `failures` failed calls in a row and stays open for
+    /// `cool_down`, then lets one call through to probe Redis. Default: 5, 1 s.
+    pub fn circuit_breaker(mut self, failures: u32, cool_down: Duration) -> Self {
+        self.failure_threshold = failures.max(1);
+        self.cool_down = cool_down;
+        self
+    }
+
+    /// The URL the store will connect to: the builder's, else `REDIS_URL`, else a `REDIS_URL`
+    /// line in `.env`, else `redis://127.0.0.1:6379`.
+    pub fn resolved_url(&self) -> String {
+        resolve_url(
+            self.url.as_deref(),
+            std::env::var("REDIS_URL").ok(),
+            dot_env("REDIS_URL"),
+        )
+    }
+
+    /// Builds the store. The connection is made on first use; a malformed URL is an error now.
+    /// Needs a tokio runtime.
+    pub fn build(self) -> Result<Redis<F>, BackendError> {
+        let url = self.resolved_url();
+        let client = redis::Client::open(url.as_str())
+            .map_err(|e| BackendError::new(BackendErrorKind::Other, format!("redis URL: {e}")))?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout.max(Duration::from_millis(100))))
+            .set_response_timeout(Some(self.timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let connection = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| BackendError::new(BackendErrorKind::Other, format!("redis: {e}")))?;
+        Ok(Redis {
+            connection,
+            prefix: self.prefix.into(),
+            codec: Arc::new(self.codec),
+            timeout: self.timeout,
+            breaker: Arc::new(Breaker::new(self.failure_threshold, self.cool_down)),
+            stats: Arc::default(),
+        })
+    }
+}
+
+fn resolve_url(builder: Option<&str>, env: Option<String>, dot_env: Option<String>) -> String {
+    builder
+        .map(str::to_owned)
+        .or(env.filter(|v| !v.is_empty()))
+        .or(dot_env.filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// The value of `name` in a `.env` file in the working directory, if any.
+fn dot_env(name: &str) -> Option<String> {
+    let text = std::fs::read_to_string(".env").ok()?;
+    text.lines().find_map(|line| {
+        let line = line.trim().strip_prefix("export ").unwrap_or(line.trim());
+        let (key, value) = line.split_once('=')?;
+        (key.trim() == name).then(|| value.trim().trim_matches(['"', '\'']).to_owned())
+    })
+}
+
+impl<F> Redis<F> {
+    /// The Redis key of `key`: the prefix and the hex of its 128-bit hash (the full key is
+    /// checked inside the stored bytes).
+    pub fn redis_key(&self, key: &Key) -> String {
+        format!("{}{:032x}", self.prefix, key.hash128())
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> RedisStats {
+        RedisStats {
+            errors: self.stats.errors.load(Relaxed),
+            timeouts: self.stats.timeouts.load(Relaxed),
+            rejected: self.stats.rejected.load(Relaxed),
+            corrupt: self.stats.corrupt.load(Relaxed),
+            breaker_open: self.breaker.is_open(),
+        }
+    }
+
+    /// The connection, for commands of your own.
+    pub fn connection(&self) -> ConnectionManager {
+        self.connection.clone()
+    }
+
+    /// Runs one Redis call under the timeout and the breaker.
+    async fn call<T, Fut>(&self, op: &'static str, call: Fut) -> Result<T, BackendError>
+    where
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        if !self.breaker.allow() {
+            self.stats.rejected.fetch_add(1, Relaxed);
+            return Err(BackendError::new(
+                BackendErrorKind::Unavailable,
+                format!("redis {op}: circuit open, not calling Redis"),
+            ));
+        }
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(value)) => {
+                self.breaker.success();
+                Ok(value)
+            }
+            Ok(Err(error)) => {
+                self.breaker.failure();
+                self.stats.errors.fetch_add(1, Relaxed);
+                Err(BackendError::new(
+                    BackendErrorKind::Unavailable,
+                    format!("redis {op}: {error}"),
+                ))
+            }
+            Err(_) => {
+                self.breaker.failure();
+                self.stats.timeouts.fetch_add(1, Relaxed);
+                Err(BackendError::new(
+                    BackendErrorKind::Timeout,
+                    format!("redis {op}: no answer within {:?}", self.timeout),
+                ))
+            }
+        }
+    }
+
+    /// Removes every key under the prefix: `SCAN` in batches, each batch deleted in one
+    /// pipelined round trip.
+    pub async fn clear_prefix(&self) -> Result<u64, BackendError> {
+        let pattern = format!("{}*", self.prefix);
+        let mut cursor: u64 = 0;
+        let mut removed = 0;
+        loop {
+            let mut connection = self.connection.clone();
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(500);
+            let scan = scan.query_async::<(u64, Vec<String>)>(&mut connection);
+            let (next, keys) = self.call("SCAN", scan).await?;
+            if !keys.is_empty() {
+                let mut pipe = redis::pipe();
+                for key in &keys {
+                    pipe.del(key).ignore();
+                }
+                let mut connection = self.connection.clone();
+                self.call("DEL", pipe.query_async::<()>(&mut connection))
+                    .await?;
+                removed += keys.len() as u64;
+            }
+            if next == 0 {
+                return Ok(removed);
+            }
+            cursor = next;
+        }
+    }
+
+    /// Stores several entries in one pipelined round trip.
+    pub async fn set_many<V>(&self, entries: &[(Key, Arc<Entry<V>>)]) -> Result<(), BackendError>
+    where
+        F: Format<V>,
+    {
+        let now = Timestamp::now();
+        let mut pipe = redis::pipe();
+        for (key, entry) in entries {
+            let ttl = entry.time_to_live(now).as_millis() as u64;
+            if ttl == 0 {
+                pipe.del(self.redis_key(key)).ignore();
+                continue;
+            }
+            let bytes = self.codec.encode(key, entry).map_err(|e| {
+                BackendError::new(BackendErrorKind::Other, format!("encoding the entry: {e}"))
+            })?;
+            pipe.pset_ex(self.redis_key(key), bytes, ttl).ignore();
+        }
+        let mut connection = self.connection.clone();
+        self.call("SET", pipe.query_async::<()>(&mut connection))
+            .await
+    }
+}
+
+impl<F> fmt::Debug for Redis<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Redis")
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F> Clone for Redis<F> {
+    fn clone(&self) -> Self {
+        Redis {
+            connection: self.connection.clone(),
+            prefix: Arc::clone(&self.prefix),
+            codec: Arc::clone(&self.codec),
+            timeout: self.timeout,
+            breaker: Arc::clone(&self.breaker),
+            stats: Arc::clone(&self.stats),
+        }
+    }
+}
+
+impl<F: Send + Sync + 'static> Tier for Redis<F> {}
+
+impl<V, F> Backend<V> for Redis<F>
+where
+    V: Send + Sync + 'static,
+    F: Format<V>,
+{
+    async fn get(&self, key: &Key) -> Lookup<V> {
+        let mut connection = self.connection.clone();
+        let redis_key = self.redis_key(key);
+        let bytes: Option<Vec<u8>> = self.call("GET", connection.get(&redis_key)).await?;
+        let Some(bytes) = bytes else {
+            return Ok(None);
+        };
+        match self.codec.decode(key, Bytes::from(bytes)) {
+            Ok(entry) => Ok(Some(Arc::new(entry))),
+            Err(error) => {
+                self.stats.corrupt.fetch_add(1, Relaxed);
+                Err(error.into())
+            }
+        }
+    }
+
+    async fn set(&self, key: &Key, entry: Arc<Entry<V>>) -> Result<(), BackendError> {
+        self.set_many(&[(key.clone(), entry)]).await
+    }
+
+    async fn remove(&self, key: &Key) -> Result<(), BackendError> {
+        let mut connection = self.connection.clone();
+        let redis_key = self.redis_key(key);
+        self.call("DEL", connection.del::<_, ()>(&redis_key)).await
+    }
+
+    async fn clear(&self) -> Result<(), BackendError> {
+        self.clear_prefix().await.map(drop)
+    }
+
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+}
+
+const CLOSED: u8 = 0;
+const OPEN: u8 = 1;
+const PROBING: u8 = 2;
+
+/// A circuit breaker: closed (calls go through, failures in a row are counted), open (calls
+/// are refused until the cool-down ends), probing (one call goes through: its success closes
+/// the breaker, its failure opens it again).
+#[derive(Debug)]
+struct Breaker {
+    state: AtomicU8,
+    failures: AtomicU32,
+    open_until: AtomicU64,
+    threshold: u32,
+    cool_down: Duration,
+}
+
+impl Breaker {
+    fn new(threshold: u32, cool_down: Duration) -> Self {
+        Breaker {
+            state: AtomicU8::new(CLOSED),
+            failures: AtomicU32::new(0),
+            open_until: AtomicU64::new(0),
+            threshold,
+            cool_down,
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        self.state.load(Relaxed) != CLOSED
+    }
+
+    fn allow(&self) -> bool {
+        match self.state.load(Relaxed) {
+            CLOSED => true,
+            OPEN => {
+                let now = Timestamp::now().as_millis();
+                // After the cool-down, exactly one caller gets to probe.
+                now >= self.open_until.load(Relaxed)
+                    && self
+                        .state
+                        .compare_exchange(OPEN, PROBING, Relaxed, Relaxed)
+                        .is_ok()
+            }
+            _ => false,
+        }
+    }
+
+    fn success(&self) {
+        self.failures.store(0, Relaxed);
+        if self.state.swap(CLOSED, Relaxed) != CLOSED {
+            tracing::info!("redis answers again: circuit closed");
+        }
+    }
+
+    fn failure(&self) {
+        let failures = self.failures.fetch_add(1, Relaxed) + 1;
+        let probing = self.state.load(Relaxed) == PROBING;
+        if probing || failures >= self.threshold {
+            let until = Timestamp::now() + self.cool_down;
+            self.open_until.store(until.as_millis(), Relaxed);
+            if self.state.swap(OPEN, Relaxed) == CLOSED {
+                tracing::warn!(failures, cool_down = ?self.cool_down, "redis keeps failing: circuit open");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_resolution_order() {
+        let env = || Some("redis://from-env".to_owned());
+        let file = || Some("redis://from-dotenv".to_owned());
+        assert_eq!(
+            resolve_url(Some("redis://arg"), env(), file()),
+            "redis://arg"
+        );
+        assert_eq!(resolve_url(None, env(), file()), "redis://from-env");
+        assert_eq!(resolve_url(None, None, file()), "redis://from-dotenv");
+        assert_eq!(
+            resolve_url(None, Some(String::new()), None),
+            "redis://127.0.0.1:6379"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn breaker_opens_after_failures_then_probes_once() {
+        let breaker = Breaker::new(3, Duration::from_secs(1));
+        for _ in 0..3 {
+            assert!(breaker.allow());
+            breaker.failure();
+        }
+        assert!(!breaker.allow(), "open");
+        tokio::time::advance(Duration::from_millis(1001)).await;
+        assert!(breaker.allow(), "one probe after the cool-down");
+        assert!(!breaker.allow(), "only one");
+        breaker.failure();
+        assert!(!breaker.allow(), "the failed probe opens it again");
+        tokio::time::advance(Duration::from_millis(1001)).await;
+        assert!(breaker.allow());
+        breaker.success();
+        assert!(breaker.allow() && breaker.allow(), "closed");
+    }
+}

@@ -1,0 +1,279 @@
+//! The Redis store against a real `redis-server` on a free loopback port: typed values and
+//! HTTP responses, formats and compression, corrupt bytes, passwords and databases, pipelined
+//! clears, and Redis going away in the middle of traffic.
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use http::StatusCode;
+use layercake::{
+    Backend, Cache, CacheLayer, Entry, Key, Moka, Timestamp,
+    codec::{Bincode, Compression, Json, Postcard},
+    compose::Compose,
+    layer::CachedResponse,
+    redis::Redis,
+};
+use layercake_tests::{Origin, cache_status, fetch, get, redis_server::RedisServer, text};
+use redis::AsyncCommands;
+use tower::Layer;
+
+fn redis(server: &RedisServer, prefix: &str) -> Redis {
+    Redis::builder()
+        .url(server.url())
+        .prefix(prefix)
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap()
+}
+
+async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(server.url()).unwrap();
+    client.get_multiplexed_async_connection().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_values_are_stored_with_set_px_and_read_back() {
+    let server = RedisServer::start(&[]).await;
+    let store = redis(&server, "typed:");
+    let cache: Cache<Vec<String>, Redis> = Cache::builder(store.clone())
+        .ttl(Duration::from_secs(60))
+        .stale(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let value = vec!["a".to_owned(), "b".to_owned()];
+    let computed = value.clone();
+    assert_eq!(
+        cache
+            .get_or_compute("list", move || async move { computed })
+            .await,
+        value
+    );
+
+    let redis_key = store.redis_key(&cache.key("list"));
+    assert!(redis_key.starts_with("typed:") && redis_key.len() == "typed:".len() + 32);
+    let ttl: i64 = raw(&server).await.pttl(&redis_key).await.unwrap();
+    assert!(
+        (89_000..=90_000).contains(&ttl),
+        "ttl + stale window, in ms: {ttl}"
+    );
+    let again = cache.get_or_compute("list", || async { vec![] }).await;
+    assert_eq!(again, value, "read back from Redis");
+    assert_eq!(cache.stats().hits, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_responses_through_redis_and_refill_their_own_l1() {
+    let server = RedisServer::start(&[]).await;
+    let instance = || {
+        let origin = Origin::new(|_, n| async move { Ok(text(StatusCode::OK, format!("v{n}"))) });
+        let l1 = Moka::default();
+        let tiers: Compose<Moka, Redis> = Compose::new(l1.clone(), redis(&server, "http:"));
+        let layer = CacheLayer::builder(tiers).build().unwrap();
+        (layer.layer(origin.clone()), origin, l1)
+    };
+    let (a, origin_a, _) = instance();
+    let (b, origin_b, l1_b) = instance();
+
+    let (parts, body) = fetch(&a, get("/shared")).await;
+    assert_eq!(body, "v1");
+    assert_eq!(cache_status(&parts), "layercake; fwd=uri-miss; stored");
+    let (parts, body) = fetch(&b, get("/shared")).await;
+    assert_eq!(body, "v1", "instance b is served what a stored");
+    assert!(
+        cache_status(&parts).starts_with("layercake; hit"),
+        "{}",
+        cache_status(&parts)
+    );
+    assert_eq!((origin_a.calls(), origin_b.calls()), (1, 0));
+    l1_b.run_pending_tasks();
+    assert_eq!(l1_b.entry_count(), 1, "the L2 hit was refilled into b's L1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_format_and_compression_round_trips_a_response() {
+    let server = RedisServer::start(&[]).await;
+    let body = Bytes::from(vec![b'z'; 8 * 1024]);
+    let mut headers = http::HeaderMap::new();
+    headers.insert("content-type", "text/plain".parse().unwrap());
+    let response = CachedResponse::new(StatusCode::OK, headers, body.clone());
+    let entry = Arc::new(Entry::new(
+        response,
+        Timestamp::now(),
+        Duration::from_secs(60),
+        Duration::ZERO,
+    ));
+    let key = Key::from_parts(["response"]);
+    let compressions = [
+        Compression::None,
+        Compression::Zstd { level: 3 },
+        Compression::Gzip { level: 6 },
+    ];
+    for compression in compressions {
+        let builder = || {
+            Redis::builder()
+                .url(server.url())
+                .compression(compression, 1024)
+        };
+        let postcard = builder().prefix("p:").build().unwrap();
+        let json = builder().prefix("j:").format(Json).build().unwrap();
+        let bincode = builder().prefix("b:").format(Bincode).build().unwrap();
+        round_trip(&postcard, &key, &entry).await;
+        round_trip(&json, &key, &entry).await;
+        round_trip(&bincode, &key, &entry).await;
+    }
+    let _ = Postcard;
+}
+
+async fn round_trip<B: Backend<CachedResponse>>(
+    store: &B,
+    key: &Key,
+    entry: &Arc<Entry<CachedResponse>>,
+) {
+    store.set(key, Arc::clone(entry)).await.unwrap();
+    let back = store.get(key).await.unwrap().expect("stored");
+    assert_eq!(back.value().body(), entry.value().body());
+    assert_eq!(back.value().headers(), entry.value().headers());
+    assert_eq!(back.fresh_until(), entry.fresh_until());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_or_foreign_bytes_read_as_a_counted_miss() {
+    let server = RedisServer::start(&[]).await;
+    let store = redis(&server, "corrupt:");
+    let cache: Cache<String, Redis> = Cache::builder(store.clone()).build().unwrap();
+    cache.insert("k", "good".to_owned()).await;
+    let redis_key = store.redis_key(&cache.key("k"));
+    let mut conn = raw(&server).await;
+    for garbage in [
+        b"not layercake".to_vec(),
+        vec![],
+        b"LYCK\x01\x01\x00\x00".to_vec(),
+    ] {
+        let _: () = conn.set(&redis_key, garbage).await.unwrap();
+        assert_eq!(cache.get("k").await, None);
+    }
+    // A valid entry, truncated.
+    cache.insert("k", "good".to_owned()).await;
+    let stored: Vec<u8> = conn.get(&redis_key).await.unwrap();
+    let _: () = conn
+        .set(&redis_key, &stored[..stored.len() - 3])
+        .await
+        .unwrap();
+    let value = cache
+        .get_or_compute("k", || async { "recomputed".to_owned() })
+        .await;
+    assert_eq!(value, "recomputed");
+    assert_eq!(store.stats().corrupt, 4);
+    assert!(cache.stats().errors >= 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passwords_and_database_numbers_in_the_url_work() {
+    let server = RedisServer::start(&["--requirepass", "s3cret"]).await;
+    let url = format!("redis://:s3cret@127.0.0.1:{}/3", server.port());
+    let store = Redis::builder()
+        .url(url.clone())
+        .prefix("db:")
+        .build()
+        .unwrap();
+    let cache: Cache<u32, Redis> = Cache::builder(store.clone()).build().unwrap();
+    cache.insert("n", 42).await;
+    assert_eq!(cache.get("n").await, Some(42));
+
+    let client = redis::Client::open(url.replace("/3", "/0")).unwrap();
+    let mut db0 = client.get_multiplexed_async_connection().await.unwrap();
+    let in_db0: bool = db0.exists(store.redis_key(&cache.key("n"))).await.unwrap();
+    assert!(!in_db0, "written to database 3, not 0");
+
+    let wrong = Redis::builder()
+        .url(format!("redis://:wrong@127.0.0.1:{}/3", server.port()))
+        .build()
+        .unwrap();
+    let denied: Cache<u32, Redis> = Cache::builder(wrong.clone()).build().unwrap();
+    assert_eq!(
+        denied.get_or_compute("n", || async { 7 }).await,
+        7,
+        "a bad password degrades to a miss"
+    );
+    assert!(wrong.stats().errors >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clear_removes_only_its_own_prefix_in_pipelined_batches() {
+    let server = RedisServer::start(&[]).await;
+    let (mine, theirs) = (redis(&server, "mine:"), redis(&server, "theirs:"));
+    let entries: Vec<_> = (0..1200)
+        .map(|i| {
+            let entry = Entry::new(i, Timestamp::now(), Duration::from_secs(60), Duration::ZERO);
+            (Key::from_parts([format!("k{i}")]), Arc::new(entry))
+        })
+        .collect();
+    mine.set_many(&entries).await.unwrap();
+    theirs.set_many(&entries[..10]).await.unwrap();
+    assert_eq!(mine.clear_prefix().await.unwrap(), 1200);
+    let left: usize = redis::cmd("DBSIZE")
+        .query_async(&mut raw(&server).await)
+        .await
+        .unwrap();
+    assert_eq!(left, 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_keep_succeeding_while_redis_is_down_and_the_stack_recovers_by_itself() {
+    let mut server = RedisServer::start(&[]).await;
+    let store = Redis::builder()
+        .url(server.url())
+        .prefix("faults:")
+        .timeout(Duration::from_millis(50))
+        .circuit_breaker(2, Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let origin =
+        Origin::new(|req, _| async move { Ok(text(StatusCode::OK, req.uri().path().to_owned())) });
+    let tiers: Compose<Moka, Redis> = Compose::new(Moka::default(), store.clone());
+    let layer = CacheLayer::builder(tiers).build().unwrap();
+    let svc = layer.layer(origin.clone());
+    assert_eq!(fetch(&svc, get("/before")).await.1, "/before");
+
+    server.stop();
+    for i in 0..20 {
+        let path = format!("/down/{i}");
+        let (parts, body) = fetch(&svc, get(&path)).await;
+        assert_eq!(parts.status, StatusCode::OK);
+        assert_eq!(body, path);
+    }
+    let (parts, _) = fetch(&svc, get("/before")).await;
+    assert!(
+        cache_status(&parts).starts_with("layercake; hit"),
+        "L1 still serves"
+    );
+    let stats = store.stats();
+    assert!(stats.errors + stats.timeouts >= 2, "{stats:?}");
+    assert!(
+        stats.rejected > 0 && stats.breaker_open,
+        "the breaker stopped calling: {stats:?}"
+    );
+    assert!(layer.stats().errors > 0);
+
+    server.restart().await;
+    let mut conn = raw(&server).await;
+    let mut recovered = false;
+    for i in 0..60 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let path = format!("/after/{i}");
+        fetch(&svc, get(&path)).await;
+        let key = layer_key(&path);
+        let stored: bool = conn.exists(store.redis_key(&key)).await.unwrap();
+        if stored {
+            recovered = true;
+            break;
+        }
+    }
+    assert!(recovered, "stores reach Redis again after it came back");
+    assert!(!store.stats().breaker_open);
+}
+
+/// The key the layer uses for `GET path` with its default configuration.
+fn layer_key(path: &str) -> Key {
+    Key::from_parts(["layercake", "http/1", "GET", path])
+}
