@@ -154,7 +154,8 @@ pub trait ReadPolicy: Default + Send + Sync + 'static {
         L2: Backend<V>;
 
     /// Answers without waiting when that is the policy's answer: an L1 hit for policies that
-    /// serve L1 first. `None`: read asynchronously.
+    /// serve L1 first. `None`: read asynchronously. A peeked entry past all its windows is
+    /// read again asynchronously by the engine.
     fn peek<V, L1, L2>(l1: &L1, l2: &L2, key: &Key) -> Option<Lookup<V>>
     where
         V: Send + Sync + 'static,
@@ -262,7 +263,9 @@ impl ReadPolicy for Sequential {
         L1: Backend<V>,
         L2: Backend<V>,
     {
-        match usable(l1.peek(key)?) {
+        // An L1 hit, as it is: the engine, which has the clock at hand, sends an entry past
+        // its windows to the asynchronous read (which then asks L2).
+        match l1.peek(key)? {
             Ok(Some(entry)) => Some(Ok(Some(entry))),
             _ => None,
         }

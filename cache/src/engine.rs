@@ -304,10 +304,21 @@ where
         }
     }
 
-    /// Looks `key` up without waiting when the backend can answer at once, as of `now`.
+    /// Looks `key` up without waiting when the backend can answer at once, as of `now`. An
+    /// entry the tier still holds past all its windows (a tier's own expiry may lag) is not an
+    /// answer: `None` sends the caller to the asynchronous read, where a composition asks its
+    /// next tier.
     pub(crate) fn peek(&self, key: &Key, now: Timestamp) -> Option<Found<V>> {
         let lookup = self.backend.peek(key)?;
-        Some(self.classify(key, lookup, now))
+        match self.classify(key, lookup, now) {
+            Found::Miss if self.had_entry(key, now) => None,
+            found => Some(found),
+        }
+    }
+
+    /// Whether the tier holds an entry for `key` that has expired (rare: only on a miss).
+    fn had_entry(&self, key: &Key, now: Timestamp) -> bool {
+        matches!(self.backend.peek(key), Some(Ok(Some(entry))) if entry.freshness(now) == Freshness::Expired)
     }
 
     /// Looks `key` up.

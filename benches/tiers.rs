@@ -1,0 +1,218 @@
+//! What does a composed hit cost compared to a bare one? What does an L2 (Redis) hit cost
+//! compared to a raw redis-rs GET of the same bytes? What do the codecs cost?
+//!
+//! Starts its own `redis-server` on a free loopback port. Run with
+//! `cargo bench -p layercake-benches --bench tiers`.
+
+#![allow(missing_docs)]
+
+use std::{
+    convert::Infallible,
+    future::{Ready, ready},
+    hint::black_box,
+    sync::Arc,
+    task::{Context, Poll, Waker},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, header};
+use http_body_util::{BodyExt, Full};
+use layercake::{
+    Backend, CacheLayer, Entry, Key, Moka, Timestamp,
+    codec::{Bincode, Codec, Compression, Format, Json, Postcard},
+    compose::Compose,
+    layer::CachedResponse,
+    redis::Redis,
+};
+use layercake_benches::poll_now;
+use layercake_tests::redis_server::RedisServer;
+use redis::AsyncCommands;
+use tower::{Layer, Service, ServiceExt};
+
+#[derive(Clone)]
+struct Origin;
+
+impl Service<Request<Full<Bytes>>> for Origin {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = Ready<Result<Response<Full<Bytes>>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<Full<Bytes>>) -> Self::Future {
+        ready(Ok(Response::new(Full::new(Bytes::from(vec![b'x'; 1024])))))
+    }
+}
+
+fn get() -> Request<Full<Bytes>> {
+    let mut request = Request::new(Full::default());
+    *request.uri_mut() = Uri::from_static("/bench");
+    request
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn hit<B: Backend<CachedResponse>>(
+    c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    backend: B,
+    rt: &tokio::runtime::Runtime,
+) {
+    let layer = CacheLayer::builder(backend).build().unwrap();
+    let mut svc = layer.layer(Origin);
+    rt.block_on(async {
+        let response = svc.clone().oneshot(get()).await.unwrap();
+        response.into_body().collect().await.unwrap();
+        for _ in 0..8 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    });
+    assert_eq!(layer.stats().stores, 1);
+    c.bench_function(name, |b| {
+        b.iter(|| {
+            let mut cx = Context::from_waker(Waker::noop());
+            assert!(svc.poll_ready(&mut cx).is_ready());
+            black_box(poll_now(svc.call(get())).unwrap())
+        })
+    });
+}
+
+fn composed_hit(c: &mut Criterion) {
+    let server = runtime().block_on(RedisServer::start(&[]));
+    let rt = runtime();
+    let _guard = rt.enter();
+    let mut group = c.benchmark_group("l1_hit");
+    hit(&mut group, "bare_moka", Moka::default(), &rt);
+    let redis = Redis::builder()
+        .url(server.url())
+        .prefix("bench-l1:")
+        .build()
+        .unwrap();
+    let tiers: Compose<Moka, Redis> = Compose::new(Moka::default(), redis);
+    hit(&mut group, "compose_moka_redis", tiers, &rt);
+    group.finish();
+}
+
+fn response(size: usize) -> CachedResponse {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    headers.insert("etag", HeaderValue::from_static("\"v1\""));
+    CachedResponse::new(StatusCode::OK, headers, Bytes::from(vec![b'y'; size]))
+}
+
+fn l2_hit(c: &mut Criterion) {
+    let rt = runtime();
+    let server = rt.block_on(RedisServer::start(&[]));
+    let redis = {
+        let _guard = rt.enter();
+        Redis::builder()
+            .url(server.url())
+            .prefix("bench-l2:")
+            .timeout(Duration::from_secs(1))
+            .build()
+            .unwrap()
+    };
+    let mut group = c.benchmark_group("l2_hit");
+    for (label, size) in [("1KiB", 1024), ("128KiB", 128 * 1024)] {
+        let key = Key::from_parts([label]);
+        let entry = Arc::new(Entry::new(
+            response(size),
+            Timestamp::now(),
+            Duration::from_secs(3600),
+            Duration::ZERO,
+        ));
+        rt.block_on(redis.set(&key, entry)).unwrap();
+        group.bench_function(BenchmarkId::new("redis_store_get", label), |b| {
+            b.iter(|| {
+                let found = rt
+                    .block_on(Backend::<CachedResponse>::get(&redis, &key))
+                    .unwrap();
+                black_box(found.unwrap())
+            })
+        });
+        // The floor: the same bytes with a raw GET on the same connection, no decoding.
+        let redis_key = redis.redis_key(&key);
+        let mut connection = redis.connection();
+        group.bench_function(BenchmarkId::new("raw_redis_get", label), |b| {
+            b.iter(|| {
+                let bytes: Vec<u8> = rt.block_on(connection.get(&redis_key)).unwrap();
+                black_box(bytes)
+            })
+        });
+    }
+    group.finish();
+}
+
+fn codec_case<F: Format<CachedResponse>>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    codec: Codec<F>,
+) {
+    let key = Key::from_parts(["codec"]);
+    let entry = Entry::new(
+        response(16 * 1024),
+        Timestamp::now(),
+        Duration::from_secs(60),
+        Duration::ZERO,
+    );
+    let encoded = Bytes::from(codec.encode(&key, &entry).unwrap());
+    group.bench_function(BenchmarkId::new("encode", name), |b| {
+        b.iter(|| black_box(codec.encode(&key, &entry).unwrap()))
+    });
+    group.bench_function(BenchmarkId::new("decode", name), |b| {
+        b.iter(|| {
+            black_box(
+                codec
+                    .decode::<CachedResponse>(&key, encoded.clone())
+                    .unwrap(),
+            )
+        })
+    });
+    println!(
+        "codec/{name}: {} bytes stored for a 16 KiB body",
+        encoded.len()
+    );
+}
+
+fn codecs(c: &mut Criterion) {
+    let mut group = c.benchmark_group("codec_16KiB");
+    let zstd = Compression::Zstd { level: 3 };
+    let gzip = Compression::Gzip { level: 6 };
+    codec_case(&mut group, "postcard", Codec::new(Postcard));
+    codec_case(
+        &mut group,
+        "postcard+zstd",
+        Codec::new(Postcard).compression(zstd),
+    );
+    codec_case(
+        &mut group,
+        "postcard+gzip",
+        Codec::new(Postcard).compression(gzip),
+    );
+    codec_case(&mut group, "json", Codec::new(Json));
+    codec_case(&mut group, "json+zstd", Codec::new(Json).compression(zstd));
+    codec_case(&mut group, "bincode", Codec::new(Bincode));
+    codec_case(
+        &mut group,
+        "bincode+zstd",
+        Codec::new(Bincode).compression(zstd),
+    );
+    group.finish();
+}
+
+criterion_group!(benches, composed_hit, l2_hit, codecs);
+criterion_main!(benches);
