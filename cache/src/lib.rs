@@ -58,9 +58,9 @@ pub use crate::{
     typed::{Cache, CacheBuilder},
 };
 
-/// The README's examples, compiled and run as doc tests.
+/// The README's examples, compiled and run as doc tests (they use the Redis store).
 #[doc = include_str!("../../README.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "redis"))]
 pub struct ReadmeDoctests;
 
 /// The everyday names: `use layercake::prelude::*;`.
