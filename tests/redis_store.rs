@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use layercake::{
     Backend, Cache, CacheLayer, Entry, Key, Moka, Timestamp,
-    codec::{Bincode, Compression, Json, Postcard},
+    codec::{Bincode, Compression, Json, Postcard, Rkyv},
     compose::Compose,
     layer::CachedResponse,
     redis::Redis,
@@ -117,6 +117,8 @@ async fn every_format_and_compression_round_trips_a_response() {
         let postcard = builder().prefix("p:").build().unwrap();
         let json = builder().prefix("j:").format(Json).build().unwrap();
         let bincode = builder().prefix("b:").format(Bincode).build().unwrap();
+        let rkyv = builder().prefix("r:").format(Rkyv).build().unwrap();
+        round_trip(&rkyv, &key, &entry).await;
         round_trip(&postcard, &key, &entry).await;
         round_trip(&json, &key, &entry).await;
         round_trip(&bincode, &key, &entry).await;

@@ -20,7 +20,8 @@
 //! wire format since 1.0 — entries written by one build are read by the next); [`Json`]
 //! (feature `json`) is for debugging; [`Bincode`] (feature `bincode`) is offered for those who
 //! use it elsewhere, but bincode is unmaintained (RUSTSEC-2025-0141), so it is never the
-//! default. The HTTP layer's stored response also has a zero-copy rkyv format in `layercake`.
+//! default. [`Rkyv`] (feature `rkyv`) reads the HTTP layer's stored response in place: its body
+//! is served as a slice of the bytes read from the store.
 //! Compression ([`Compression`]): zstd (feature `zstd`) or gzip (feature `gzip`), with a level,
 //! skipped for payloads under a size threshold.
 //!
@@ -417,6 +418,13 @@ where
         Ok(value)
     }
 }
+
+/// [rkyv](https://docs.rs/rkyv): read in place, without deserializing. Feature `rkyv`.
+/// `layercake` implements it for the HTTP layer's stored response, whose body is then served
+/// straight out of the bytes read from the store (a slice, not a copy).
+#[cfg(feature = "rkyv")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rkyv;
 
 #[cfg(test)]
 mod tests {

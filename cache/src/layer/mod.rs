@@ -89,6 +89,8 @@ mod service;
 mod status;
 #[cfg(feature = "codec")]
 mod wire;
+#[cfg(feature = "rkyv")]
+mod zero_copy;
 
 use std::{fmt, sync::Arc, time::Duration};
 
