@@ -146,7 +146,7 @@ fn l2_hit(c: &mut Criterion) {
         });
         // The floor: the same bytes with a raw GET on the same connection, no decoding.
         let redis_key = redis.redis_key(&key);
-        let mut connection = redis.connection();
+        let mut connection = redis.connection().expect("a single Redis");
         group.bench_function(BenchmarkId::new("raw_redis_get", label), |b| {
             b.iter(|| {
                 let bytes: Vec<u8> = rt.block_on(connection.get(&redis_key)).unwrap();

@@ -13,7 +13,9 @@ use layercake::{
     layer::CachedResponse,
     redis::Redis,
 };
-use layercake_tests::{Origin, cache_status, fetch, get, redis_server::RedisServer, text};
+use layercake_tests::{
+    Origin, cache_status, eventually, fetch, get, redis_server::RedisServer, text,
+};
 use redis::AsyncCommands;
 use tower::Layer;
 
@@ -69,12 +71,13 @@ async fn two_instances_share_responses_through_redis_and_refill_their_own_l1() {
         let l1 = Moka::default();
         let tiers: Compose<Moka, Redis> = Compose::new(l1.clone(), redis(&server, "http:"));
         let layer = CacheLayer::builder(tiers).build().unwrap();
-        (layer.layer(origin.clone()), origin, l1)
+        (layer.layer(origin.clone()), origin, l1, layer)
     };
-    let (a, origin_a, _) = instance();
-    let (b, origin_b, l1_b) = instance();
+    let (a, origin_a, _, layer_a) = instance();
+    let (b, origin_b, l1_b, _) = instance();
 
     let (parts, body) = fetch(&a, get("/shared")).await;
+    eventually("the store", || layer_a.stats().stores == 1).await;
     assert_eq!(body, "v1");
     assert_eq!(cache_status(&parts), "layercake; fwd=uri-miss; stored");
     let (parts, body) = fetch(&b, get("/shared")).await;

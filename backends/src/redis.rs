@@ -39,7 +39,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use redis::{AsyncCommands, aio::ConnectionManager};
+use redis::aio::ConnectionManager;
 
 use crate::{
     Backend, BackendError, BackendErrorKind, Entry, Key, Lookup, Tier, Timestamp,
@@ -49,7 +49,7 @@ use crate::{
 /// The Redis store; see the [module docs](self). A cheap handle: clones share the connection,
 /// the breaker and the counters.
 pub struct Redis<F = Postcard> {
-    connection: ConnectionManager,
+    connection: Connection,
     prefix: Arc<str>,
     codec: Arc<Codec<F>>,
     timeout: Duration,
@@ -57,11 +57,54 @@ pub struct Redis<F = Postcard> {
     stats: Arc<Counters>,
 }
 
+/// A single Redis (through a `ConnectionManager`) or a Redis Cluster.
+#[derive(Clone)]
+enum Connection {
+    Single(ConnectionManager),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl Connection {
+    async fn query<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> redis::RedisResult<T> {
+        match self {
+            Connection::Single(connection) => command.query_async(&mut connection.clone()).await,
+            #[cfg(feature = "redis-cluster")]
+            Connection::Cluster(connection) => command.query_async(&mut connection.clone()).await,
+        }
+    }
+
+    /// Runs `commands`: one pipelined round trip on a single Redis; on a cluster, where keys
+    /// live on different nodes, each command at once on its own.
+    async fn run_all(&self, commands: Vec<redis::Cmd>) -> redis::RedisResult<()> {
+        match self {
+            Connection::Single(connection) => {
+                let mut pipe = redis::pipe();
+                for command in commands {
+                    pipe.add_command(command).ignore();
+                }
+                pipe.query_async(&mut connection.clone()).await
+            }
+            #[cfg(feature = "redis-cluster")]
+            Connection::Cluster(_) => {
+                let runs = commands
+                    .iter()
+                    .map(|command| self.query::<redis::Value>(command));
+                for result in futures_util::future::join_all(runs).await {
+                    result?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Configures a [`Redis`] store; see [`Redis::builder`].
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct RedisBuilder<F = Postcard> {
     url: Option<String>,
+    cluster: Option<Vec<String>>,
     prefix: String,
     codec: Codec<F>,
     timeout: Duration,
@@ -100,6 +143,7 @@ impl Redis<Postcard> {
     pub fn builder() -> RedisBuilder<Postcard> {
         RedisBuilder {
             url: None,
+            cluster: None,
             prefix: "layercake:".to_owned(),
             codec: Codec::new(Postcard),
             timeout: Duration::from_millis(100),
@@ -116,6 +160,18 @@ impl<F> RedisBuilder<F> {
         self
     }
 
+    /// Uses a Redis Cluster reached through `nodes` (some or all of its nodes' URLs) instead of a
+    /// single Redis; build it with [`connect`](Self::connect). Feature `redis-cluster`.
+    #[cfg(feature = "redis-cluster")]
+    pub fn cluster<I>(mut self, nodes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.cluster = Some(nodes.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// Prefixes every key, so that several applications share one Redis. Default: `layercake:`.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
@@ -126,6 +182,7 @@ impl<F> RedisBuilder<F> {
     pub fn format<G>(self, format: G) -> RedisBuilder<G> {
         RedisBuilder {
             url: self.url,
+            cluster: self.cluster,
             prefix: self.prefix,
             codec: Codec::new(format),
             timeout: self.timeout,
@@ -167,9 +224,15 @@ impl<F> RedisBuilder<F> {
         )
     }
 
-    /// Builds the store. The connection is made on first use; a malformed URL is an error now.
-    /// Needs a tokio runtime.
+    /// Builds the store for a single Redis. The connection is made on first use; a malformed
+    /// URL is an error now. Needs a tokio runtime. For a cluster, use [`connect`](Self::connect).
     pub fn build(self) -> Result<Redis<F>, BackendError> {
+        if self.cluster.is_some() {
+            return Err(BackendError::new(
+                BackendErrorKind::Other,
+                "a Redis Cluster store is built with `connect().await`",
+            ));
+        }
         let url = self.resolved_url();
         let client = redis::Client::open(url.as_str())
             .map_err(|e| BackendError::new(BackendErrorKind::Other, format!("redis URL: {e}")))?;
@@ -180,14 +243,41 @@ impl<F> RedisBuilder<F> {
             .set_max_delay(Duration::from_millis(500));
         let connection = ConnectionManager::new_lazy_with_config(client, config)
             .map_err(|e| BackendError::new(BackendErrorKind::Other, format!("redis: {e}")))?;
-        Ok(Redis {
+        Ok(self.store(Connection::Single(connection)))
+    }
+
+    /// Builds the store, connecting now: to the cluster's nodes for a cluster (a cluster's
+    /// topology must be read before any command), lazily for a single Redis as
+    /// [`build`](Self::build) does.
+    pub async fn connect(self) -> Result<Redis<F>, BackendError> {
+        #[cfg(feature = "redis-cluster")]
+        if let Some(nodes) = &self.cluster {
+            let client = redis::cluster::ClusterClient::builder(nodes.clone())
+                .connection_timeout(self.timeout.max(Duration::from_millis(100)))
+                .response_timeout(self.timeout)
+                .build()
+                .map_err(|e| {
+                    BackendError::new(BackendErrorKind::Other, format!("redis cluster: {e}"))
+                })?;
+            let connection = client.get_async_connection().await.map_err(|e| {
+                BackendError::new(BackendErrorKind::Unavailable, format!("redis cluster: {e}"))
+            })?;
+            let mut builder = self;
+            builder.cluster = None;
+            return Ok(builder.store(Connection::Cluster(connection)));
+        }
+        self.build()
+    }
+
+    fn store(self, connection: Connection) -> Redis<F> {
+        Redis {
             connection,
             prefix: self.prefix.into(),
             codec: Arc::new(self.codec),
             timeout: self.timeout,
             breaker: Arc::new(Breaker::new(self.failure_threshold, self.cool_down)),
             stats: Arc::default(),
-        })
+        }
     }
 }
 
@@ -227,9 +317,13 @@ impl<F> Redis<F> {
         }
     }
 
-    /// The connection, for commands of your own.
-    pub fn connection(&self) -> ConnectionManager {
-        self.connection.clone()
+    /// The connection to a single Redis, for commands of your own (`None` for a cluster).
+    pub fn connection(&self) -> Option<ConnectionManager> {
+        match &self.connection {
+            Connection::Single(connection) => Some(connection.clone()),
+            #[cfg(feature = "redis-cluster")]
+            Connection::Cluster(_) => None,
+        }
     }
 
     /// Runs one Redis call under the timeout and the breaker.
@@ -269,29 +363,33 @@ impl<F> Redis<F> {
     }
 
     /// Removes every key under the prefix: `SCAN` in batches, each batch deleted in one
-    /// pipelined round trip.
+    /// pipelined round trip. Not available on a cluster yet (it takes a scan of every master).
     pub async fn clear_prefix(&self) -> Result<u64, BackendError> {
+        #[cfg(feature = "redis-cluster")]
+        if let Connection::Cluster(_) = self.connection {
+            return Err(BackendError::new(
+                BackendErrorKind::Other,
+                "clear is not supported on a Redis Cluster yet: entries expire with their ttl",
+            ));
+        }
         let pattern = format!("{}*", self.prefix);
         let mut cursor: u64 = 0;
         let mut removed = 0;
         loop {
-            let mut connection = self.connection.clone();
             let mut scan = redis::cmd("SCAN");
             scan.arg(cursor)
                 .arg("MATCH")
                 .arg(&pattern)
                 .arg("COUNT")
                 .arg(500);
-            let scan = scan.query_async::<(u64, Vec<String>)>(&mut connection);
-            let (next, keys) = self.call("SCAN", scan).await?;
+            let (next, keys): (u64, Vec<String>) =
+                self.call("SCAN", self.connection.query(&scan)).await?;
             if !keys.is_empty() {
-                let mut pipe = redis::pipe();
-                for key in &keys {
-                    pipe.del(key).ignore();
-                }
-                let mut connection = self.connection.clone();
-                self.call("DEL", pipe.query_async::<()>(&mut connection))
-                    .await?;
+                let deletes = keys
+                    .iter()
+                    .map(|key| redis::cmd("DEL").arg(key).clone())
+                    .collect();
+                self.call("DEL", self.connection.run_all(deletes)).await?;
                 removed += keys.len() as u64;
             }
             if next == 0 {
@@ -301,27 +399,31 @@ impl<F> Redis<F> {
         }
     }
 
-    /// Stores several entries in one pipelined round trip.
+    /// Stores several entries in one pipelined round trip (on a cluster: all at once, each on
+    /// its node).
     pub async fn set_many<V>(&self, entries: &[(Key, Arc<Entry<V>>)]) -> Result<(), BackendError>
     where
         F: Format<V>,
     {
         let now = Timestamp::now();
-        let mut pipe = redis::pipe();
+        let mut commands = Vec::with_capacity(entries.len());
         for (key, entry) in entries {
             let ttl = entry.time_to_live(now).as_millis() as u64;
-            if ttl == 0 {
-                pipe.del(self.redis_key(key)).ignore();
-                continue;
+            let mut command = if ttl == 0 {
+                redis::cmd("DEL")
+            } else {
+                redis::cmd("SET")
+            };
+            command.arg(self.redis_key(key));
+            if ttl > 0 {
+                let bytes = self.codec.encode(key, entry).map_err(|e| {
+                    BackendError::new(BackendErrorKind::Other, format!("encoding the entry: {e}"))
+                })?;
+                command.arg(bytes).arg("PX").arg(ttl);
             }
-            let bytes = self.codec.encode(key, entry).map_err(|e| {
-                BackendError::new(BackendErrorKind::Other, format!("encoding the entry: {e}"))
-            })?;
-            pipe.pset_ex(self.redis_key(key), bytes, ttl).ignore();
+            commands.push(command);
         }
-        let mut connection = self.connection.clone();
-        self.call("SET", pipe.query_async::<()>(&mut connection))
-            .await
+        self.call("SET", self.connection.run_all(commands)).await
     }
 }
 
@@ -356,9 +458,8 @@ where
     F: Format<V>,
 {
     async fn get(&self, key: &Key) -> Lookup<V> {
-        let mut connection = self.connection.clone();
-        let redis_key = self.redis_key(key);
-        let bytes: Option<Vec<u8>> = self.call("GET", connection.get(&redis_key)).await?;
+        let command = redis::cmd("GET").arg(self.redis_key(key)).clone();
+        let bytes: Option<Vec<u8>> = self.call("GET", self.connection.query(&command)).await?;
         let Some(bytes) = bytes else {
             return Ok(None);
         };
@@ -376,9 +477,9 @@ where
     }
 
     async fn remove(&self, key: &Key) -> Result<(), BackendError> {
-        let mut connection = self.connection.clone();
-        let redis_key = self.redis_key(key);
-        self.call("DEL", connection.del::<_, ()>(&redis_key)).await
+        let command = redis::cmd("DEL").arg(self.redis_key(key)).clone();
+        self.call("DEL", self.connection.query::<()>(&command))
+            .await
     }
 
     async fn clear(&self) -> Result<(), BackendError> {

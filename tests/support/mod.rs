@@ -341,3 +341,132 @@ pub mod redis_server {
         }
     }
 }
+
+/// A real three-node Redis Cluster on loopback ports, for the tests; stopped when dropped.
+pub mod redis_cluster {
+    use std::{
+        net::TcpListener,
+        path::PathBuf,
+        process::{Child, Command, Stdio},
+        time::Duration,
+    };
+
+    /// Three `redis-server --cluster-enabled yes` nodes joined by `redis-cli --cluster create`.
+    pub struct RedisCluster {
+        nodes: Vec<Child>,
+        ports: Vec<u16>,
+        dir: PathBuf,
+    }
+
+    /// A free port whose cluster bus port (port + 10000) is free too.
+    fn free_port() -> u16 {
+        loop {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            if port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+                return port;
+            }
+        }
+    }
+
+    impl RedisCluster {
+        /// Starts the nodes, creates the cluster and waits until it serves every slot.
+        pub async fn start() -> Self {
+            let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+            let dir = std::env::temp_dir().join(format!(
+                "layercake-cluster-{}-{}",
+                std::process::id(),
+                ports[0]
+            ));
+            std::fs::create_dir_all(&dir).expect("a temporary directory");
+            let nodes = ports
+                .iter()
+                .map(|port| {
+                    Command::new("redis-server")
+                        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                        .args(["--cluster-enabled", "yes"])
+                        .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+                        .args(["--cluster-node-timeout", "5000"])
+                        .args(["--save", "", "--appendonly", "no"])
+                        .arg("--dir")
+                        .arg(&dir)
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .expect("redis-server is installed (.ci/run installs it)")
+                })
+                .collect();
+            let cluster = RedisCluster { nodes, ports, dir };
+            for port in &cluster.ports {
+                cluster.wait_for(*port, "PING", "PONG").await;
+            }
+            let addresses: Vec<String> = cluster
+                .ports
+                .iter()
+                .map(|p| format!("127.0.0.1:{p}"))
+                .collect();
+            let created = Command::new("redis-cli")
+                .arg("--cluster")
+                .arg("create")
+                .args(&addresses)
+                .args(["--cluster-replicas", "0", "--cluster-yes"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("redis-cli is installed");
+            assert!(created.success(), "redis-cli --cluster create failed");
+            for port in &cluster.ports {
+                cluster
+                    .wait_for(*port, "CLUSTER INFO", "cluster_state:ok")
+                    .await;
+            }
+            cluster
+        }
+
+        /// `redis://127.0.0.1:<port>` of every node.
+        pub fn urls(&self) -> Vec<String> {
+            self.ports
+                .iter()
+                .map(|p| format!("redis://127.0.0.1:{p}"))
+                .collect()
+        }
+
+        async fn wait_for(&self, port: u16, command: &str, expect: &str) {
+            for _ in 0..300 {
+                let output = Command::new("redis-cli")
+                    .args(["-p", &port.to_string()])
+                    .args(command.split(' '))
+                    .output();
+                if output.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(expect)) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("node {port} never answered {command} with {expect}");
+        }
+    }
+
+    impl Drop for RedisCluster {
+        fn drop(&mut self) {
+            for node in &mut self.nodes {
+                let _ = node.kill();
+                let _ = node.wait();
+            }
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Waits until `done()` holds, checking every 5 ms for at most 5 s (for background work on a
+/// multi-threaded runtime, such as a store reaching Redis); panics with `what` otherwise.
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
