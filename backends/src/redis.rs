@@ -11,9 +11,13 @@
 //!
 //! Where it connects, first found wins: the builder's [`url`](RedisBuilder::url), the
 //! `REDIS_URL` environment variable, a `REDIS_URL=` line in a `.env` file in the working
-//! directory, then `redis://127.0.0.1:6379`. `redis://`, `rediss://` (TLS, with redis-rs's TLS
-//! features), passwords (`redis://:secret@host`, `redis://user:secret@host`) and database
-//! numbers (`redis://host/2`) all work.
+//! directory, then `redis://127.0.0.1:6379`. `redis://`, passwords (`redis://:secret@host`,
+//! `redis://user:secret@host`) and database numbers (`redis://host/2`) all work; `rediss://`
+//! (TLS) with the feature `redis-tls` (rustls with the webpki roots; as with any rustls 0.23
+//! user, the application installs a crypto provider, e.g.
+//! `rustls::crypto::ring::default_provider().install_default()`). A cluster is reached with
+//! [`cluster`](RedisBuilder::cluster) and [`connect`](RedisBuilder::connect) (feature
+//! `redis-cluster`).
 //!
 //! ```no_run
 //! use std::time::Duration;
