@@ -109,6 +109,7 @@ impl Connection {
 pub struct RedisBuilder<F = Postcard> {
     url: Option<String>,
     cluster: Option<Vec<String>>,
+    tls_root: Option<Vec<u8>>,
     prefix: String,
     codec: Codec<F>,
     timeout: Duration,
@@ -148,6 +149,7 @@ impl Redis<Postcard> {
         RedisBuilder {
             url: None,
             cluster: None,
+            tls_root: None,
             prefix: "layercake:".to_owned(),
             codec: Codec::new(Postcard),
             timeout: Duration::from_millis(100),
@@ -176,6 +178,14 @@ impl<F> RedisBuilder<F> {
         self
     }
 
+    /// For `rediss://`: trusts the certificate authority in `pem` instead of the webpki roots
+    /// (a private CA, a self-signed server). Feature `redis-tls`.
+    #[cfg(feature = "redis-tls")]
+    pub fn tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_root = Some(pem.into());
+        self
+    }
+
     /// Prefixes every key, so that several applications share one Redis. Default: `layercake:`.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
@@ -187,6 +197,7 @@ impl<F> RedisBuilder<F> {
         RedisBuilder {
             url: self.url,
             cluster: self.cluster,
+            tls_root: self.tls_root,
             prefix: self.prefix,
             codec: Codec::new(format),
             timeout: self.timeout,
@@ -238,8 +249,18 @@ impl<F> RedisBuilder<F> {
             ));
         }
         let url = self.resolved_url();
-        let client = redis::Client::open(url.as_str())
-            .map_err(|e| BackendError::new(BackendErrorKind::Other, format!("redis URL: {e}")))?;
+        let client = match &self.tls_root {
+            #[cfg(feature = "redis-tls")]
+            Some(pem) => redis::Client::build_with_tls(
+                url.as_str(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+            _ => redis::Client::open(url.as_str()),
+        }
+        .map_err(|e| BackendError::new(BackendErrorKind::Other, format!("redis URL: {e}")))?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.timeout.max(Duration::from_millis(100))))
             .set_response_timeout(Some(self.timeout))
@@ -295,7 +316,11 @@ fn resolve_url(builder: Option<&str>, env: Option<String>, dot_env: Option<Strin
 
 /// The value of `name` in a `.env` file in the working directory, if any.
 fn dot_env(name: &str) -> Option<String> {
-    let text = std::fs::read_to_string(".env").ok()?;
+    dot_env_value(&std::fs::read_to_string(".env").ok()?, name)
+}
+
+/// The value of `name` in the text of a `.env` file.
+fn dot_env_value(text: &str, name: &str) -> Option<String> {
     text.lines().find_map(|line| {
         let line = line.trim().strip_prefix("export ").unwrap_or(line.trim());
         let (key, value) = line.split_once('=')?;
@@ -580,6 +605,20 @@ mod tests {
             resolve_url(None, Some(String::new()), None),
             "redis://127.0.0.1:6379"
         );
+    }
+
+    #[test]
+    fn dot_env_lines_are_read_like_a_shell_would() {
+        let text = "# comment\nOTHER=1\nexport REDIS_URL=\"redis://:pw@cache:6380/2\"\n";
+        assert_eq!(
+            dot_env_value(text, "REDIS_URL").as_deref(),
+            Some("redis://:pw@cache:6380/2")
+        );
+        assert_eq!(
+            dot_env_value("REDIS_URL = 'redis://x' ", "REDIS_URL").as_deref(),
+            Some("redis://x")
+        );
+        assert_eq!(dot_env_value("NOPE=1", "REDIS_URL"), None);
     }
 
     #[tokio::test(start_paused = true)]
