@@ -34,6 +34,11 @@ mod error;
 mod flight;
 pub mod layer;
 pub mod offload;
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::private::*;
+}
+mod private;
 pub mod refresh;
 mod stats;
 mod typed;
@@ -49,6 +54,8 @@ pub use layercake_backends::redis::{self, Redis};
 pub use layercake_backends::{
     Backend, BackendError, BackendErrorKind, Entry, Freshness, Key, KeyBuilder, Tier, Timestamp,
 };
+
+pub use layercake_macros::cached_handler;
 
 pub use crate::{
     engine::StalePolicy,

@@ -1,0 +1,490 @@
+//! `#[cached_handler]`: caching for async functions, generated at compile time. Use it through
+//! `layercake::cached_handler`; the generated code refers only to `::layercake::…` paths.
+
+use proc_macro::TokenStream;
+use proc_macro2::{Span, TokenStream as Tokens};
+use quote::{format_ident, quote, quote_spanned};
+use syn::{
+    Expr, ExprLit, FnArg, GenericArgument, Ident, ItemFn, Lit, LitStr, Meta, Pat, PathArguments,
+    ReturnType, Token, Type, parse::Parser, punctuated::Punctuated, spanned::Spanned,
+};
+
+/// Caches an async function: see `layercake::cached_handler`.
+#[proc_macro_attribute]
+pub fn cached_handler(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item = Tokens::from(item);
+    match expand(attr.into(), item.clone()) {
+        Ok(tokens) => tokens.into(),
+        // The error, and the item as written, so that the error is the only one reported.
+        Err(error) => {
+            let error = error.to_compile_error();
+            quote!(#error #item).into()
+        }
+    }
+}
+
+/// What the result of the function is, for what gets cached.
+enum Shape {
+    /// Any other type: cached as is.
+    Plain,
+    /// `Result<T, E>`: `Ok(T)` is cached (or the whole result, with `cache_err`).
+    Result(Type),
+    /// `Option<T>`: `Some(T)` is cached (or the whole option, with `cache_none`).
+    Option(Type),
+}
+
+#[derive(Default)]
+struct Config {
+    ttl: Option<(u64, Span)>,
+    stale: Option<(u64, Span)>,
+    key: Option<Expr>,
+    skip: Vec<Ident>,
+    backend: Option<Expr>,
+    concurrency: Option<u64>,
+    namespace: Option<LitStr>,
+    version: Option<String>,
+    cache_err: bool,
+    cache_none: bool,
+    stale_policy: Option<Tokens>,
+}
+
+const KNOWN: &str = "ttl, stale, key, skip, backend, concurrency, namespace, version, cache_err, cache_none, stale_policy";
+
+fn error(span: impl Spanned, message: impl std::fmt::Display) -> syn::Error {
+    syn::Error::new(span.span(), message)
+}
+
+/// Milliseconds from `60` (seconds) or `"90s"`, `"5m"`, `"2h"`, `"1d"`, `"500ms"`.
+fn duration(name: &str, value: &Expr) -> syn::Result<u64> {
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(int), ..
+        }) => {
+            let secs: u64 = int.base10_parse()?;
+            Ok(secs.saturating_mul(1000))
+        }
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(text),
+            ..
+        }) => {
+            let text_value = text.value();
+            let split = text_value
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(text_value.len());
+            let (number, unit) = text_value.split_at(split);
+            let scale = match unit {
+                "ms" => 1,
+                "s" => 1000,
+                "m" => 60_000,
+                "h" => 3_600_000,
+                "d" => 86_400_000,
+                _ => 0,
+            };
+            match number.parse::<u64>() {
+                Ok(n) if scale > 0 => Ok(n.saturating_mul(scale)),
+                _ => Err(error(
+                    text,
+                    format!(
+                        "`{name}`: {text_value:?} is not a duration; write seconds (`60`) or a number and a unit: \"500ms\", \"90s\", \"5m\", \"2h\", \"1d\""
+                    ),
+                )),
+            }
+        }
+        Expr::Unary(unary) if matches!(unary.op, syn::UnOp::Neg(_)) => {
+            Err(error(value, format!("`{name}` cannot be negative")))
+        }
+        other => Err(error(
+            other,
+            format!("`{name}` takes seconds (`60`) or a duration string (\"90s\", \"5m\")"),
+        )),
+    }
+}
+
+fn parse_config(attr: Tokens, args: &[Ident]) -> syn::Result<Config> {
+    let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(attr)?;
+    let mut config = Config::default();
+    let mut seen: Vec<String> = Vec::new();
+    for meta in metas {
+        let name_ident = meta
+            .path()
+            .get_ident()
+            .cloned()
+            .ok_or_else(|| error(meta.path(), format!("unknown attribute; known: {KNOWN}")))?;
+        let name = name_ident.to_string();
+        if seen.contains(&name) {
+            return Err(error(&name_ident, format!("`{name}` is given twice")));
+        }
+        seen.push(name.clone());
+        let value = || match &meta {
+            Meta::NameValue(pair) => Ok(&pair.value),
+            _ => Err(error(
+                &meta,
+                format!("`{name}` takes a value: `{name} = …`"),
+            )),
+        };
+        let flag = || match &meta {
+            Meta::Path(_) => Ok(true),
+            Meta::NameValue(pair) => match &pair.value {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Bool(b), ..
+                }) => Ok(b.value),
+                other => Err(error(other, format!("`{name}` is `true` or `false`"))),
+            },
+            Meta::List(list) => Err(error(
+                list,
+                format!("`{name}` is a flag: `{name}` or `{name} = true`"),
+            )),
+        };
+        match name.as_str() {
+            "ttl" => {
+                let value = value()?;
+                let ms = duration("ttl", value)?;
+                if ms == 0 {
+                    return Err(error(
+                        value,
+                        "`ttl` must be greater than zero: nothing would ever be served from the cache",
+                    ));
+                }
+                config.ttl = Some((ms, value.span()));
+            }
+            "stale" => {
+                let value = value()?;
+                config.stale = Some((duration("stale", value)?, name_ident.span()));
+            }
+            "negative_ttl" => {
+                return Err(error(
+                    &name_ident,
+                    "`negative_ttl` applies to HTTP handlers (error statuses); a plain function caches `Ok`/`Some` values, see `cache_err`/`cache_none`",
+                ));
+            }
+            "key" => config.key = Some(value()?.clone()),
+            "backend" => config.backend = Some(value()?.clone()),
+            "skip" => {
+                let Meta::List(list) = &meta else {
+                    return Err(error(
+                        &meta,
+                        "`skip` lists arguments: `skip(db, request_id)`",
+                    ));
+                };
+                let names =
+                    Punctuated::<Ident, Token![,]>::parse_terminated.parse2(list.tokens.clone())?;
+                for skipped in names {
+                    if !args.contains(&skipped) {
+                        return Err(error(
+                            &skipped,
+                            format!("`skip`: the function has no argument named `{skipped}`"),
+                        ));
+                    }
+                    config.skip.push(skipped);
+                }
+            }
+            "concurrency" => {
+                let value = value()?;
+                let Expr::Lit(ExprLit {
+                    lit: Lit::Int(int), ..
+                }) = value
+                else {
+                    return Err(error(
+                        value,
+                        "`concurrency` is a whole number: how many callers of a missing key go upstream at once",
+                    ));
+                };
+                let width: u64 = int.base10_parse()?;
+                if width == 0 {
+                    return Err(error(
+                        int,
+                        "`concurrency` must be at least 1: nobody would compute the value",
+                    ));
+                }
+                config.concurrency = Some(width);
+            }
+            "namespace" => {
+                let value = value()?;
+                let Expr::Lit(ExprLit {
+                    lit: Lit::Str(text),
+                    ..
+                }) = value
+                else {
+                    return Err(error(value, "`namespace` is a string"));
+                };
+                if text.value().is_empty() {
+                    return Err(error(text, "`namespace` must not be empty"));
+                }
+                config.namespace = Some(text.clone());
+            }
+            "version" => {
+                let value = value()?;
+                config.version = Some(match value {
+                    Expr::Lit(ExprLit {
+                        lit: Lit::Int(int), ..
+                    }) => int.base10_digits().to_owned(),
+                    Expr::Lit(ExprLit {
+                        lit: Lit::Str(text),
+                        ..
+                    }) => text.value(),
+                    other => return Err(error(other, "`version` is a number or a string")),
+                });
+            }
+            "cache_err" => config.cache_err = flag()?,
+            "cache_none" => config.cache_none = flag()?,
+            "stale_policy" => {
+                let value = value()?;
+                let policy = match value {
+                    Expr::Return(ret) if ret.expr.is_none() => quote!(Return),
+                    Expr::Path(path) if path.path.is_ident("revalidate") => quote!(Revalidate),
+                    Expr::Path(path) if path.path.is_ident("offload") => quote!(OffloadRevalidate),
+                    other => {
+                        return Err(error(
+                            other,
+                            "`stale_policy` is `return` (serve stale), `revalidate` (wait for a fresh value) or `offload` (serve stale, refresh in the background)",
+                        ));
+                    }
+                };
+                config.stale_policy = Some(policy);
+            }
+            _ => {
+                return Err(error(
+                    &name_ident,
+                    format!("unknown attribute `{name}`; known: {KNOWN}"),
+                ));
+            }
+        }
+    }
+    if let Some((_, span)) = config.stale {
+        if config.ttl.is_none() {
+            return Err(syn::Error::new(
+                span,
+                "`stale` needs a `ttl`: an entry is stale only after its ttl",
+            ));
+        }
+    }
+    Ok(config)
+}
+
+/// `Result<T, E>` → its `T`; `Option<T>` → its `T`.
+fn shape(output: &ReturnType) -> Shape {
+    let ReturnType::Type(_, ty) = output else {
+        return Shape::Plain;
+    };
+    let Type::Path(path) = &**ty else {
+        return Shape::Plain;
+    };
+    let Some(last) = path.path.segments.last() else {
+        return Shape::Plain;
+    };
+    let PathArguments::AngleBracketed(generics) = &last.arguments else {
+        return Shape::Plain;
+    };
+    let types: Vec<&Type> = generics
+        .args
+        .iter()
+        .filter_map(|arg| match arg {
+            GenericArgument::Type(ty) => Some(ty),
+            _ => None,
+        })
+        .collect();
+    match (last.ident.to_string().as_str(), types.as_slice()) {
+        ("Result", [ok, _]) => Shape::Result((*ok).clone()),
+        ("Option", [some]) => Shape::Option((*some).clone()),
+        _ => Shape::Plain,
+    }
+}
+
+fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
+    let function: ItemFn = syn::parse2(item.clone())
+        .map_err(|_| error(&item, "#[cached_handler] goes on an `async fn`"))?;
+    let sig = &function.sig;
+    if sig.asyncness.is_none() {
+        return Err(error(
+            sig.fn_token,
+            "#[cached_handler] caches `async fn`s: make this function `async`",
+        ));
+    }
+    if !sig.generics.params.is_empty() {
+        return Err(error(
+            &sig.generics,
+            "#[cached_handler] does not support generic functions: each instance would need a cache of its own",
+        ));
+    }
+    let mut names = Vec::new();
+    let mut types = Vec::new();
+    for input in &sig.inputs {
+        match input {
+            FnArg::Receiver(receiver) => {
+                return Err(error(
+                    receiver,
+                    "#[cached_handler] caches free functions, not methods",
+                ));
+            }
+            FnArg::Typed(typed) => {
+                let Pat::Ident(pat) = &*typed.pat else {
+                    return Err(error(
+                        &typed.pat,
+                        "#[cached_handler] needs plain argument names (no patterns)",
+                    ));
+                };
+                names.push(pat.ident.clone());
+                types.push((*typed.ty).clone());
+            }
+        }
+    }
+    let config = parse_config(attr, &names)?;
+
+    let vis = &function.vis;
+    let name = &sig.ident;
+    let body = &function.block;
+    let attrs = &function.attrs;
+    let output = &sig.output;
+    let ret: Type = match output {
+        ReturnType::Default => syn::parse_quote!(()),
+        ReturnType::Type(_, ty) => (**ty).clone(),
+    };
+    let shape = shape(output);
+    let value_type = match &shape {
+        Shape::Result(ok) if !config.cache_err => ok.clone(),
+        Shape::Option(some) if !config.cache_none => some.clone(),
+        _ => ret.clone(),
+    };
+
+    // The cache, made on first use.
+    let backend = match &config.backend {
+        Some(expr) => quote_spanned!(expr.span()=> #expr),
+        None => quote!(::layercake::Moka::default()),
+    };
+    let ttl = config
+        .ttl
+        .map(|(ms, _)| quote!(.ttl(::std::time::Duration::from_millis(#ms))));
+    let stale = config
+        .stale
+        .map(|(ms, _)| quote!(.stale(::std::time::Duration::from_millis(#ms))));
+    let concurrency = config.concurrency.map(|n| {
+        let n = n as usize;
+        quote!(.concurrency(#n))
+    });
+    let namespace = config.namespace.as_ref().map(|ns| quote!(.namespace(#ns)));
+    let stale_policy = config
+        .stale_policy
+        .as_ref()
+        .map(|p| quote!(.stale_policy(::layercake::StalePolicy::#p)));
+    let version = config.version.clone().unwrap_or_else(|| "1".to_owned());
+    let function_path = quote!(::core::concat!(
+        ::core::module_path!(),
+        "::",
+        ::core::stringify!(#name)
+    ));
+
+    // The key: the function, its version, then the arguments not skipped (or `key = …`).
+    let keyed: Vec<(&Ident, &Type)> = names
+        .iter()
+        .zip(&types)
+        .filter(|(n, _)| !config.skip.contains(n))
+        .collect();
+    let key_parts = match &config.key {
+        Some(expr) => {
+            quote_spanned!(expr.span()=> ::layercake::__private::KeyPart::push_to(&(#expr), &mut __key);)
+        }
+        None => {
+            let pushes = keyed.iter().map(|(n, ty)| {
+                quote_spanned!(ty.span()=> ::layercake::__private::KeyPart::push_to(#n, &mut __key);)
+            });
+            quote!(#(#pushes)*)
+        }
+    };
+    let key_assertions: Vec<Tokens> = match &config.key {
+        Some(_) => Vec::new(),
+        None => keyed
+            .iter()
+            .map(|(n, ty)| quote_spanned!(ty.span()=> ::layercake::__private::assert_key_part::<#ty>(&#n);))
+            .collect(),
+    };
+    let ref_params = names.iter().zip(&types).map(|(n, ty)| quote!(#n: &#ty));
+    let value_params: Vec<Tokens> = names
+        .iter()
+        .zip(&types)
+        .map(|(n, ty)| quote!(#n: #ty))
+        .collect();
+    let value_assertion =
+        quote_spanned!(ret.span()=> ::layercake::__private::assert_cached_value::<#value_type>(););
+
+    // Calls the original body, and returns what the cache gives.
+    let compute =
+        quote!(move || async move { let __result: #ret = async move #body.await; __result });
+    let call = match &shape {
+        Shape::Result(_) if !config.cache_err => {
+            quote!(__cache.try_get_or_compute_key(__key, #compute).await)
+        }
+        Shape::Option(_) if !config.cache_none => quote! {
+            __cache
+                .try_get_or_compute_key(__key, move || async move {
+                    let __result: #ret = async move #body.await;
+                    __result.ok_or(::layercake::__private::NotCached)
+                })
+                .await
+                .ok()
+        },
+        _ => quote! {
+            match __cache
+                .try_get_or_compute_key(__key, move || async move {
+                    let __result: #ret = async move #body.await;
+                    ::core::result::Result::<_, ::core::convert::Infallible>::Ok(__result)
+                })
+                .await
+            {
+                ::core::result::Result::Ok(value) => value,
+                ::core::result::Result::Err(never) => match never {},
+            }
+        },
+    };
+    let module = format_ident!("{}", name);
+    let arg_names = &names;
+
+    Ok(quote! {
+        #(#attrs)*
+        #vis async fn #name(#(#value_params),*) #output {
+            let __cache = #module::cache();
+            let __key = #module::__key(#(&#arg_names),*);
+            #call
+        }
+
+        /// The cache of the function of the same name: its key, its invalidation, its counters.
+        #[allow(dead_code, non_snake_case, clippy::all)]
+        #vis mod #module {
+            #[allow(unused_imports)]
+            use super::*;
+
+            static SLOT: ::std::sync::OnceLock<::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send + ::core::marker::Sync>> = ::std::sync::OnceLock::new();
+
+            /// The function's cache (made on first use).
+            pub fn cache() -> &'static ::layercake::Cache<#value_type, impl ::layercake::Backend<#value_type>> {
+                #value_assertion
+                ::layercake::__private::cache(&SLOT, || {
+                    ::layercake::Cache::builder(#backend)
+                        #ttl #stale #stale_policy #concurrency #namespace
+                        .build()
+                        .expect("the configuration was checked by #[cached_handler]")
+                })
+            }
+
+            #[doc(hidden)]
+            #[allow(unused_variables)]
+            pub fn __key(#(#ref_params),*) -> ::layercake::Key {
+                #(#key_assertions)*
+                let mut __key = cache().key_builder();
+                __key.push(#function_path);
+                __key.push(#version);
+                #key_parts
+                __key.build()
+            }
+
+            /// The key the function's result is stored under for these arguments.
+            pub fn key_for(#(#value_params),*) -> ::layercake::Key {
+                __key(#(&#arg_names),*)
+            }
+
+            /// Removes the cached result for these arguments.
+            pub async fn invalidate(#(#value_params),*) {
+                cache().invalidate_key(&key_for(#(#arg_names),*)).await;
+            }
+        }
+    })
+}

@@ -1,0 +1,86 @@
+//! What `#[cached_handler]` expands to calls. Not a public API: names and signatures change
+//! with the macro.
+
+use std::{
+    any::Any,
+    hash::{Hash, Hasher},
+    sync::OnceLock,
+};
+
+pub use layercake_backends::{Key, KeyBuilder};
+
+use crate::{Backend, Cache};
+
+/// A function argument that goes into the cache key.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be part of a cache key",
+    label = "this argument is neither `Hash` nor skipped",
+    note = "derive or implement `Hash` for it, or leave it out of the key with `skip(name)`, or give the whole key with `key = …`"
+)]
+pub trait KeyPart {
+    /// Adds the argument to `key`.
+    fn push_to(&self, key: &mut KeyBuilder);
+}
+
+impl<T: Hash + ?Sized> KeyPart for T {
+    fn push_to(&self, key: &mut KeyBuilder) {
+        let mut bytes = PartHasher(Vec::new());
+        self.hash(&mut bytes);
+        key.push(bytes.0);
+    }
+}
+
+/// Records what `Hash` writes, byte for byte: deterministic across processes (unlike std's
+/// randomized hasher), so keys are stable for stores that instances share.
+struct PartHasher(Vec<u8>);
+
+impl Hasher for PartHasher {
+    fn finish(&self) -> u64 {
+        0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+}
+
+/// A value a cached function returns (or, for `Result`/`Option`, its `Ok`/`Some` value).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be cached: a cached value must be `Clone + Send + Sync + 'static`",
+    label = "the cached value type",
+    note = "every caller gets a clone of the stored value; wrap it in an `Arc` if cloning is costly or impossible"
+)]
+pub trait CachedValue: Clone + Send + Sync + 'static {}
+
+impl<T: Clone + Send + Sync + 'static> CachedValue for T {}
+
+/// Asserts, where the macro puts the span, that `T` can be cached.
+pub fn assert_cached_value<T: CachedValue>() {}
+
+/// Asserts, where the macro puts the span, that an argument can be part of the key.
+pub fn assert_key_part<T: KeyPart + ?Sized>(_: &T) {}
+
+/// The cache of one function, made on first use. `slot` is a static of the function's own;
+/// the cache's type is inferred from `make`, so the backend may be any expression.
+pub fn cache<V, B>(
+    slot: &'static OnceLock<Box<dyn Any + Send + Sync>>,
+    make: impl FnOnce() -> Cache<V, B>,
+) -> &'static Cache<V, B>
+where
+    V: Clone + Send + Sync + 'static,
+    B: Backend<V>,
+{
+    slot.get_or_init(|| Box::new(make()))
+        .downcast_ref()
+        .expect("one function, one cache type")
+}
+
+/// Which backend a `backend = …` expression names: the expression's value, or its clone when
+/// it is a reference to a shared store.
+pub fn backend<B: Clone>(backend: impl std::borrow::Borrow<B>) -> B {
+    backend.borrow().clone()
+}
+
+/// A `None` result, kept out of the cache.
+#[derive(Debug, Clone, Copy)]
+pub struct NotCached;

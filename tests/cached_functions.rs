@@ -1,0 +1,231 @@
+//! `#[cached_handler]` on plain async functions: hits, misses, expiry, single-flight, and each
+//! attribute.
+
+use std::{
+    sync::atomic::{AtomicUsize, Ordering::SeqCst},
+    time::Duration,
+};
+
+use layercake::{Moka, cached_handler};
+use tokio::{
+    task::JoinSet,
+    time::{advance, sleep},
+};
+
+static PROFILE_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[derive(Debug, Clone, PartialEq)]
+struct Profile {
+    id: u64,
+    name: String,
+}
+
+#[cached_handler(ttl = 60)]
+async fn profile(id: u64, name: String) -> Profile {
+    PROFILE_CALLS.fetch_add(1, SeqCst);
+    sleep(Duration::from_millis(100)).await;
+    Profile { id, name }
+}
+
+#[tokio::test(start_paused = true)]
+async fn hits_misses_and_expires_by_its_arguments() {
+    let ada = profile(1, "Ada".into()).await;
+    assert_eq!(
+        ada,
+        Profile {
+            id: 1,
+            name: "Ada".into()
+        }
+    );
+    assert_eq!(profile(1, "Ada".into()).await, ada);
+    assert_eq!(PROFILE_CALLS.load(SeqCst), 1, "the second call is a hit");
+    profile(2, "Ada".into()).await;
+    profile(1, "Bob".into()).await;
+    assert_eq!(
+        PROFILE_CALLS.load(SeqCst),
+        3,
+        "every argument is part of the key"
+    );
+
+    advance(Duration::from_secs(61)).await;
+    profile(1, "Ada".into()).await;
+    assert_eq!(PROFILE_CALLS.load(SeqCst), 4, "expired after the ttl");
+    assert_eq!(profile::cache().stats().hits, 1);
+
+    // Sixty-four concurrent calls for a cold key run the body once.
+    let mut calls = JoinSet::new();
+    for _ in 0..64 {
+        calls.spawn(profile(9, "Cold".into()));
+    }
+    for result in calls.join_all().await {
+        assert_eq!(result.id, 9);
+    }
+    assert_eq!(PROFILE_CALLS.load(SeqCst), 5);
+}
+
+static LOAD_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached_handler(ttl = "5m")]
+async fn load(id: u32) -> Result<String, String> {
+    let n = LOAD_CALLS.fetch_add(1, SeqCst);
+    if n == 0 {
+        Err("db down".into())
+    } else {
+        Ok(format!("row {id}"))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn results_cache_only_ok_and_options_only_some_by_default() {
+    assert_eq!(load(7).await, Err("db down".into()));
+    assert_eq!(load(7).await, Ok("row 7".into()));
+    assert_eq!(load(7).await, Ok("row 7".into()));
+    assert_eq!(
+        LOAD_CALLS.load(SeqCst),
+        2,
+        "the error was not cached, the value was"
+    );
+
+    assert_eq!(find(0).await, None);
+    assert_eq!(find(0).await, None);
+    assert_eq!(find(1).await, Some(1));
+    assert_eq!(find(1).await, Some(1));
+    assert_eq!(FIND_CALLS.load(SeqCst), 3, "None twice computed, Some once");
+}
+
+static FIND_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached_handler(ttl = 60)]
+async fn find(id: u32) -> Option<u32> {
+    FIND_CALLS.fetch_add(1, SeqCst);
+    (id > 0).then_some(id)
+}
+
+static ERR_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached_handler(ttl = 60, cache_err)]
+async fn always_fails(id: u32) -> Result<u32, String> {
+    ERR_CALLS.fetch_add(1, SeqCst);
+    Err(format!("no {id}"))
+}
+
+static NONE_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached_handler(ttl = 60, cache_none = true)]
+async fn nothing(id: u32) -> Option<u32> {
+    NONE_CALLS.fetch_add(1, SeqCst);
+    let _ = id;
+    None
+}
+
+#[tokio::test(start_paused = true)]
+async fn cache_err_and_cache_none_store_failures_too() {
+    assert_eq!(always_fails(1).await, Err("no 1".into()));
+    assert_eq!(always_fails(1).await, Err("no 1".into()));
+    assert_eq!(ERR_CALLS.load(SeqCst), 1);
+    assert_eq!(nothing(1).await, None);
+    assert_eq!(nothing(1).await, None);
+    assert_eq!(NONE_CALLS.load(SeqCst), 1);
+}
+
+static SKIP_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached_handler(ttl = 60, skip(request_id))]
+async fn price(sku: String, request_id: u64) -> u64 {
+    SKIP_CALLS.fetch_add(1, SeqCst);
+    let _ = request_id;
+    sku.len() as u64
+}
+
+static KEY_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached_handler(ttl = 60, key = email.to_lowercase())]
+async fn account(email: String) -> String {
+    KEY_CALLS.fetch_add(1, SeqCst);
+    email
+}
+
+#[tokio::test(start_paused = true)]
+async fn skip_and_key_decide_what_identifies_a_call() {
+    price("abc".into(), 1).await;
+    price("abc".into(), 2).await;
+    assert_eq!(
+        SKIP_CALLS.load(SeqCst),
+        1,
+        "request_id is not part of the key"
+    );
+
+    assert_eq!(account("Ada@Example.org".into()).await, "Ada@Example.org");
+    assert_eq!(
+        account("ada@example.org".into()).await,
+        "Ada@Example.org",
+        "same key"
+    );
+    assert_eq!(KEY_CALLS.load(SeqCst), 1);
+    assert_eq!(
+        account::key_for("ADA@EXAMPLE.ORG".into()),
+        account::key_for("ada@example.org".into())
+    );
+}
+
+static SHARED_CALLS: AtomicUsize = AtomicUsize::new(0);
+static STORE: std::sync::LazyLock<Moka> = std::sync::LazyLock::new(Moka::default);
+
+#[cached_handler(ttl = 60, backend = STORE.clone(), namespace = "pricing", version = 2, concurrency = 2)]
+async fn rate(currency: String) -> f64 {
+    SHARED_CALLS.fetch_add(1, SeqCst);
+    sleep(Duration::from_millis(50)).await;
+    if currency == "EUR" { 1.0 } else { 1.1 }
+}
+
+#[tokio::test(start_paused = true)]
+async fn backend_namespace_version_and_concurrency() {
+    let mut calls = JoinSet::new();
+    for _ in 0..10 {
+        calls.spawn(rate("EUR".into()));
+    }
+    calls.join_all().await;
+    assert_eq!(
+        SHARED_CALLS.load(SeqCst),
+        2,
+        "concurrency = 2: two callers compute"
+    );
+    STORE.run_pending_tasks();
+    assert_eq!(STORE.entry_count(), 1, "stored in the shared store");
+    let key = rate::key_for("EUR".into()).to_string();
+    assert!(key.starts_with("pricing:value/1:"), "{key}");
+    assert!(
+        key.contains("::rate:2:"),
+        "function and version in the key: {key}"
+    );
+
+    // invalidate() removes exactly that entry.
+    rate::invalidate("EUR".into()).await;
+    rate("EUR".into()).await;
+    assert_eq!(SHARED_CALLS.load(SeqCst), 3);
+}
+
+static STALE_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached_handler(ttl = 10, stale = 60, stale_policy = offload)]
+async fn slow_report(day: u32) -> String {
+    let n = STALE_CALLS.fetch_add(1, SeqCst) + 1;
+    sleep(Duration::from_millis(500)).await;
+    format!("report {day} #{n}")
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_policy_offload_serves_stale_and_refreshes_in_the_background() {
+    assert_eq!(slow_report(1).await, "report 1 #1");
+    advance(Duration::from_secs(15)).await;
+    let started = tokio::time::Instant::now();
+    assert_eq!(slow_report(1).await, "report 1 #1", "stale, at once");
+    assert!(started.elapsed() < Duration::from_millis(100));
+    sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        slow_report(1).await,
+        "report 1 #2",
+        "refreshed in the background"
+    );
+    assert_eq!(STALE_CALLS.load(SeqCst), 2);
+}
