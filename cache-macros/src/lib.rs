@@ -60,6 +60,9 @@ fn duration(name: &str, value: &Expr) -> syn::Result<u64> {
         Expr::Lit(ExprLit {
             lit: Lit::Int(int), ..
         }) => {
+            if int.base10_digits().starts_with('-') {
+                return Err(error(int, format!("`{name}` cannot be negative")));
+            }
             let secs: u64 = int.base10_parse()?;
             Ok(secs.saturating_mul(1000))
         }
@@ -441,6 +444,7 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
     Ok(quote! {
         #(#attrs)*
         #vis async fn #name(#(#value_params),*) #output {
+            #value_assertion
             let __cache = #module::cache();
             let __key = #module::__key(#(&#arg_names),*);
             #call
