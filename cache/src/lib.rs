@@ -55,6 +55,75 @@ pub use layercake_backends::{
     Backend, BackendError, BackendErrorKind, Entry, Freshness, Key, KeyBuilder, Tier, Timestamp,
 };
 
+/// Caches an async function: its result is computed once per distinct arguments and shared,
+/// with single-flight, on the same engine as [`Cache::get_or_compute`].
+///
+/// ```
+/// use layercake::cached_handler;
+///
+/// #[derive(Clone)]
+/// struct User { id: u64, name: String }
+///
+/// #[cached_handler(ttl = 60, stale = "5m")]
+/// async fn user(id: u64) -> Result<User, String> {
+///     // … a database query …
+///     Ok(User { id, name: "Ada".into() })
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let ada = user(7).await.unwrap();          // computed
+/// let again = user(7).await.unwrap();        // from the cache
+/// assert_eq!(again.name, ada.name);
+/// user::invalidate(7).await;                 // next call computes again
+/// assert_eq!(user::cache().stats().hits, 1);
+/// # }
+/// ```
+///
+/// The key is the function's path, its `version` and the arguments (their `Hash`, byte for byte,
+/// deterministic across processes). Arguments must be `Hash` (or skipped) and `Clone + Send +
+/// Sync + 'static` (the computation may run in the background); the cached value must be
+/// `Clone + Send + Sync + 'static`. A `Result<T, E>` caches `Ok(T)` only and an `Option<T>`
+/// `Some(T)` only, unless told otherwise. Next to the function, a module of the same name gives
+/// `cache()`, `key_for(args…)` and `invalidate(args…)`.
+///
+/// | attribute | meaning | example |
+/// |---|---|---|
+/// | `ttl` | how long a result is fresh (seconds, or `"500ms"`, `"90s"`, `"5m"`, `"2h"`, `"1d"`) | `ttl = 60` |
+/// | `stale` | how long after its ttl it may be served stale (needs `ttl`) | `stale = "5m"` |
+/// | `stale_policy` | `return`, `revalidate` or `offload` (serve stale, refresh in the background) | `stale_policy = offload` |
+/// | `key` | an expression over the arguments that replaces them in the key | `key = email.to_lowercase()` |
+/// | `skip` | arguments left out of the key | `skip(request_id)` |
+/// | `backend` | the store (any [`Backend`]: a shared `Moka`, a `Compose`, `Redis` …); default: a `Moka` of the function's own | `backend = STORE.clone()` |
+/// | `concurrency` | how many callers of a missing key compute at once | `concurrency = 2` |
+/// | `namespace` | the first part of every key | `namespace = "billing"` |
+/// | `version` | part of every key: change it and old entries are no longer read | `version = 2` |
+/// | `cache_err` | also cache `Err` results | `cache_err` |
+/// | `cache_none` | also cache `None` results | `cache_none = true` |
+///
+/// ```
+/// use std::sync::LazyLock;
+/// use layercake::{Moka, cached_handler};
+///
+/// static STORE: LazyLock<Moka> = LazyLock::new(|| Moka::new(64 << 20));
+///
+/// #[cached_handler(ttl = "10m", backend = STORE.clone(), namespace = "billing", version = 2,
+///                  skip(trace_id), key = sku.to_uppercase(), concurrency = 2)]
+/// async fn price(sku: String, trace_id: u64) -> Option<u64> {
+///     let _ = trace_id;
+///     Some(sku.len() as u64 * 100)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// assert_eq!(price("ab".into(), 1).await, Some(200));
+/// assert_eq!(price::key_for("AB".into(), 9), price::key_for("ab".into(), 1));
+/// # }
+/// ```
+///
+/// Misuse is a compile error at the offending token: an unknown or repeated attribute, `stale`
+/// without `ttl`, a zero or negative `ttl`, a malformed duration, an unknown `stale_policy`,
+/// `skip`/`key` naming an argument that does not exist, a function that is not `async`, an
+/// argument that is not `Hash`, a result that is not `Clone`, a value a byte store cannot
+/// encode.
 pub use layercake_macros::cached_handler;
 
 pub use crate::{
@@ -76,6 +145,7 @@ pub mod prelude {
     pub use crate::Moka;
     #[cfg(feature = "redis")]
     pub use crate::Redis;
+    pub use crate::cached_handler;
     pub use crate::{
         Backend, Cache, CacheLayer, CacheStats, Key, StalePolicy,
         compose::{Always, Compose, Never, OptimisticParallel, Parallel, Race, Sequential},

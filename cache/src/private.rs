@@ -24,23 +24,23 @@ pub trait KeyPart {
 
 impl<T: Hash + ?Sized> KeyPart for T {
     fn push_to(&self, key: &mut KeyBuilder) {
-        let mut bytes = PartHasher(Vec::new());
-        self.hash(&mut bytes);
-        key.push(bytes.0);
+        self.hash(&mut PartHasher(key));
     }
 }
 
-/// Records what `Hash` writes, byte for byte: deterministic across processes (unlike std's
-/// randomized hasher), so keys are stable for stores that instances share.
-struct PartHasher(Vec<u8>);
+/// Records what `Hash` writes, byte for byte, into the key: each write a length-prefixed part.
+/// Deterministic across processes (unlike std's randomized hasher), so keys are stable for
+/// stores that instances share; unambiguous, as std's `Hash` implementations are prefix-free
+/// and every write keeps its length. No allocation: the key builder's buffer is on the stack.
+struct PartHasher<'a>(&'a mut KeyBuilder);
 
-impl Hasher for PartHasher {
+impl Hasher for PartHasher<'_> {
     fn finish(&self) -> u64 {
         0
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        self.0.extend_from_slice(bytes);
+        self.0.push(bytes);
     }
 }
 
