@@ -293,6 +293,23 @@ fn shape(output: &ReturnType) -> Shape {
     }
 }
 
+/// The first type argument of a path type: `Path<u64>` → `u64`.
+fn first_type_argument(ty: &Type) -> Option<Type> {
+    let Type::Path(path) = ty else { return None };
+    let PathArguments::AngleBracketed(generics) = &path.path.segments.last()?.arguments else {
+        return None;
+    };
+    generics.args.iter().find_map(|arg| match arg {
+        GenericArgument::Type(ty) => Some(ty.clone()),
+        _ => None,
+    })
+}
+
+/// Whether a type's path ends in `name` (`axum::extract::State<_>` → `State`).
+fn last_segment_is(ty: &Type, name: &str) -> bool {
+    matches!(ty, Type::Path(path) if path.path.segments.last().is_some_and(|s| s.ident == name))
+}
+
 fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
     let function: ItemFn = syn::parse2(item.clone())
         .map_err(|_| error(&item, "#[cached_handler] goes on an `async fn`"))?;
@@ -309,27 +326,46 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
             "#[cached_handler] does not support generic functions: each instance would need a cache of its own",
         ));
     }
+    // Each argument binds one name: `id: u64`, or an extractor around a name,
+    // `Path(id): Path<u64>` (then the key uses the inner value, of the inner type).
     let mut names = Vec::new();
     let mut types = Vec::new();
+    let mut states = Vec::new();
     for input in &sig.inputs {
-        match input {
+        let typed = match input {
             FnArg::Receiver(receiver) => {
                 return Err(error(
                     receiver,
                     "#[cached_handler] caches free functions, not methods",
                 ));
             }
-            FnArg::Typed(typed) => {
-                let Pat::Ident(pat) = &*typed.pat else {
+            FnArg::Typed(typed) => typed,
+        };
+        let outer = &*typed.ty;
+        let (binding, inner) = match &*typed.pat {
+            Pat::Ident(pat) => (pat.ident.clone(), outer.clone()),
+            Pat::TupleStruct(extractor) if extractor.elems.len() == 1 => {
+                let Some(Pat::Ident(pat)) = extractor.elems.first() else {
                     return Err(error(
-                        &typed.pat,
-                        "#[cached_handler] needs plain argument names (no patterns)",
+                        &extractor.elems,
+                        "name the extracted value: `Path(id): Path<u64>`",
                     ));
                 };
-                names.push(pat.ident.clone());
-                types.push((*typed.ty).clone());
+                let inner = first_type_argument(outer).ok_or_else(|| {
+                    error(outer, "an extractor pattern needs the extractor's type with its value type: `Path<u64>`")
+                })?;
+                (pat.ident.clone(), inner)
             }
-        }
+            other => {
+                return Err(error(
+                    other,
+                    "#[cached_handler] needs a plain name, or an extractor around one (`Path(id): Path<u64>`)",
+                ));
+            }
+        };
+        states.push(last_segment_is(outer, "State"));
+        names.push(binding);
+        types.push(inner);
     }
     let config = parse_config(attr, &names)?;
 
@@ -343,7 +379,15 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
         ReturnType::Type(_, ty) => (**ty).clone(),
     };
     let shape = shape(output);
+    // A handler returning `impl IntoResponse` (or a `Response`): its response is what is cached.
+    let handler = match output {
+        ReturnType::Type(_, ty) => {
+            matches!(&**ty, Type::ImplTrait(_)) || last_segment_is(ty, "Response")
+        }
+        ReturnType::Default => false,
+    };
     let value_type = match &shape {
+        _ if handler => syn::parse_quote!(::layercake::layer::CachedResponse),
         Shape::Result(ok) if !config.cache_err => ok.clone(),
         Shape::Option(some) if !config.cache_none => some.clone(),
         _ => ret.clone(),
@@ -377,9 +421,18 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
     ));
 
     // The key: the function, its version, then the arguments not skipped (or `key = …`).
-    let keyed: Vec<(&Ident, &Type)> = names
+    // `State` is the application's, not the request's: never part of the key or of the
+    // generated `key_for`/`invalidate`.
+    let params: Vec<(&Ident, &Type)> = names
         .iter()
         .zip(&types)
+        .zip(&states)
+        .filter(|(_, state)| !**state)
+        .map(|(arg, _)| arg)
+        .collect();
+    let keyed: Vec<(&Ident, &Type)> = params
+        .iter()
+        .copied()
         .filter(|(n, _)| !config.skip.contains(n))
         .collect();
     let key_parts = match &config.key {
@@ -400,12 +453,9 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
             .map(|(n, ty)| quote_spanned!(ty.span()=> ::layercake::__private::assert_key_part::<#ty>(&#n);))
             .collect(),
     };
-    let ref_params = names.iter().zip(&types).map(|(n, ty)| quote!(#n: &#ty));
-    let value_params: Vec<Tokens> = names
-        .iter()
-        .zip(&types)
-        .map(|(n, ty)| quote!(#n: #ty))
-        .collect();
+    let ref_params = params.iter().map(|(n, ty)| quote!(#n: &#ty));
+    let value_params: Vec<Tokens> = params.iter().map(|(n, ty)| quote!(#n: #ty)).collect();
+    let param_names: Vec<&Ident> = params.iter().map(|(n, _)| *n).collect();
     let value_assertion =
         quote_spanned!(ret.span()=> ::layercake::__private::assert_cached_value::<#value_type>(););
 
@@ -413,6 +463,18 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
     let compute =
         quote!(move || async move { let __result: #ret = async move #body.await; __result });
     let call = match &shape {
+        _ if handler => quote! {
+            match __cache
+                .try_get_or_compute_key(__key, move || async move {
+                    let __result = async move #body.await;
+                    ::layercake::__private::handler::to_cached(__result).await
+                })
+                .await
+            {
+                ::core::result::Result::Ok(cached) => ::layercake::__private::handler::from_cached(cached),
+                ::core::result::Result::Err(response) => response,
+            }
+        },
         Shape::Result(_) if !config.cache_err => {
             quote!(__cache.try_get_or_compute_key(__key, #compute).await)
         }
@@ -439,14 +501,14 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
         },
     };
     let module = format_ident!("{}", name);
-    let arg_names = &names;
+    let inputs = &sig.inputs;
 
     Ok(quote! {
         #(#attrs)*
-        #vis async fn #name(#(#value_params),*) #output {
+        #vis async fn #name(#inputs) #output {
             #value_assertion
             let __cache = #module::cache();
-            let __key = #module::__key(#(&#arg_names),*);
+            let __key = #module::__key(#(&#param_names),*);
             #call
         }
 
@@ -482,12 +544,12 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
 
             /// The key the function's result is stored under for these arguments.
             pub fn key_for(#(#value_params),*) -> ::layercake::Key {
-                __key(#(&#arg_names),*)
+                __key(#(&#param_names),*)
             }
 
             /// Removes the cached result for these arguments.
             pub async fn invalidate(#(#value_params),*) {
-                cache().invalidate_key(&key_for(#(#arg_names),*)).await;
+                cache().invalidate_key(&key_for(#(#param_names),*)).await;
             }
         }
     })

@@ -119,6 +119,31 @@ pub use layercake_backends::{
 /// # }
 /// ```
 ///
+/// On an axum handler (feature `axum`), the response is what is cached: a handler returning
+/// `impl IntoResponse` (or a `Response`) is keyed by the values its extractors bind
+/// (`Path(id): Path<u64>`, `Query(q): Query<Params>` …; `State` is left out), its status,
+/// headers and body are stored, and error statuses, `Set-Cookie` and `Cache-Control:
+/// private`/`no-store` responses are passed on without being stored. The handler's signature is
+/// unchanged, so it goes into a `Router` as before, under `#[axum::debug_handler]` too.
+///
+#[cfg_attr(
+    feature = "axum",
+    doc = r#"
+```no_run
+use axum::{Router, extract::Path, response::IntoResponse, routing::get};
+use layercake::cached_handler;
+
+#[cached_handler(ttl = 30)]
+async fn product(Path(id): Path<u64>) -> impl IntoResponse {
+    format!("product {id}")
+}
+
+let app: Router = Router::new().route("/products/{id}", get(product));
+# drop(app);
+```
+"#
+)]
+///
 /// Misuse is a compile error at the offending token: an unknown or repeated attribute, `stale`
 /// without `ttl`, a zero or negative `ttl`, a malformed duration, an unknown `stale_policy`,
 /// `skip`/`key` naming an argument that does not exist, a function that is not `async`, an

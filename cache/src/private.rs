@@ -84,3 +84,60 @@ pub fn backend<B: Clone>(backend: impl std::borrow::Borrow<B>) -> B {
 /// A `None` result, kept out of the cache.
 #[derive(Debug, Clone, Copy)]
 pub struct NotCached;
+
+/// Responses of axum handlers, as the cache keeps them.
+#[cfg(feature = "axum")]
+pub mod handler {
+    use axum_core::{
+        body::Body,
+        response::{IntoResponse, Response},
+    };
+    use http::header;
+
+    use crate::layer::CachedResponse;
+
+    /// The most a cached handler response may weigh; larger ones are passed on, not stored.
+    pub const MAX_BODY: usize = 4 * 1024 * 1024;
+
+    /// The handler's response as it may be stored, or as it is when it may not: an error
+    /// status, `Set-Cookie`, `Cache-Control: private` or `no-store`, a body over 4 MiB, a body
+    /// that fails.
+    pub async fn to_cached(response: impl IntoResponse) -> Result<CachedResponse, Response> {
+        let response = response.into_response();
+        let (parts, body) = response.into_parts();
+        let headers = &parts.headers;
+        let private = headers
+            .get_all(header::CACHE_CONTROL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|d| {
+                let d = d.trim();
+                d.eq_ignore_ascii_case("private") || d.eq_ignore_ascii_case("no-store")
+            });
+        if parts.status.as_u16() >= 400 || headers.contains_key(header::SET_COOKIE) || private {
+            return Err(Response::from_parts(parts, body));
+        }
+        match crate::layer::collect_body(body, MAX_BODY).await {
+            Ok(bytes) => {
+                let mut headers = parts.headers;
+                headers.remove(header::CONTENT_LENGTH);
+                headers.remove(header::TRANSFER_ENCODING);
+                headers.insert(header::CONTENT_LENGTH, http::HeaderValue::from(bytes.len()));
+                Ok(CachedResponse::new(parts.status, headers, bytes))
+            }
+            Err(_) => Err(Response::from_parts(
+                parts,
+                Body::from("the response could not be read"),
+            )),
+        }
+    }
+
+    /// A response rebuilt from a stored one: the body is shared, not copied.
+    pub fn from_cached(cached: CachedResponse) -> Response {
+        let mut response = Response::new(Body::from(cached.body().clone()));
+        *response.status_mut() = cached.status();
+        *response.headers_mut() = cached.headers().clone();
+        response
+    }
+}

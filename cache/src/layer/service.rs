@@ -364,7 +364,7 @@ where
 }
 
 /// Reads a whole body of at most `max` bytes.
-async fn collect<B: Body>(body: B, max: usize) -> Result<Bytes, TaskError> {
+pub(crate) async fn collect<B: Body>(body: B, max: usize) -> Result<Bytes, TaskError> {
     let mut body = pin!(body);
     let mut collected = BytesMut::new();
     while let Some(frame) = poll_fn(|cx| body.as_mut().poll_frame(cx)).await {

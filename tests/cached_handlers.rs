@@ -1,0 +1,136 @@
+//! `#[cached_handler]` on axum handlers, in a real axum server on a loopback port: responses
+//! cached by the extracted values, `State` left out, error responses passed on uncached, and
+//! `#[axum::debug_handler]` on top.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering::SeqCst},
+    },
+};
+
+use axum::{
+    Router,
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::IntoResponse,
+    routing::get,
+};
+use layercake::cached_handler;
+
+#[derive(Clone, Default)]
+struct App {
+    calls: Arc<AtomicUsize>,
+}
+
+#[derive(Clone, Hash, serde::Deserialize)]
+struct Lang {
+    lang: String,
+}
+
+#[cached_handler(ttl = 60)]
+async fn show_user(
+    Path(id): Path<u64>,
+    Query(query): Query<Lang>,
+    State(app): State<App>,
+) -> impl IntoResponse {
+    app.calls.fetch_add(1, SeqCst);
+    if id == 0 {
+        return (
+            StatusCode::NOT_FOUND,
+            [("x-user", "none".to_owned())],
+            "no such user".to_owned(),
+        );
+    }
+    (
+        StatusCode::OK,
+        [("x-user", id.to_string())],
+        format!("user {id} in {}", query.lang),
+    )
+}
+
+#[axum::debug_handler]
+#[cached_handler(ttl = 60)]
+async fn checked(Path(name): Path<String>, State(app): State<App>) -> impl IntoResponse {
+    app.calls.fetch_add(1, SeqCst);
+    format!("hello {name}")
+}
+
+async fn serve(app: App) -> SocketAddr {
+    let router = Router::new()
+        .route("/users/{id}", get(show_user))
+        .route("/hello/{name}", get(checked))
+        .with_state(app);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+async fn get_text(addr: SocketAddr, path: &str) -> (StatusCode, String, String) {
+    use http_body_util::BodyExt;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let uri = format!("http://{addr}{path}").parse().unwrap();
+    let response = client.get(uri).await.unwrap();
+    let status = response.status();
+    let user = response
+        .headers()
+        .get("x-user")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, user, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handler_responses_are_cached_by_the_extracted_values() {
+    let app = App::default();
+    let addr = serve(app.clone()).await;
+
+    let first = get_text(addr, "/users/7?lang=en").await;
+    assert_eq!(
+        first,
+        (StatusCode::OK, "7".to_owned(), "user 7 in en".to_owned())
+    );
+    assert_eq!(
+        get_text(addr, "/users/7?lang=en").await,
+        first,
+        "status, headers and body"
+    );
+    assert_eq!(app.calls.load(SeqCst), 1, "the second request was a hit");
+
+    get_text(addr, "/users/7?lang=fr").await;
+    get_text(addr, "/users/8?lang=en").await;
+    assert_eq!(app.calls.load(SeqCst), 3, "path and query are the key");
+
+    // An error response is passed on, not stored.
+    for _ in 0..2 {
+        let (status, _, body) = get_text(addr, "/users/0?lang=en").await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::NOT_FOUND, "no such user")
+        );
+    }
+    assert_eq!(app.calls.load(SeqCst), 5);
+
+    // The generated invalidate takes the extracted values (State is not part of the key).
+    show_user::invalidate(7, Lang { lang: "en".into() }).await;
+    get_text(addr, "/users/7?lang=en").await;
+    assert_eq!(app.calls.load(SeqCst), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_handler_still_works_on_a_cached_handler() {
+    let app = App::default();
+    let addr = serve(app.clone()).await;
+    for _ in 0..3 {
+        assert_eq!(get_text(addr, "/hello/ada").await.2, "hello ada");
+    }
+    assert_eq!(app.calls.load(SeqCst), 1);
+    assert_eq!(
+        checked::key_for("ada".into()),
+        checked::key_for("ada".into())
+    );
+}
