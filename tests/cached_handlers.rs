@@ -134,3 +134,48 @@ async fn debug_handler_still_works_on_a_cached_handler() {
         checked::key_for("ada".into())
     );
 }
+
+static SLOW_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached_handler(ttl = 30)]
+async fn slow_page(Path(page): Path<u32>) -> impl IntoResponse {
+    SLOW_CALLS.fetch_add(1, SeqCst);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    format!("page {page}")
+}
+
+async fn body_of(response: axum::response::Response) -> String {
+    use http_body_util::BodyExt;
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_handler_coalesces_concurrent_calls_and_expires_after_its_ttl() {
+    // Called as a function, as axum calls it, with the extractors made by hand.
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..64 {
+        calls.spawn(async { body_of(slow_page(Path(3)).await.into_response()).await });
+    }
+    for body in calls.join_all().await {
+        assert_eq!(body, "page 3");
+    }
+    assert_eq!(
+        SLOW_CALLS.load(SeqCst),
+        1,
+        "64 concurrent calls, one execution"
+    );
+
+    tokio::time::advance(std::time::Duration::from_secs(29)).await;
+    assert_eq!(
+        body_of(slow_page(Path(3)).await.into_response()).await,
+        "page 3"
+    );
+    assert_eq!(SLOW_CALLS.load(SeqCst), 1);
+    tokio::time::advance(std::time::Duration::from_secs(2)).await;
+    assert_eq!(
+        body_of(slow_page(Path(3)).await.into_response()).await,
+        "page 3"
+    );
+    assert_eq!(SLOW_CALLS.load(SeqCst), 2, "expired after 30 s");
+}
