@@ -179,3 +179,38 @@ async fn a_handler_coalesces_concurrent_calls_and_expires_after_its_ttl() {
     );
     assert_eq!(SLOW_CALLS.load(SeqCst), 2, "expired after 30 s");
 }
+
+static LOOKUP_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached_handler(ttl = 60, negative_ttl = 5)]
+async fn lookup(Path(id): Path<u32>) -> impl IntoResponse {
+    LOOKUP_CALLS.fetch_add(1, SeqCst);
+    if id == 0 {
+        return (StatusCode::NOT_FOUND, "not found".to_owned());
+    }
+    (StatusCode::OK, format!("item {id}"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn negative_ttl_caches_not_found_briefly() {
+    for _ in 0..2 {
+        let response = lookup(Path(0)).await.into_response();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(body_of(response).await, "not found");
+    }
+    assert_eq!(LOOKUP_CALLS.load(SeqCst), 1, "the 404 was cached");
+    lookup(Path(1)).await;
+    tokio::time::advance(std::time::Duration::from_secs(6)).await;
+    lookup(Path(0)).await;
+    assert_eq!(
+        LOOKUP_CALLS.load(SeqCst),
+        3,
+        "the 404 expired after its negative ttl"
+    );
+    lookup(Path(1)).await;
+    assert_eq!(
+        LOOKUP_CALLS.load(SeqCst),
+        3,
+        "the 200 keeps its ttl of 60 s"
+    );
+}

@@ -37,6 +37,7 @@ enum Shape {
 struct Config {
     ttl: Option<(u64, Span)>,
     stale: Option<(u64, Span)>,
+    negative_ttl: Option<(u64, Span)>,
     key: Option<Expr>,
     skip: Vec<Ident>,
     backend: Option<Expr>,
@@ -48,7 +49,7 @@ struct Config {
     stale_policy: Option<Tokens>,
 }
 
-const KNOWN: &str = "ttl, stale, key, skip, backend, concurrency, namespace, version, cache_err, cache_none, stale_policy";
+const KNOWN: &str = "ttl, stale, negative_ttl, key, skip, backend, concurrency, namespace, version, cache_err, cache_none, stale_policy";
 
 fn error(span: impl Spanned, message: impl std::fmt::Display) -> syn::Error {
     syn::Error::new(span.span(), message)
@@ -155,10 +156,12 @@ fn parse_config(attr: Tokens, args: &[Ident]) -> syn::Result<Config> {
                 config.stale = Some((duration("stale", value)?, name_ident.span()));
             }
             "negative_ttl" => {
-                return Err(error(
-                    &name_ident,
-                    "`negative_ttl` applies to HTTP handlers (error statuses); a plain function caches `Ok`/`Some` values, see `cache_err`/`cache_none`",
-                ));
+                let value = value()?;
+                let ms = duration("negative_ttl", value)?;
+                if ms == 0 {
+                    return Err(error(value, "`negative_ttl` must be greater than zero"));
+                }
+                config.negative_ttl = Some((ms, name_ident.span()));
             }
             "key" => config.key = Some(value()?.clone()),
             "backend" => config.backend = Some(value()?.clone()),
@@ -386,6 +389,18 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
         }
         ReturnType::Default => false,
     };
+    if let (Some((_, span)), false) = (config.negative_ttl, handler) {
+        return Err(syn::Error::new(
+            span,
+            "`negative_ttl` applies to HTTP handlers (error statuses); a plain function caches `Ok`/`Some` values, see `cache_err`/`cache_none`",
+        ));
+    }
+    let negative = config.negative_ttl.is_some();
+    let lifetime = config.negative_ttl.map(|(ms, _)| {
+        quote!(.lifetime(|response: &::layercake::layer::CachedResponse| {
+            (response.status().as_u16() >= 400).then_some(::std::time::Duration::from_millis(#ms))
+        }))
+    });
     let value_type = match &shape {
         _ if handler => syn::parse_quote!(::layercake::layer::CachedResponse),
         Shape::Result(ok) if !config.cache_err => ok.clone(),
@@ -467,7 +482,7 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
             match __cache
                 .try_get_or_compute_key(__key, move || async move {
                     let __result = async move #body.await;
-                    ::layercake::__private::handler::to_cached(__result).await
+                    ::layercake::__private::handler::to_cached(__result, #negative).await
                 })
                 .await
             {
@@ -525,7 +540,7 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
                 #value_assertion
                 ::layercake::__private::cache(&SLOT, || {
                     ::layercake::Cache::builder(#backend)
-                        #ttl #stale #stale_policy #concurrency #namespace
+                        #ttl #stale #stale_policy #concurrency #namespace #lifetime
                         .build()
                         .expect("the configuration was checked by #[cached_handler]")
                 })

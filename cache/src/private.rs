@@ -100,9 +100,13 @@ pub mod handler {
     pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
     /// The handler's response as it may be stored, or as it is when it may not: an error
-    /// status, `Set-Cookie`, `Cache-Control: private` or `no-store`, a body over 4 MiB, a body
-    /// that fails.
-    pub async fn to_cached(response: impl IntoResponse) -> Result<CachedResponse, Response> {
+    /// status (but for the heuristically cacheable 404, 405, 410, 414 and 501 when `negative`
+    /// caching is on), `Set-Cookie`, `Cache-Control: private` or `no-store`, a body over 4 MiB,
+    /// a body that fails.
+    pub async fn to_cached(
+        response: impl IntoResponse,
+        negative: bool,
+    ) -> Result<CachedResponse, Response> {
         let response = response.into_response();
         let (parts, body) = response.into_parts();
         let headers = &parts.headers;
@@ -115,7 +119,10 @@ pub mod handler {
                 let d = d.trim();
                 d.eq_ignore_ascii_case("private") || d.eq_ignore_ascii_case("no-store")
             });
-        if parts.status.as_u16() >= 400 || headers.contains_key(header::SET_COOKIE) || private {
+        let status = parts.status.as_u16();
+        let storable_error = negative && matches!(status, 404 | 405 | 410 | 414 | 501);
+        if (status >= 400 && !storable_error) || headers.contains_key(header::SET_COOKIE) || private
+        {
             return Err(Response::from_parts(parts, body));
         }
         match crate::layer::collect_body(body, MAX_BODY).await {
