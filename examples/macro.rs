@@ -1,4 +1,4 @@
-//! `#[cached_handler]` on plain async functions, used from an axum handler.
+//! `#[cached_handler]` on an axum handler and on a plain async function.
 //!
 //! ```text
 //! cargo run --example macro                   # 127.0.0.1:3000 (PORT to change)
@@ -6,11 +6,12 @@
 //! curl http://127.0.0.1:3000/users/7          # at once: cached
 //! curl -X DELETE http://127.0.0.1:3000/users/7   # invalidates it
 //! curl http://127.0.0.1:3000/stats
+//! curl -i http://127.0.0.1:3000/greet/ada     # a cached handler: ~200 ms, then at once
 //! ```
 
 use std::{net::SocketAddr, time::Duration};
 
-use axum::{Router, extract::Path, routing::get};
+use axum::{Router, extract::Path, http::StatusCode, response::IntoResponse, routing::get};
 use layercake::prelude::*;
 
 #[derive(Clone)]
@@ -45,6 +46,17 @@ async fn forget(Path(id): Path<u64>) -> &'static str {
     "invalidated\n"
 }
 
+/// A cached axum handler: the response (status, headers, body) is stored, keyed by the path
+/// value; it goes into the router as any handler does.
+#[cached_handler(ttl = 30, negative_ttl = 5)]
+async fn greet(Path(name): Path<String>) -> impl IntoResponse {
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    if name.is_empty() {
+        return (StatusCode::NOT_FOUND, "who?".to_owned());
+    }
+    (StatusCode::OK, format!("hello {name}\n"))
+}
+
 async fn stats() -> String {
     format!("{:#?}\n", load_user::cache().stats())
 }
@@ -53,6 +65,7 @@ async fn stats() -> String {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route("/users/{id}", get(show).delete(forget))
+        .route("/greet/{name}", get(greet))
         .route("/stats", get(stats));
     let port: u16 = match std::env::var("PORT") {
         Ok(port) => port.parse().map_err(|e| format!("PORT={port:?}: {e}"))?,

@@ -229,3 +229,36 @@ async fn stale_policy_offload_serves_stale_and_refreshes_in_the_background() {
     );
     assert_eq!(STALE_CALLS.load(SeqCst), 2);
 }
+
+static SEARCH_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// Not `Hash` (an `f64`), but `Serialize`: keyed by its serde form.
+#[derive(Clone, serde::Serialize)]
+struct Filter {
+    min_ratio: f64,
+    words: Vec<String>,
+}
+
+#[cached_handler(ttl = 60)]
+async fn search(filter: Filter, page: u32) -> usize {
+    SEARCH_CALLS.fetch_add(1, SeqCst);
+    filter.words.len() + page as usize
+}
+
+#[tokio::test(start_paused = true)]
+async fn arguments_that_are_serialize_but_not_hash_key_by_their_serde_form() {
+    let filter = |ratio: f64| Filter {
+        min_ratio: ratio,
+        words: vec!["rust".into()],
+    };
+    search(filter(0.5), 1).await;
+    search(filter(0.5), 1).await;
+    assert_eq!(SEARCH_CALLS.load(SeqCst), 1);
+    search(filter(0.75), 1).await;
+    search(filter(0.5), 2).await;
+    assert_eq!(SEARCH_CALLS.load(SeqCst), 3);
+    assert_ne!(
+        search::key_for(filter(0.5), 1),
+        search::key_for(filter(0.75), 1)
+    );
+}

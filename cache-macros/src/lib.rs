@@ -451,22 +451,21 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
         .filter(|(n, _)| !config.skip.contains(n))
         .collect();
     let key_parts = match &config.key {
-        Some(expr) => {
-            quote_spanned!(expr.span()=> ::layercake::__private::KeyPart::push_to(&(#expr), &mut __key);)
-        }
+        Some(expr) => quote_spanned!(expr.span()=> {
+            #[allow(unused_imports)]
+            use ::layercake::__private::{ViaHash as _, ViaSerde as _};
+            (&&::layercake::__private::KeyArg(&(#expr))).push_key(&mut __key);
+        }),
         None => {
             let pushes = keyed.iter().map(|(n, ty)| {
-                quote_spanned!(ty.span()=> ::layercake::__private::KeyPart::push_to(#n, &mut __key);)
+                quote_spanned!(ty.span()=> {
+                    #[allow(unused_imports)]
+                    use ::layercake::__private::{ViaHash as _, ViaSerde as _};
+                    (&&::layercake::__private::KeyArg(#n)).push_key(&mut __key);
+                })
             });
             quote!(#(#pushes)*)
         }
-    };
-    let key_assertions: Vec<Tokens> = match &config.key {
-        Some(_) => Vec::new(),
-        None => keyed
-            .iter()
-            .map(|(n, ty)| quote_spanned!(ty.span()=> ::layercake::__private::assert_key_part::<#ty>(&#n);))
-            .collect(),
     };
     let ref_params = params.iter().map(|(n, ty)| quote!(#n: &#ty));
     let value_params: Vec<Tokens> = params.iter().map(|(n, ty)| quote!(#n: #ty)).collect();
@@ -549,7 +548,6 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
             #[doc(hidden)]
             #[allow(unused_variables)]
             pub fn __key(#(#ref_params),*) -> ::layercake::Key {
-                #(#key_assertions)*
                 let mut __key = cache().key_builder();
                 __key.push(#function_path);
                 __key.push(#version);

@@ -11,20 +11,38 @@ pub use layercake_backends::{Key, KeyBuilder};
 
 use crate::{Backend, Cache};
 
-/// A function argument that goes into the cache key.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be part of a cache key",
-    label = "this argument is neither `Hash` nor skipped",
-    note = "derive or implement `Hash` for it, or leave it out of the key with `skip(name)`, or give the whole key with `key = …`"
-)]
-pub trait KeyPart {
+/// An argument on its way into the key: by its `Hash` when it has one, else by its serde form
+/// (feature `codec`). The macro calls `(&&KeyArg(&arg)).push_key(..)`: method resolution tries
+/// [`ViaHash`] (on `&KeyArg`) before [`ViaSerde`] (on `KeyArg`), at compile time.
+pub struct KeyArg<'a, T: ?Sized>(pub &'a T);
+
+/// Pushes an argument by its `Hash`.
+pub trait ViaHash {
     /// Adds the argument to `key`.
-    fn push_to(&self, key: &mut KeyBuilder);
+    fn push_key(&self, key: &mut KeyBuilder);
 }
 
-impl<T: Hash + ?Sized> KeyPart for T {
-    fn push_to(&self, key: &mut KeyBuilder) {
-        self.hash(&mut PartHasher(key));
+impl<T: Hash + ?Sized> ViaHash for &KeyArg<'_, T> {
+    fn push_key(&self, key: &mut KeyBuilder) {
+        self.0.hash(&mut PartHasher(key));
+    }
+}
+
+/// Pushes an argument by its serde form (postcard bytes: compact, deterministic).
+pub trait ViaSerde {
+    /// Adds the argument to `key`.
+    fn push_key(&self, key: &mut KeyBuilder);
+}
+
+#[cfg(feature = "codec")]
+impl<T: serde::Serialize + ?Sized> ViaSerde for KeyArg<'_, T> {
+    fn push_key(&self, key: &mut KeyBuilder) {
+        match postcard::to_stdvec(self.0) {
+            Ok(bytes) => key.push(bytes),
+            // A value serde cannot write still gets a key of its own kind: no collision with
+            // any written value, as a written value is never this marker.
+            Err(_) => key.push(b"\xffunserializable"),
+        };
     }
 }
 
@@ -56,9 +74,6 @@ impl<T: Clone + Send + Sync + 'static> CachedValue for T {}
 
 /// Asserts, where the macro puts the span, that `T` can be cached.
 pub fn assert_cached_value<T: CachedValue>() {}
-
-/// Asserts, where the macro puts the span, that an argument can be part of the key.
-pub fn assert_key_part<T: KeyPart + ?Sized>(_: &T) {}
 
 /// The cache of one function, made on first use. `slot` is a static of the function's own;
 /// the cache's type is inferred from `make`, so the backend may be any expression.
