@@ -262,3 +262,24 @@ async fn arguments_that_are_serialize_but_not_hash_key_by_their_serde_form() {
         search::key_for(filter(0.75), 1)
     );
 }
+
+#[cached_handler(ttl = 60, tags = ["users", "profiles"])]
+async fn tagged_user(id: u64) -> String {
+    format!("user {id}")
+}
+
+#[tokio::test(start_paused = true)]
+async fn tags_are_stored_with_every_entry() {
+    use layercake::{Backend, Entry};
+    tagged_user(3).await;
+    let cache = tagged_user::cache();
+    let entry: std::sync::Arc<Entry<String>> = cache
+        .backend()
+        .get(&tagged_user::key_for(3))
+        .await
+        .unwrap()
+        .unwrap();
+    let tags: Vec<&str> = entry.tags().iter().map(|t| &**t).collect();
+    assert_eq!(tags, ["users", "profiles"]);
+    assert_eq!(entry.value(), "user 3");
+}

@@ -102,7 +102,8 @@ proptest! {
             Codec::new(Bincode).encode(&key, &entry).unwrap(),
         ] {
             // Skip the envelope (and its checksum): flip a byte of the payload itself.
-            let payload = &encoded[44 + key.as_bytes().len() + 4..encoded.len() - 8];
+            // Envelope: 40 bytes of header, key (length + bytes), no tags (2), payload length.
+            let payload = &encoded[44 + key.as_bytes().len() + 2 + 4..encoded.len() - 8];
             let mut flipped = payload.to_vec();
             let at = position.index(flipped.len());
             flipped[at] ^= 1 << bit;

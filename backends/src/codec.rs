@@ -6,6 +6,7 @@
 //! magic "LYCK" | envelope version | format id | compression id | flags
 //! stored_at | fresh_until | stale_until | error_until       (u64 LE, ms since the epoch)
 //! key length (u32 LE) | the key's encoded parts
+//! tag count (u16 LE) | each tag: length (u16 LE) and UTF-8 bytes
 //! payload length (u32 LE) | payload (the value, in the format, maybe compressed)
 //! checksum (xxh3-64 of everything before it, u64 LE)
 //! ```
@@ -266,6 +267,14 @@ impl<F> Codec<F> {
         }
         out.extend_from_slice(&len(key.len())?.to_le_bytes());
         out.extend_from_slice(key);
+        let tags = entry.tags();
+        let short =
+            |n: usize| u16::try_from(n).map_err(|_| CodecError::new("too many or too long tags"));
+        out.extend_from_slice(&short(tags.len())?.to_le_bytes());
+        for tag in tags {
+            out.extend_from_slice(&short(tag.len())?.to_le_bytes());
+            out.extend_from_slice(tag.as_bytes());
+        }
         out.extend_from_slice(&len(payload.len())?.to_le_bytes());
         out.extend_from_slice(&payload);
         let checksum = xxhash_rust::xxh3::xxh3_64(&out);
@@ -328,6 +337,25 @@ impl<F> Codec<F> {
             return Err(CodecError::new("the entry was written for another key"));
         }
         at += key_len;
+        let read_short = |at: &mut usize| -> Result<usize, CodecError> {
+            let raw = body
+                .get(*at..*at + 2)
+                .ok_or_else(|| CodecError::new("truncated tags"))?;
+            *at += 2;
+            Ok(u16::from_le_bytes(raw.try_into().expect("2 bytes")) as usize)
+        };
+        let tag_count = read_short(&mut at)?;
+        let mut tags = Vec::with_capacity(tag_count.min(64));
+        for _ in 0..tag_count {
+            let tag_len = read_short(&mut at)?;
+            let raw = body
+                .get(at..at + tag_len)
+                .ok_or_else(|| CodecError::new("truncated tag"))?;
+            let tag =
+                std::str::from_utf8(raw).map_err(|_| CodecError::new("a tag is not UTF-8"))?;
+            tags.push(std::sync::Arc::<str>::from(tag));
+            at += tag_len;
+        }
         let payload_len = read_len(&mut at)?;
         if at + payload_len != body.len() {
             return Err(CodecError::new("payload length does not match"));
@@ -339,6 +367,7 @@ impl<F> Codec<F> {
         Ok(
             Entry::from_parts(value, stored_at, fresh_until, stale_until)
                 .with_error_until(error_until)
+                .with_tags(tags.into())
                 .with_weight(weight),
         )
     }
@@ -462,6 +491,20 @@ mod tests {
             Duration::from_secs(5),
         )
         .with_stale_if_error(Duration::from_secs(600))
+    }
+
+    #[test]
+    fn tags_survive_the_round_trip() {
+        let key = Key::from_parts(["k"]);
+        let tags: std::sync::Arc<[std::sync::Arc<str>]> =
+            std::sync::Arc::from(["users".into(), "profile:7".into()]);
+        let tagged = entry(vec![1]).with_tags(tags);
+        let codec = Codec::new(Postcard);
+        let back: Entry<Vec<u8>> = codec
+            .decode(&key, Bytes::from(codec.encode(&key, &tagged).unwrap()))
+            .unwrap();
+        let names: Vec<&str> = back.tags().iter().map(|t| &**t).collect();
+        assert_eq!(names, ["users", "profile:7"]);
     }
 
     #[test]

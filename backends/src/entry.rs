@@ -1,4 +1,4 @@
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use crate::Timestamp;
 
@@ -35,6 +35,7 @@ pub struct Entry<V> {
     stale_until: Timestamp,
     error_until: Timestamp,
     weight: usize,
+    tags: Option<Arc<[Arc<str>]>>,
 }
 
 /// Where an entry stands at a given moment; see [`Entry::freshness`].
@@ -67,6 +68,7 @@ impl<V> Entry<V> {
             stale_until,
             error_until: stale_until,
             weight: std::mem::size_of::<V>(),
+            tags: None,
         }
     }
 
@@ -106,6 +108,7 @@ impl<V> Entry<V> {
             stale_until,
             error_until: stale_until,
             weight: std::mem::size_of::<V>(),
+            tags: None,
         }
     }
 
@@ -150,6 +153,28 @@ impl<V> Entry<V> {
     /// Until when the entry may be served because the upstream fails (at least `stale_until`).
     pub fn error_until(&self) -> Timestamp {
         self.error_until
+    }
+
+    /// Tags the entry, for invalidation by tag. The list is shared, not copied, between the
+    /// entries of one cache.
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use layercake_backends::{Entry, Timestamp};
+    ///
+    /// let tags: Arc<[Arc<str>]> = Arc::from([Arc::from("users")]);
+    /// let entry = Entry::new(1, Timestamp::now(), Duration::from_secs(9), Duration::ZERO)
+    ///     .with_tags(tags);
+    /// assert_eq!(&*entry.tags()[0], "users");
+    /// ```
+    pub fn with_tags(mut self, tags: Arc<[Arc<str>]>) -> Self {
+        self.tags = (!tags.is_empty()).then_some(tags);
+        self
+    }
+
+    /// The entry's tags (none unless given).
+    pub fn tags(&self) -> &[Arc<str>] {
+        self.tags.as_deref().unwrap_or(&[])
     }
 
     /// The approximate number of bytes the entry occupies in memory.

@@ -47,9 +47,10 @@ struct Config {
     cache_err: bool,
     cache_none: bool,
     stale_policy: Option<Tokens>,
+    tags: Vec<LitStr>,
 }
 
-const KNOWN: &str = "ttl, stale, negative_ttl, key, skip, backend, concurrency, namespace, version, cache_err, cache_none, stale_policy";
+const KNOWN: &str = "ttl, stale, negative_ttl, tags, key, skip, backend, concurrency, namespace, version, cache_err, cache_none, stale_policy";
 
 fn error(span: impl Spanned, message: impl std::fmt::Display) -> syn::Error {
     syn::Error::new(span.span(), message)
@@ -164,6 +165,25 @@ fn parse_config(attr: Tokens, args: &[Ident]) -> syn::Result<Config> {
                 config.negative_ttl = Some((ms, name_ident.span()));
             }
             "key" => config.key = Some(value()?.clone()),
+            "tags" => {
+                let value = value()?;
+                let Expr::Array(array) = value else {
+                    return Err(error(
+                        value,
+                        "`tags` is a list of strings: `tags = [\"users\", \"profiles\"]`",
+                    ));
+                };
+                for element in &array.elems {
+                    match element {
+                        Expr::Lit(ExprLit {
+                            lit: Lit::Str(tag), ..
+                        }) if !tag.value().is_empty() => {
+                            config.tags.push(tag.clone());
+                        }
+                        other => return Err(error(other, "a tag is a non-empty string")),
+                    }
+                }
+            }
             "backend" => config.backend = Some(value()?.clone()),
             "skip" => {
                 let Meta::List(list) = &meta else {
@@ -424,6 +444,10 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
         quote!(.concurrency(#n))
     });
     let namespace = config.namespace.as_ref().map(|ns| quote!(.namespace(#ns)));
+    let tags = (!config.tags.is_empty()).then(|| {
+        let tags = &config.tags;
+        quote!(.tags([#(#tags),*]))
+    });
     let stale_policy = config
         .stale_policy
         .as_ref()
@@ -539,7 +563,7 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
                 #value_assertion
                 ::layercake::__private::cache(&SLOT, || {
                     ::layercake::Cache::builder(#backend)
-                        #ttl #stale #stale_policy #concurrency #namespace #lifetime
+                        #ttl #stale #stale_policy #concurrency #namespace #lifetime #tags
                         .build()
                         .expect("the configuration was checked by #[cached_handler]")
                 })

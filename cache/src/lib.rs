@@ -92,6 +92,7 @@ pub use layercake_backends::{
 /// | `stale` | how long after its ttl it may be served stale (needs `ttl`) | `stale = "5m"` |
 /// | `stale_policy` | `return`, `revalidate` or `offload` (serve stale, refresh in the background) | `stale_policy = offload` |
 /// | `negative_ttl` | handlers only: cache 404, 405, 410, 414 and 501 responses for this long | `negative_ttl = 5` |
+/// | `tags` | stored with every entry, for invalidation by tag | `tags = ["users"]` |
 /// | `key` | an expression over the arguments that replaces them in the key | `key = email.to_lowercase()` |
 /// | `skip` | arguments left out of the key | `skip(request_id)` |
 /// | `backend` | the store (any [`Backend`]: a shared `Moka`, a `Compose`, `Redis` …); default: a `Moka` of the function's own | `backend = STORE.clone()` |
