@@ -47,6 +47,8 @@ pub struct CacheStats {
     pub refreshes: u64,
     /// Stale entries served because upstream failed (stale-if-error).
     pub stale_if_error: u64,
+    /// Stored responses removed because an unsafe request changed them (RFC 9111 §4.4).
+    pub invalidations: u64,
 }
 
 #[derive(Debug, Default)]
@@ -62,6 +64,7 @@ pub(crate) struct Stats {
     pub(crate) coalesced: AtomicU64,
     pub(crate) refreshes: AtomicU64,
     pub(crate) stale_if_error: AtomicU64,
+    pub(crate) invalidations: AtomicU64,
 }
 
 impl Stats {
@@ -82,6 +85,7 @@ impl Stats {
             coalesced: self.coalesced.load(Relaxed),
             refreshes: self.refreshes.load(Relaxed),
             stale_if_error: self.stale_if_error.load(Relaxed),
+            invalidations: self.invalidations.load(Relaxed),
         }
     }
 }

@@ -15,6 +15,10 @@ use super::{CacheBody, status::set_cache_status};
 /// call. It is boxed because the futures of [`Backend`](crate::Backend) methods cannot be named
 /// on stable Rust; a miss pays one allocation next to an upstream call. Hits and pass-throughs
 /// never take this path.
+/// What an unsafe request's response triggers: invalidation of the stored responses it
+/// affects (RFC 9111 §4.4), given the response's status and headers.
+pub(crate) type Invalidation = Box<dyn FnOnce(http::StatusCode, &http::HeaderMap) + Send>;
+
 pub(crate) type MissFuture<B, E> =
     Pin<Box<dyn Future<Output = Result<Response<CacheBody<B>>, E>> + Send>>;
 
@@ -34,7 +38,7 @@ pin_project! {
     #[project = StateProj]
     enum State<F, B, E> {
         Ready { response: Option<Response<CacheBody<B>>> },
-        Passthrough { #[pin] future: F, status: Option<HeaderValue> },
+        Passthrough { #[pin] future: F, status: Option<HeaderValue>, invalidate: Option<Invalidation> },
         Miss { future: MissFuture<B, E> },
     }
 }
@@ -48,11 +52,16 @@ impl<F, B, E> ResponseFuture<F, B, E> {
         }
     }
 
-    pub(crate) fn passthrough(future: F, status: HeaderValue) -> Self {
+    pub(crate) fn passthrough(
+        future: F,
+        status: HeaderValue,
+        invalidate: Option<Invalidation>,
+    ) -> Self {
         ResponseFuture {
             state: State::Passthrough {
                 future,
                 status: Some(status),
+                invalidate,
             },
         }
     }
@@ -75,9 +84,16 @@ where
             StateProj::Ready { response } => Poll::Ready(Ok(response
                 .take()
                 .expect("ResponseFuture polled after completion"))),
-            StateProj::Passthrough { future, status } => {
+            StateProj::Passthrough {
+                future,
+                status,
+                invalidate,
+            } => {
                 let response = ready!(future.poll(cx))?;
                 let (mut parts, body) = response.into_parts();
+                if let Some(invalidate) = invalidate.take() {
+                    invalidate(parts.status, &parts.headers);
+                }
                 if let Some(status) = status.take() {
                     set_cache_status(&mut parts.headers, status);
                 }

@@ -59,6 +59,11 @@
 //!
 //! Hits also carry `Age`, the seconds since the response was stored.
 //!
+//! A non-error response to an unsafe request (POST, PUT, DELETE, PATCH) invalidates the stored
+//! responses for its target URI, and for the URIs in its `Location` and `Content-Location` when
+//! they are on the same origin (RFC 9111 §4.4); counted in
+//! [`CacheStats::invalidations`](crate::CacheStats::invalidations).
+//!
 //! # Staleness
 //!
 //! A stale window, [`refresh_before`](CacheLayerBuilder::refresh_before),

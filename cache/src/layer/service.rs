@@ -105,8 +105,9 @@ where
                 "method" => shared.status.method.clone(),
                 _ => shared.status.bypass_authorization.clone(),
             };
+            let invalidate = is_unsafe(&parts.method).then(|| invalidation(&self.shared, &parts));
             let future = self.inner.call(Request::from_parts(parts, body));
-            return ResponseFuture::passthrough(future, status);
+            return ResponseFuture::passthrough(future, status, invalidate);
         }
 
         // 2. Key.
@@ -114,7 +115,7 @@ where
             Stats::bump(&shared.engine.stats.passes);
             tracing::trace!(uri = %parts.uri, "key extractor declined; cache pass-through");
             let future = self.inner.call(Request::from_parts(parts, body));
-            return ResponseFuture::passthrough(future, shared.status.bypass_key.clone());
+            return ResponseFuture::passthrough(future, shared.status.bypass_key.clone(), None);
         };
 
         if let Some(hot) = &shared.hot {
@@ -259,6 +260,73 @@ where
             .with_weight(weight);
         Arc::new(entry)
     }
+}
+
+/// POST, PUT, DELETE and PATCH: methods whose success changes the resource (RFC 9110 §9.2.1).
+fn is_unsafe(method: &Method) -> bool {
+    [Method::POST, Method::PUT, Method::DELETE, Method::PATCH].contains(method)
+}
+
+/// RFC 9111 §4.4: a non-error response to an unsafe request invalidates the stored responses
+/// for its target URI, and for the URIs in its `Location` and `Content-Location` when they are
+/// on the same origin. The removal runs in a task; the response is not held up.
+fn invalidation<B, K>(
+    shared: &Arc<Shared<B, K>>,
+    request: &request::Parts,
+) -> super::future::Invalidation
+where
+    B: Backend<CachedResponse>,
+    K: KeyExtractor,
+{
+    let shared = Arc::clone(shared);
+    let (uri, headers) = (request.uri.clone(), request.headers.clone());
+    Box::new(move |status, response_headers| {
+        if !(status.is_success() || status.is_redirection()) {
+            return;
+        }
+        let origin = uri
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .or_else(|| headers.get(header::HOST)?.to_str().ok().map(str::to_owned));
+        let mut targets = vec![uri];
+        for name in [header::LOCATION, header::CONTENT_LOCATION] {
+            let Some(location) = response_headers.get(name).and_then(|v| v.to_str().ok()) else {
+                continue;
+            };
+            let Ok(location) = location.parse::<http::Uri>() else {
+                continue;
+            };
+            let same_origin = match location.authority() {
+                None => location.path().starts_with('/'),
+                Some(authority) => origin.as_deref() == Some(authority.as_str()),
+            };
+            if same_origin {
+                targets.push(location);
+            }
+        }
+        let keys: Vec<Key> = targets
+            .into_iter()
+            .filter_map(|target| {
+                let mut get = Request::get(target).body(()).ok()?;
+                *get.headers_mut() = headers.clone();
+                shared.key_for(&get.into_parts().0)
+            })
+            .collect();
+        tokio::spawn(async move {
+            for key in keys {
+                match shared.engine.backend.remove(&key).await {
+                    Ok(()) => {
+                        Stats::bump(&shared.engine.stats.invalidations);
+                        tracing::debug!(%key, "invalidated by an unsafe request");
+                    }
+                    Err(error) => {
+                        Stats::bump(&shared.engine.stats.errors);
+                        tracing::warn!(%key, %error, "invalidation failed");
+                    }
+                }
+            }
+        });
+    })
 }
 
 /// Refreshes `key` in the background with `request` (a HEAD is sent as the GET it stands for).

@@ -1,0 +1,172 @@
+//! RFC 9111 §4.4: a non-error response to an unsafe request (POST, PUT, DELETE, PATCH)
+//! invalidates the stored responses for its target URI, and for the URIs in its `Location` and
+//! `Content-Location` when they are on the same origin.
+
+use http::{StatusCode, header};
+use layercake::{CacheLayer, Moka, layer::CacheService};
+use layercake_tests::{Origin, cache_status, fetch, get, request, text};
+use tower::Layer;
+
+/// An origin that answers GETs with `v<n>`, and unsafe requests with the status and headers
+/// the test asks for through `x-answer-status` / `x-answer-location` request headers.
+fn origin() -> Origin {
+    Origin::new(|req, n| async move {
+        let mut response = text(StatusCode::OK, format!("v{n}"));
+        if let Some(status) = req.headers().get("x-answer-status") {
+            *response.status_mut() = status.to_str().unwrap().parse().unwrap();
+        }
+        for (ask, answer) in [
+            ("x-answer-location", header::LOCATION),
+            ("x-answer-content-location", header::CONTENT_LOCATION),
+        ] {
+            if let Some(value) = req.headers().get(ask) {
+                response.headers_mut().insert(answer, value.clone());
+            }
+        }
+        Ok(response)
+    })
+}
+
+fn layered(origin: &Origin) -> CacheService<Origin, Moka> {
+    CacheLayer::builder(Moka::default())
+        .build()
+        .unwrap()
+        .layer(origin.clone())
+}
+
+fn unsafe_request(
+    method: &str,
+    uri: &str,
+    headers: &[(&'static str, &str)],
+) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    let mut req = request(method, uri);
+    req.headers_mut()
+        .insert(header::HOST, "shop.example".parse().unwrap());
+    for (name, value) in headers {
+        req.headers_mut().insert(*name, value.parse().unwrap());
+    }
+    req
+}
+
+/// Whether `GET uri` is answered from the cache.
+async fn is_cached(svc: &CacheService<Origin, Moka>, uri: &str) -> bool {
+    let (parts, _) = fetch(svc, get(uri)).await;
+    cache_status(&parts).starts_with("layercake; hit")
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc9111_4_4_a_successful_post_invalidates_its_target_uri() {
+    let origin = origin();
+    let svc = layered(&origin);
+    fetch(&svc, get("/items")).await;
+    assert!(is_cached(&svc, "/items").await);
+
+    let (parts, _) = fetch(
+        &svc,
+        unsafe_request("POST", "/items", &[("x-answer-status", "201")]),
+    )
+    .await;
+    assert_eq!(parts.status, StatusCode::CREATED);
+    assert!(
+        !is_cached(&svc, "/items").await,
+        "the POST invalidated GET /items"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc9111_4_4_location_and_content_location_on_the_same_origin_are_invalidated() {
+    let origin = origin();
+    let svc = layered(&origin);
+    for uri in ["/items/1", "/items/2", "/items/3", "/items/4"] {
+        fetch(&svc, get(uri)).await;
+    }
+    fetch(
+        &svc,
+        unsafe_request(
+            "PUT",
+            "/items/1",
+            &[
+                ("x-answer-location", "/items/2"),
+                ("x-answer-content-location", "http://shop.example/items/3"),
+            ],
+        ),
+    )
+    .await;
+    assert!(!is_cached(&svc, "/items/1").await, "target URI");
+    assert!(!is_cached(&svc, "/items/2").await, "Location, relative");
+    assert!(
+        !is_cached(&svc, "/items/3").await,
+        "Content-Location, absolute, same origin"
+    );
+    assert!(is_cached(&svc, "/items/4").await, "untouched");
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc9111_4_4_another_origin_in_location_is_not_invalidated() {
+    let origin = origin();
+    let svc = layered(&origin);
+    fetch(&svc, get("/items/9")).await;
+    fetch(
+        &svc,
+        unsafe_request(
+            "POST",
+            "/orders",
+            &[("x-answer-location", "http://evil.example/items/9")],
+        ),
+    )
+    .await;
+    assert!(
+        is_cached(&svc, "/items/9").await,
+        "a foreign origin cannot invalidate our entries"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc9111_4_4_an_error_response_invalidates_nothing() {
+    let origin = origin();
+    let svc = layered(&origin);
+    fetch(&svc, get("/items/1")).await;
+    for status in ["404", "500"] {
+        fetch(
+            &svc,
+            unsafe_request("DELETE", "/items/1", &[("x-answer-status", status)]),
+        )
+        .await;
+        assert!(
+            is_cached(&svc, "/items/1").await,
+            "DELETE answered {status}"
+        );
+    }
+    fetch(
+        &svc,
+        unsafe_request("DELETE", "/items/1", &[("x-answer-status", "204")]),
+    )
+    .await;
+    assert!(!is_cached(&svc, "/items/1").await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc9111_4_4_the_query_string_is_part_of_the_uri_invalidated() {
+    let origin = origin();
+    let svc = layered(&origin);
+    fetch(&svc, get("/search?q=a")).await;
+    fetch(&svc, get("/search?q=b")).await;
+    fetch(&svc, unsafe_request("PATCH", "/search?q=a", &[])).await;
+    assert!(!is_cached(&svc, "/search?q=a").await);
+    assert!(is_cached(&svc, "/search?q=b").await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn safe_methods_invalidate_nothing() {
+    let origin = origin();
+    let layer = CacheLayer::builder(Moka::default())
+        .methods([http::Method::GET])
+        .build()
+        .unwrap();
+    let svc = layer.layer(origin.clone());
+    fetch(&svc, get("/items")).await;
+    fetch(&svc, request("OPTIONS", "/items")).await;
+    fetch(&svc, request("HEAD", "/items")).await;
+    assert!(is_cached(&svc, "/items").await);
+    assert_eq!(layer.stats().invalidations, 0);
+}
