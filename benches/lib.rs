@@ -1,10 +1,15 @@
 //! Helpers for the layercake benches.
 
 use std::{
-    future::Future,
+    convert::Infallible,
+    future::{Future, Ready, ready},
     pin::pin,
     task::{Context, Poll, Waker},
 };
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, header};
+use http_body_util::Full;
 
 /// Polls a future that is expected to be ready at once (a memory hit, a pass-through to a
 /// ready inner service), without a runtime in the measurement.
@@ -16,5 +21,39 @@ pub fn poll_now<F: Future>(future: F) -> F::Output {
     {
         Poll::Ready(output) => output,
         Poll::Pending => panic!("the benched future was expected to be ready at once"),
+    }
+}
+
+/// The inner service of the benches: answers at once, with a copy-free `body`.
+#[derive(Clone)]
+pub struct Origin {
+    /// The body of every response.
+    pub body: Bytes,
+}
+
+impl Origin {
+    /// An origin whose responses carry `size` bytes.
+    pub fn new(size: usize) -> Self {
+        Origin {
+            body: Bytes::from(vec![b'x'; size]),
+        }
+    }
+}
+
+impl tower::Service<Request<Full<Bytes>>> for Origin {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = Ready<Result<Response<Full<Bytes>>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<Full<Bytes>>) -> Self::Future {
+        let mut response = Response::new(Full::new(self.body.clone()));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        ready(Ok(response))
     }
 }

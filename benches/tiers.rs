@@ -7,17 +7,15 @@
 #![allow(missing_docs)]
 
 use std::{
-    convert::Infallible,
-    future::{Ready, ready},
     hint::black_box,
     sync::Arc,
-    task::{Context, Poll, Waker},
+    task::{Context, Waker},
     time::Duration,
 };
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, header};
+use http::{HeaderMap, HeaderValue, Request, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full};
 use layercake::{
     Backend, CacheLayer, Entry, Key, Moka, Timestamp,
@@ -26,27 +24,10 @@ use layercake::{
     layer::CachedResponse,
     redis::Redis,
 };
-use layercake_benches::poll_now;
+use layercake_benches::{Origin, poll_now};
 use layercake_tests::redis_server::RedisServer;
 use redis::AsyncCommands;
 use tower::{Layer, Service, ServiceExt};
-
-#[derive(Clone)]
-struct Origin;
-
-impl Service<Request<Full<Bytes>>> for Origin {
-    type Response = Response<Full<Bytes>>;
-    type Error = Infallible;
-    type Future = Ready<Result<Response<Full<Bytes>>, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Request<Full<Bytes>>) -> Self::Future {
-        ready(Ok(Response::new(Full::new(Bytes::from(vec![b'x'; 1024])))))
-    }
-}
 
 fn get() -> Request<Full<Bytes>> {
     let mut request = Request::new(Full::default());
@@ -68,7 +49,7 @@ fn hit<B: Backend<CachedResponse>>(
     rt: &tokio::runtime::Runtime,
 ) {
     let layer = CacheLayer::builder(backend).build().unwrap();
-    let mut svc = layer.layer(Origin);
+    let mut svc = layer.layer(Origin::new(1024));
     rt.block_on(async {
         let response = svc.clone().oneshot(get()).await.unwrap();
         response.into_body().collect().await.unwrap();

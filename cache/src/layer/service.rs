@@ -311,8 +311,18 @@ where
                 *get.headers_mut() = headers.clone();
                 shared.key_for(&get.into_parts().0)
             })
+            // A memory tier says at once when nothing is stored: then there is nothing to do.
+            .filter(|key| !matches!(shared.engine.backend.peek(key), Some(Ok(None))))
             .collect();
-        tokio::spawn(async move {
+        if keys.is_empty() {
+            return;
+        }
+        // Outside a tokio runtime there is nowhere to run the removal: say so, never panic.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("no tokio runtime: stored responses were not invalidated");
+            return;
+        };
+        runtime.spawn(async move {
             for key in keys {
                 match shared.engine.backend.remove(&key).await {
                     Ok(()) => {
