@@ -103,7 +103,8 @@ async fn miss_then_hit_over_http() {
         "{}",
         status(&parts)
     );
-    assert_eq!(parts.headers[AGE], "0");
+    let age: u64 = parts.headers[AGE].to_str().unwrap().parse().unwrap();
+    assert!(age <= 2, "just stored: Age {age}");
 
     let (parts, body) = fetch(&client, "HEAD", url).await;
     assert!(body.is_empty());

@@ -1,3 +1,6 @@
+//! On tokio's paused clock: a second passing between two hits would change `Age` and the
+//! `ttl` in `Cache-Status`, whose shared values are made once per second of value.
+//!
 //! The hit path's promise, checked by counting: a hit from memory allocates only the key and the
 //! response's own header map, and never copies the body.
 
@@ -104,7 +107,7 @@ where
     (counts, bodies)
 }
 
-#[tokio::test(flavor = "current_thread")]
+#[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn an_l1_hit_of_a_composed_stack_allocates_what_a_bare_hit_does() {
     use layercake::compose::Compose;
     let origin = Origin::ok("composed");
@@ -124,7 +127,7 @@ async fn an_l1_hit_of_a_composed_stack_allocates_what_a_bare_hit_does() {
     assert_eq!(origin.calls(), 1);
 }
 
-#[tokio::test(flavor = "current_thread")]
+#[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_memory_hit_allocates_only_the_key_and_the_header_map_and_shares_the_body() {
     let origin = Origin::new(|_, _| async {
         let mut res = text(StatusCode::OK, vec![b'x'; 1024]);
