@@ -109,7 +109,7 @@ pub use self::{
     body::CacheBody,
     future::ResponseFuture,
     key::{Headers, KeyExtractor, Path, PathAndQuery},
-    response::CachedResponse,
+    response::{CacheControl, CachedResponse},
     service::CacheService,
 };
 use self::{
@@ -368,6 +368,14 @@ where
         statuses: impl IntoIterator<Item = StatusCode>,
     ) -> Self {
         self.rules.error_statuses = StatusSet::new(statuses);
+        self
+    }
+
+    /// Whose freshness lifetime a stored response gets: the origin's `s-maxage`/`max-age`
+    /// ([`CacheControl::Respect`], the default) or the layer's ttl
+    /// ([`CacheControl::Override`]).
+    pub fn cache_control(mut self, policy: CacheControl) -> Self {
+        self.rules.cache_control = policy;
         self
     }
 

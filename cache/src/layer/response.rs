@@ -92,6 +92,36 @@ impl StatusSet {
     }
 }
 
+/// Whose freshness lifetime a stored response gets: the origin's or the layer's.
+///
+/// ```
+/// use std::time::Duration;
+/// use layercake::{CacheLayer, Moka, layer::CacheControl};
+///
+/// // In front of an origin whose Cache-Control says `max-age=5` for a page you know changes
+/// // hourly, and that you want to keep for ten minutes whatever it says:
+/// let layer = CacheLayer::builder(Moka::default())
+///     .ttl(Duration::from_secs(600))
+///     .cache_control(CacheControl::Override)
+///     .build()
+///     .unwrap();
+/// # drop(layer);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CacheControl {
+    /// The origin's `s-maxage`, else its `max-age`, sets how long a response is fresh; the
+    /// layer's ttl (or negative ttl) applies to responses that give neither. The right choice
+    /// in front of origins you do not control, or that know their content best (a CDN-like
+    /// cache, a reverse proxy). `max-age=0` (stale at once) is not stored.
+    #[default]
+    Respect,
+    /// The layer's ttl applies whatever the origin says about freshness (`no-store` and
+    /// `private` are still honoured). For origins you own that send no or wrong freshness
+    /// information, when the cache's lifetime is your decision.
+    Override,
+}
+
 /// Why a request or response was not stored; the `detail` of its `Cache-Status`.
 pub(crate) type NotStored = &'static str;
 
@@ -108,6 +138,7 @@ pub(crate) struct Rules {
     pub(crate) allow_authorization: bool,
     pub(crate) allow_set_cookie: bool,
     pub(crate) allow_private: bool,
+    pub(crate) cache_control: CacheControl,
 }
 
 /// How long a response may be served: fresh for `ttl`, then stale for `stale`, and when
@@ -146,6 +177,7 @@ impl Default for Rules {
             allow_authorization: false,
             allow_set_cookie: false,
             allow_private: false,
+            cache_control: CacheControl::Respect,
         }
     }
 }
@@ -178,7 +210,7 @@ impl Rules {
         if !self.statuses.contains(status) {
             return Err("status");
         }
-        let lifetime = if status.as_u16() >= 400 {
+        let mut lifetime = if status.as_u16() >= 400 {
             let ttl = self.negative_ttl.ok_or("status")?;
             Lifetime {
                 ttl,
@@ -202,6 +234,17 @@ impl Rules {
         }
         if directives.private && !self.allow_private {
             return Err("private");
+        }
+        // RFC 9111 §4.2.1: the origin's freshness lifetime, when it gives one, is the entry's;
+        // a shared cache reads `s-maxage` first.
+        if self.cache_control == CacheControl::Respect {
+            if let Some(seconds) = directives.s_maxage.or(directives.max_age) {
+                lifetime.ttl = Duration::from_secs(seconds);
+            }
+        }
+        if lifetime.ttl.is_zero() {
+            // Stale as soon as stored: of use only with revalidation, which is not built yet.
+            return Err("max-age-0");
         }
         if headers.contains_key(header::VARY) {
             // Variants are not selected yet: storing one would serve it to every variant.
