@@ -160,42 +160,41 @@ impl Compression {
 
 /// Decompresses a payload stored with compression `id`, refusing to grow past `limit` bytes.
 fn decompress(id: u8, data: Bytes, limit: usize) -> Result<Bytes, CodecError> {
-    #[cfg(not(any(feature = "zstd", feature = "gzip")))]
-    let _ = limit;
     match id {
         0 => Ok(data),
         #[cfg(feature = "zstd")]
         1 => {
-            use std::io::Read;
-            let mut out = Vec::new();
             let decoder = zstd::stream::read::Decoder::new(&data[..])
                 .map_err(|e| CodecError::new(format!("zstd: {e}")))?;
-            decoder
-                .take(limit as u64 + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| CodecError::new(format!("zstd: {e}")))?;
-            if out.len() > limit {
-                return Err(CodecError::new("zstd: payload larger than allowed"));
-            }
-            Ok(Bytes::from(out))
+            read_limited("zstd", decoder, limit)
         }
         #[cfg(feature = "gzip")]
-        2 => {
-            use std::io::Read;
-            let mut out = Vec::new();
-            flate2::read::GzDecoder::new(&data[..])
-                .take(limit as u64 + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| CodecError::new(format!("gzip: {e}")))?;
-            if out.len() > limit {
-                return Err(CodecError::new("gzip: payload larger than allowed"));
-            }
-            Ok(Bytes::from(out))
+        2 => read_limited("gzip", flate2::read::GzDecoder::new(&data[..]), limit),
+        other => {
+            let _ = limit;
+            Err(CodecError::new(format!(
+                "unknown compression {other} (not enabled in this build?)"
+            )))
         }
-        other => Err(CodecError::new(format!(
-            "unknown compression {other} (not enabled in this build?)"
-        ))),
     }
+}
+
+/// Reads all of a decompressor, but never more than `limit` bytes (a small payload must not
+/// expand into an unbounded allocation).
+#[cfg(any(feature = "zstd", feature = "gzip"))]
+fn read_limited(name: &str, reader: impl std::io::Read, limit: usize) -> Result<Bytes, CodecError> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    reader
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| CodecError::new(format!("{name}: {e}")))?;
+    if out.len() > limit {
+        return Err(CodecError::new(format!(
+            "{name}: payload larger than allowed"
+        )));
+    }
+    Ok(Bytes::from(out))
 }
 
 /// Encodes and decodes entries for byte tiers: a [`Format`], a [`Compression`] and the

@@ -296,7 +296,13 @@ where
                 return Found::Miss;
             }
         };
-        match entry.freshness(now) {
+        let freshness = entry.freshness(now);
+        Self::found(entry, freshness)
+    }
+
+    /// What an entry is, given where it stands.
+    fn found(entry: Arc<Entry<V>>, freshness: Freshness) -> Found<V> {
+        match freshness {
             Freshness::Fresh(ttl) => Found::Fresh(entry, ttl),
             Freshness::Stale(_) => Found::Stale(entry),
             Freshness::StaleIfError(_) => Found::ErrorOnly(entry),
@@ -309,16 +315,13 @@ where
     /// answer: `None` sends the caller to the asynchronous read, where a composition asks its
     /// next tier.
     pub(crate) fn peek(&self, key: &Key, now: Timestamp) -> Option<Found<V>> {
-        let lookup = self.backend.peek(key)?;
-        match self.classify(key, lookup, now) {
-            Found::Miss if self.had_entry(key, now) => None,
-            found => Some(found),
+        match self.backend.peek(key)? {
+            Ok(Some(entry)) => match entry.freshness(now) {
+                Freshness::Expired => None,
+                freshness => Some(Self::found(entry, freshness)),
+            },
+            lookup => Some(self.classify(key, lookup, now)),
         }
-    }
-
-    /// Whether the tier holds an entry for `key` that has expired (rare: only on a miss).
-    fn had_entry(&self, key: &Key, now: Timestamp) -> bool {
-        matches!(self.backend.peek(key), Some(Ok(Some(entry))) if entry.freshness(now) == Freshness::Expired)
     }
 
     /// Looks `key` up.

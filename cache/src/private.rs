@@ -90,12 +90,6 @@ where
         .expect("one function, one cache type")
 }
 
-/// Which backend a `backend = …` expression names: the expression's value, or its clone when
-/// it is a reference to a shared store.
-pub fn backend<B: Clone>(backend: impl std::borrow::Borrow<B>) -> B {
-    backend.borrow().clone()
-}
-
 /// A `None` result, kept out of the cache.
 #[derive(Debug, Clone, Copy)]
 pub struct NotCached;

@@ -206,7 +206,7 @@ impl<R: Clone> HotKeys<R> {
     }
 
     /// How many keys are tracked.
-    #[allow(dead_code)]
+    #[cfg(test)]
     pub(crate) fn tracked(&self) -> usize {
         self.tracked_len.load(Relaxed)
     }
