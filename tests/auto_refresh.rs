@@ -81,7 +81,10 @@ async fn auto_refresh_keeps_a_hot_key_fresh_and_lets_a_cold_one_expire() {
     assert_eq!(calls.lock().unwrap()["/cold"], 1);
     let (parts, body) = fetch(&svc, get("/cold")).await;
     assert_eq!(body, "/cold v2");
-    assert_eq!(cache_status(&parts), "layercake; fwd=uri-miss; stored");
+    assert_eq!(
+        cache_status(&parts),
+        "layercake; fwd=uri-miss; fwd-status=200; stored"
+    );
 }
 
 #[tokio::test(start_paused = true)]

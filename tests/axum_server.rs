@@ -93,7 +93,10 @@ async fn miss_then_hit_over_http() {
     let (parts, body) = fetch(&client, "GET", url.clone()).await;
     assert_eq!(parts.status, StatusCode::OK);
     assert_eq!(body, "computed 1");
-    assert_eq!(status(&parts), "layercake; fwd=uri-miss; stored");
+    assert_eq!(
+        status(&parts),
+        "layercake; fwd=uri-miss; fwd-status=200; stored"
+    );
     stored(&server.layer, 1).await;
 
     let (parts, body) = fetch(&client, "GET", url.clone()).await;
@@ -136,7 +139,10 @@ async fn a_body_over_the_limit_reaches_the_client_whole_and_is_not_stored() {
         let (parts, body) = fetch(&client, "GET", format!("http://{}/big", server.addr)).await;
         assert_eq!(body.len(), 1024 * 1024);
         assert!(body.iter().all(|&b| b == b'z'));
-        assert_eq!(status(&parts), "layercake; fwd=uri-miss; detail=too-large");
+        assert_eq!(
+            status(&parts),
+            "layercake; fwd=uri-miss; fwd-status=200; detail=too-large"
+        );
     }
     assert_eq!(server.calls.load(SeqCst), 2);
     assert_eq!(server.layer.stats().stores, 0);

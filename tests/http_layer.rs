@@ -37,7 +37,10 @@ async fn fresh_entry_is_served_until_its_ttl_then_fetched_again() {
 
     let (parts, body) = fetch(&svc, get("/a")).await;
     assert_eq!(body, "v1");
-    assert_eq!(cache_status(&parts), "layercake; fwd=uri-miss; stored");
+    assert_eq!(
+        cache_status(&parts),
+        "layercake; fwd=uri-miss; fwd-status=200; stored"
+    );
 
     advance(secs(20)).await;
     let (parts, body) = fetch(&svc, get("/a")).await;
@@ -49,7 +52,10 @@ async fn fresh_entry_is_served_until_its_ttl_then_fetched_again() {
     advance(secs(41)).await;
     let (parts, body) = fetch(&svc, get("/a")).await;
     assert_eq!(body, "v2");
-    assert_eq!(cache_status(&parts), "layercake; fwd=uri-miss; stored");
+    assert_eq!(
+        cache_status(&parts),
+        "layercake; fwd=uri-miss; fwd-status=200; stored"
+    );
     assert_eq!(origin.calls(), 2);
     let stats = layer.stats();
     assert_eq!((stats.hits, stats.misses, stats.stores), (1, 2, 2));
@@ -77,7 +83,10 @@ async fn stale_entry_is_served_inside_its_window_and_not_after() {
     advance(secs(30)).await; // 45 s: past ttl + stale
     let (parts, body) = fetch(&svc, get("/")).await;
     assert_eq!(body, "v2");
-    assert_eq!(cache_status(&parts), "layercake; fwd=uri-miss; stored");
+    assert_eq!(
+        cache_status(&parts),
+        "layercake; fwd=uri-miss; fwd-status=200; stored"
+    );
     assert_eq!(origin.calls(), 2);
 }
 
@@ -108,7 +117,7 @@ async fn error_statuses_are_stored_only_with_a_negative_ttl_and_for_that_long() 
         let (parts, _) = fetch(&svc, get("/x")).await;
         assert_eq!(
             cache_status(&parts),
-            "layercake; fwd=uri-miss; detail=status"
+            "layercake; fwd=uri-miss; fwd-status=404; detail=status"
         );
     }
     assert_eq!(origin.calls(), 2);
@@ -177,10 +186,16 @@ async fn a_head_response_never_becomes_the_stored_get() {
     let svc = layer.layer(origin.clone());
 
     let (parts, _) = fetch(&svc, request("HEAD", "/p")).await;
-    assert_eq!(cache_status(&parts), "layercake; fwd=uri-miss; detail=head");
+    assert_eq!(
+        cache_status(&parts),
+        "layercake; fwd=uri-miss; fwd-status=200; detail=head"
+    );
     let (parts, body) = fetch(&svc, get("/p")).await;
     assert_eq!(body, "full body");
-    assert_eq!(cache_status(&parts), "layercake; fwd=uri-miss; stored");
+    assert_eq!(
+        cache_status(&parts),
+        "layercake; fwd=uri-miss; fwd-status=200; stored"
+    );
     assert_eq!(origin.calls(), 2);
 }
 
@@ -208,7 +223,10 @@ async fn post_passes_through_untouched_every_time() {
         assert_eq!(parts.status, StatusCode::CREATED);
         assert_eq!(body, format!("{n}:payload"));
         assert_eq!(parts.headers["x-origin"], "yes");
-        assert_eq!(cache_status(&parts), "layercake; fwd=method");
+        assert_eq!(
+            cache_status(&parts),
+            "layercake; fwd=method; fwd-status=201"
+        );
     }
     assert_eq!(origin.calls(), 2);
     let stats = layer.stats();
@@ -238,7 +256,10 @@ async fn oversize_body_streams_through_complete_and_is_not_stored() {
                 "chunk {i} intact"
             );
         }
-        assert_eq!(cache_status(&parts), "layercake; fwd=uri-miss");
+        assert_eq!(
+            cache_status(&parts),
+            "layercake; fwd=uri-miss; fwd-status=200"
+        );
     }
     assert_eq!(origin.calls(), 2);
     let stats = layer.stats();
@@ -257,7 +278,7 @@ async fn body_of_known_oversize_length_is_not_stored_and_says_so() {
     assert_eq!(body.len(), 2048);
     assert_eq!(
         cache_status(&parts),
-        "layercake; fwd=uri-miss; detail=too-large"
+        "layercake; fwd=uri-miss; fwd-status=200; detail=too-large"
     );
     fetch(&svc, get("/")).await;
     assert_eq!(origin.calls(), 2);
@@ -275,14 +296,14 @@ async fn body_below_the_minimum_is_not_stored() {
         let (parts, _) = fetch(&svc, get("/")).await;
         assert_eq!(
             cache_status(&parts),
-            "layercake; fwd=uri-miss; detail=too-small"
+            "layercake; fwd=uri-miss; fwd-status=200; detail=too-small"
         );
     }
     assert_eq!(origin.calls(), 2);
 }
 
 #[tokio::test(start_paused = true)]
-async fn requests_with_authorization_bypass_the_cache_unless_allowed() {
+async fn responses_to_requests_with_authorization_are_not_shared_unless_allowed() {
     let origin = Origin::new(|req, _| async move {
         let who = req.headers()[AUTHORIZATION].to_str().unwrap().to_owned();
         Ok(text(StatusCode::OK, format!("hello {who}")))
@@ -297,11 +318,11 @@ async fn requests_with_authorization_bypass_the_cache_unless_allowed() {
         assert_eq!(body, format!("hello {who}"));
         assert_eq!(
             cache_status(&parts),
-            "layercake; fwd=bypass; detail=authorization"
+            "layercake; fwd=uri-miss; fwd-status=200; detail=authorization"
         );
     }
     assert_eq!(origin.calls(), 2);
-    assert_eq!(layer.stats().passes, 2);
+    assert_eq!(layer.stats().uncacheable, 2);
 
     // Opted in (the key must then carry the credentials, or the resource must be public).
     let origin = Origin::ok("public");
@@ -339,7 +360,7 @@ async fn set_cookie_responses_are_not_stored_unless_allowed() {
         assert_eq!(parts.headers[SET_COOKIE], format!("session={n}").as_str());
         assert_eq!(
             cache_status(&parts),
-            "layercake; fwd=uri-miss; detail=set-cookie"
+            "layercake; fwd=uri-miss; fwd-status=200; detail=set-cookie"
         );
     }
     assert_eq!(origin.calls(), 2);
@@ -372,13 +393,13 @@ async fn private_and_no_store_responses_are_not_stored() {
             let (parts, _) = fetch(&svc, get("/")).await;
             assert_eq!(
                 cache_status(&parts),
-                format!("layercake; fwd=uri-miss; detail={detail}")
+                format!("layercake; fwd=uri-miss; fwd-status=200; detail={detail}")
             );
         }
         assert_eq!(origin.calls(), 2, "{directive}");
     }
 
-    // `allow_private` is for a cache that serves one user; no-store still is never stored.
+    // A private cache serves one user: it stores `private`.
     let origin = Origin::new(|_, _| async {
         let mut res = text(StatusCode::OK, "mine");
         res.headers_mut()
@@ -386,7 +407,7 @@ async fn private_and_no_store_responses_are_not_stored() {
         Ok(res)
     });
     let allowed = CacheLayer::builder(Moka::default())
-        .allow_private(true)
+        .mode(layercake::layer::CacheMode::Private)
         .build()
         .unwrap();
     assert_eq!(calls_for_two_gets(allowed, &origin).await, 1);
@@ -501,7 +522,10 @@ async fn header_and_closure_extractors_key_on_what_they_name() {
     }
     assert_eq!(origin.calls(), 3);
     let (parts, _) = fetch(&svc, get("/other")).await;
-    assert_eq!(cache_status(&parts), "layercake; fwd=bypass; detail=key");
+    assert_eq!(
+        cache_status(&parts),
+        "layercake; fwd=bypass; fwd-status=200; detail=key"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -520,7 +544,7 @@ async fn cache_status_appends_to_an_upstream_caches_entry_and_uses_the_configure
     let (parts, _) = fetch(&svc, get("/")).await;
     assert_eq!(
         cache_status(&parts),
-        "origin-cdn; hit, edge; fwd=uri-miss; stored"
+        "origin-cdn; hit, edge; fwd=uri-miss; fwd-status=200; stored"
     );
     let (parts, _) = fetch(&svc, get("/")).await;
     assert_eq!(cache_status(&parts), "edge; hit; ttl=60");

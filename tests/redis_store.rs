@@ -79,7 +79,10 @@ async fn two_instances_share_responses_through_redis_and_refill_their_own_l1() {
     let (parts, body) = fetch(&a, get("/shared")).await;
     eventually("the store", || layer_a.stats().stores == 1).await;
     assert_eq!(body, "v1");
-    assert_eq!(cache_status(&parts), "layercake; fwd=uri-miss; stored");
+    assert_eq!(
+        cache_status(&parts),
+        "layercake; fwd=uri-miss; fwd-status=200; stored"
+    );
     let (parts, body) = fetch(&b, get("/shared")).await;
     assert_eq!(body, "v1", "instance b is served what a stored");
     assert!(

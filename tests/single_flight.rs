@@ -48,8 +48,8 @@ async fn sixty_four_concurrent_requests_for_a_cold_key_make_one_upstream_call() 
         let (status, body) = result.expect("every request is served");
         assert_eq!(body, "computed 1");
         match status.as_str() {
-            "layercake; fwd=uri-miss; stored" => stored += 1,
-            "layercake; fwd=uri-miss; collapsed" => collapsed += 1,
+            "layercake; fwd=uri-miss; fwd-status=200; stored" => stored += 1,
+            "layercake; fwd=uri-miss; fwd-status=200; collapsed" => collapsed += 1,
             other => panic!("unexpected Cache-Status {other}"),
         }
     }
@@ -213,7 +213,10 @@ async fn a_waiter_stops_waiting_after_the_lock_timeout() {
     let started = tokio::time::Instant::now();
     let (parts, body) = read(svc.clone().oneshot(get("/")).await.unwrap()).await;
     assert_eq!(body, "v2");
-    assert_eq!(cache_status(&parts), "layercake; fwd=uri-miss");
+    assert_eq!(
+        cache_status(&parts),
+        "layercake; fwd=uri-miss; fwd-status=200"
+    );
     assert_eq!(started.elapsed(), Duration::from_secs(3));
     assert_eq!(origin.calls(), 2);
 }

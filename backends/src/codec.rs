@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! magic "LYCK" | envelope version | format id | compression id | flags
-//! stored_at | fresh_until | stale_until | error_until       (u64 LE, ms since the epoch)
+//! stored_at | fresh_until | stale_until | error_until | retain_until   (u64 LE, ms since the epoch)
 //! key length (u32 LE) | the key's encoded parts
 //! tag count (u16 LE) | each tag: length (u16 LE) and UTF-8 bytes
 //! payload length (u32 LE) | payload (the value, in the format, maybe compressed)
@@ -53,8 +53,8 @@ use bytes::Bytes;
 use crate::{BackendError, BackendErrorKind, Entry, Key, Timestamp};
 
 const MAGIC: &[u8; 4] = b"LYCK";
-const ENVELOPE_VERSION: u8 = 1;
-const HEADER: usize = 4 + 4 + 4 * 8;
+const ENVELOPE_VERSION: u8 = 2;
+const HEADER: usize = 4 + 4 + 5 * 8;
 const CHECKSUM: usize = 8;
 
 /// A serialization format for values of type `V` in byte tiers.
@@ -261,6 +261,7 @@ impl<F> Codec<F> {
             entry.fresh_until(),
             entry.stale_until(),
             entry.error_until(),
+            entry.retain_until(),
         ] {
             out.extend_from_slice(&time.as_millis().to_le_bytes());
         }
@@ -317,8 +318,8 @@ impl<F> Codec<F> {
                 body[at..at + 8].try_into().expect("8 bytes"),
             ))
         };
-        let (stored_at, fresh_until, stale_until, error_until) =
-            (time(8), time(16), time(24), time(32));
+        let (stored_at, fresh_until, stale_until, error_until, retain_until) =
+            (time(8), time(16), time(24), time(32), time(40));
         let mut at = HEADER;
         let read_len = |at: &mut usize| -> Result<usize, CodecError> {
             let end = *at + 4;
@@ -366,6 +367,7 @@ impl<F> Codec<F> {
         Ok(
             Entry::from_parts(value, stored_at, fresh_until, stale_until)
                 .with_error_until(error_until)
+                .with_retain_until(retain_until)
                 .with_tags(tags.into())
                 .with_weight(weight),
         )

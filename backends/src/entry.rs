@@ -8,6 +8,8 @@ use crate::Timestamp;
 /// - then stale, but servable under a stale policy, until `stale_until`,
 /// - then, if it has a longer stale-if-error window (RFC 5861), servable only when the upstream
 ///   fails, until `error_until`,
+/// - then, if it is retained for revalidation (an HTTP response with validators), kept until
+///   `retain_until` but never served as it is: only its validators are used,
 /// - then expired: a tier may drop it, and the engine treats it as absent.
 ///
 /// Freshness is always computed from these fields and [`Timestamp::now`], never from a tier's
@@ -34,6 +36,7 @@ pub struct Entry<V> {
     fresh_until: Timestamp,
     stale_until: Timestamp,
     error_until: Timestamp,
+    retain_until: Timestamp,
     weight: usize,
     tags: Option<Arc<[Arc<str>]>>,
 }
@@ -49,6 +52,9 @@ pub enum Freshness {
     /// Past its stale window by this much, but inside its stale-if-error window: servable only
     /// when the upstream fails.
     StaleIfError(Duration),
+    /// Past every serving window by this much, but retained so that it can be revalidated
+    /// (see [`Entry::with_retention`]): never served as it is.
+    Retained(Duration),
     /// Past every window: not to be served.
     Expired,
 }
@@ -67,6 +73,7 @@ impl<V> Entry<V> {
             fresh_until,
             stale_until,
             error_until: stale_until,
+            retain_until: stale_until,
             weight: std::mem::size_of::<V>(),
             tags: None,
         }
@@ -89,7 +96,41 @@ impl<V> Entry<V> {
     /// ```
     pub fn with_stale_if_error(mut self, window: Duration) -> Self {
         self.error_until = self.stale_until.max(self.fresh_until + window);
+        self.retain_until = self.retain_until.max(self.error_until);
         self
+    }
+
+    /// Keeps the entry for `window` past its ttl even where no window lets it be served, so
+    /// that its validators can be used to revalidate it (an HTTP `ETag`, say). A window shorter
+    /// than the others changes nothing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::{Entry, Freshness, Timestamp};
+    ///
+    /// let t0 = Timestamp::from_millis(0);
+    /// let entry = Entry::new((), t0, Duration::from_secs(10), Duration::ZERO)
+    ///     .with_retention(Duration::from_secs(60));
+    /// let at = |s| t0 + Duration::from_secs(s);
+    /// assert_eq!(entry.freshness(at(15)), Freshness::Retained(Duration::from_secs(5)));
+    /// assert_eq!(entry.freshness(at(70)), Freshness::Expired);
+    /// assert_eq!(entry.time_to_live(at(10)), Duration::from_secs(60));
+    /// ```
+    pub fn with_retention(mut self, window: Duration) -> Self {
+        self.retain_until = self.error_until.max(self.fresh_until + window);
+        self
+    }
+
+    /// Sets until when the entry is retained (an entry read back from a byte tier); earlier
+    /// than `error_until` is raised to it.
+    pub fn with_retain_until(mut self, retain_until: Timestamp) -> Self {
+        self.retain_until = retain_until.max(self.error_until);
+        self
+    }
+
+    /// Until when the entry is kept (at least `error_until`).
+    pub fn retain_until(&self) -> Timestamp {
+        self.retain_until
     }
 
     /// An entry with explicit times, e.g. read back from a byte tier. `stale_until` earlier
@@ -107,6 +148,7 @@ impl<V> Entry<V> {
             fresh_until,
             stale_until,
             error_until: stale_until,
+            retain_until: stale_until,
             weight: std::mem::size_of::<V>(),
             tags: None,
         }
@@ -147,6 +189,7 @@ impl<V> Entry<V> {
     /// a byte tier); earlier than `stale_until` is raised to it.
     pub fn with_error_until(mut self, error_until: Timestamp) -> Self {
         self.error_until = error_until.max(self.stale_until);
+        self.retain_until = self.retain_until.max(self.error_until);
         self
     }
 
@@ -190,6 +233,8 @@ impl<V> Entry<V> {
             Freshness::Stale(now.saturating_duration_since(self.fresh_until))
         } else if now < self.error_until {
             Freshness::StaleIfError(now.saturating_duration_since(self.stale_until))
+        } else if now < self.retain_until {
+            Freshness::Retained(now.saturating_duration_since(self.error_until))
         } else {
             Freshness::Expired
         }
@@ -207,6 +252,6 @@ impl<V> Entry<V> {
 
     /// How long a tier should keep the entry from `now`: until the end of its last window.
     pub fn time_to_live(&self, now: Timestamp) -> Duration {
-        self.error_until.saturating_duration_since(now)
+        self.retain_until.saturating_duration_since(now)
     }
 }

@@ -64,6 +64,30 @@ impl Timestamp {
     }
 }
 
+impl std::ops::Sub<Duration> for Timestamp {
+    type Output = Timestamp;
+
+    /// Saturates at the epoch.
+    fn sub(self, rhs: Duration) -> Timestamp {
+        Timestamp(self.0.saturating_sub(duration_millis(rhs)))
+    }
+}
+
+impl From<SystemTime> for Timestamp {
+    /// Times before the epoch saturate to it.
+    fn from(time: SystemTime) -> Self {
+        Timestamp(duration_millis(
+            time.duration_since(UNIX_EPOCH).unwrap_or_default(),
+        ))
+    }
+}
+
+impl From<Timestamp> for SystemTime {
+    fn from(time: Timestamp) -> Self {
+        UNIX_EPOCH + Duration::from_millis(time.0)
+    }
+}
+
 impl std::ops::Add<Duration> for Timestamp {
     type Output = Timestamp;
 

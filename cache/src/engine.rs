@@ -208,6 +208,9 @@ pub(crate) enum Found<V> {
     Stale(Arc<Entry<V>>),
     /// Past its stale window, inside its stale-if-error window.
     ErrorOnly(Arc<Entry<V>>),
+    /// Past every serving window, kept only to be revalidated (see
+    /// [`Entry::with_retention`]).
+    Retained(Arc<Entry<V>>),
     /// Nothing usable.
     Miss,
 }
@@ -233,9 +236,11 @@ pub(crate) enum Plan<V> {
         refresh: Refresh,
     },
     /// Go upstream. If upstream fails, `fallback` may be served instead. `stale` says a stale
-    /// entry is why (`fwd=stale` rather than `fwd=uri-miss`).
+    /// entry is why (`fwd=stale` rather than `fwd=uri-miss`); `validator` is that entry, whose
+    /// validators may make the upstream call a revalidation.
     Fetch {
         fallback: Option<Arc<Entry<V>>>,
+        validator: Option<Arc<Entry<V>>>,
         stale: bool,
     },
 }
@@ -306,6 +311,7 @@ where
             Freshness::Fresh(ttl) => Found::Fresh(entry, ttl),
             Freshness::Stale(_) => Found::Stale(entry),
             Freshness::StaleIfError(_) => Found::ErrorOnly(entry),
+            Freshness::Retained(_) => Found::Retained(entry),
             _ => Found::Miss,
         }
     }
@@ -349,6 +355,7 @@ where
             }
             Found::Stale(entry) => match self.policy.stale_policy {
                 StalePolicy::Revalidate => Plan::Fetch {
+                    validator: Some(Arc::clone(&entry)),
                     fallback: Some(entry),
                     stale: true,
                 },
@@ -363,11 +370,18 @@ where
                 },
             },
             Found::ErrorOnly(entry) => Plan::Fetch {
+                validator: Some(Arc::clone(&entry)),
                 fallback: Some(entry),
+                stale: true,
+            },
+            Found::Retained(entry) => Plan::Fetch {
+                fallback: None,
+                validator: Some(entry),
                 stale: true,
             },
             Found::Miss => Plan::Fetch {
                 fallback: None,
+                validator: None,
                 stale: false,
             },
         };
@@ -378,6 +392,22 @@ where
         };
         Stats::bump(counter);
         plan
+    }
+
+    /// Serves `entry` as it is, stale or not, because the caller accepts it (HTTP `max-stale`).
+    pub(crate) fn plan_as_is(&self, entry: Arc<Entry<V>>, now: Timestamp) -> Plan<V> {
+        let ttl = ttl_seconds(&entry, now);
+        let counter = if ttl >= 0 {
+            &self.stats.hits
+        } else {
+            &self.stats.stale_hits
+        };
+        Stats::bump(counter);
+        Plan::Serve {
+            entry,
+            ttl,
+            refresh: Refresh::No,
+        }
     }
 
     /// Writes `entry` under `key`; a failure is counted and logged, never returned.

@@ -1,46 +1,140 @@
 //! A small reader of `Cache-Control` directives (RFC 9111 §5.2).
 
-use http::{HeaderMap, header::CACHE_CONTROL};
+use http::{
+    HeaderMap,
+    header::{CACHE_CONTROL, PRAGMA},
+};
 
-/// The response directives the storage rules look at.
+/// The response directives the storage and freshness rules look at.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct ResponseDirectives {
     pub(crate) no_store: bool,
     pub(crate) private: bool,
+    pub(crate) public: bool,
+    /// `no-cache` without field names: stored, but never served without revalidation.
+    pub(crate) no_cache: bool,
+    pub(crate) must_revalidate: bool,
+    pub(crate) proxy_revalidate: bool,
     /// `max-age`, in seconds.
     pub(crate) max_age: Option<u64>,
     /// `s-maxage`, in seconds: for shared caches, it wins over `max-age`.
     pub(crate) s_maxage: Option<u64>,
+    /// RFC 5861 `stale-while-revalidate`, in seconds.
+    pub(crate) stale_while_revalidate: Option<u64>,
+    /// RFC 5861 `stale-if-error`, in seconds.
+    pub(crate) stale_if_error: Option<u64>,
 }
 
 impl ResponseDirectives {
     pub(crate) fn parse(headers: &HeaderMap) -> Self {
-        let mut directives = ResponseDirectives::default();
+        let mut d = ResponseDirectives::default();
         for value in headers.get_all(CACHE_CONTROL) {
             let Ok(value) = value.to_str() else {
                 // Unreadable Cache-Control: assume the most restrictive reading.
-                directives.no_store = true;
+                d.no_store = true;
                 continue;
             };
             for (name, argument) in directives_of(value) {
-                if name.eq_ignore_ascii_case("no-store") {
-                    directives.no_store = true;
-                } else if name.eq_ignore_ascii_case("private") {
-                    directives.private = true;
-                } else if name.eq_ignore_ascii_case("max-age") {
+                let is = |directive: &str| name.eq_ignore_ascii_case(directive);
+                if is("no-store") {
+                    d.no_store = true;
+                } else if is("private") {
+                    // `private="field"` only keeps those fields private (RFC 9111 §5.2.2.7);
+                    // this cache reads it as the whole response, the safe reading.
+                    d.private = true;
+                } else if is("public") {
+                    d.public = true;
+                } else if is("no-cache") {
+                    // `no-cache="field"` is read as unqualified `no-cache`, the safe reading.
+                    d.no_cache = true;
+                } else if is("must-revalidate") {
+                    d.must_revalidate = true;
+                } else if is("proxy-revalidate") {
+                    d.proxy_revalidate = true;
+                } else if is("max-age") {
                     // An invalid value makes the response stale at once (RFC 9111 §4.2.1).
-                    directives.max_age = Some(seconds(argument).unwrap_or(0));
-                } else if name.eq_ignore_ascii_case("s-maxage") {
-                    directives.s_maxage = Some(seconds(argument).unwrap_or(0));
+                    d.max_age = Some(seconds(argument).unwrap_or(0));
+                } else if is("s-maxage") {
+                    d.s_maxage = Some(seconds(argument).unwrap_or(0));
+                } else if is("stale-while-revalidate") {
+                    d.stale_while_revalidate = seconds(argument);
+                } else if is("stale-if-error") {
+                    d.stale_if_error = seconds(argument);
                 }
             }
         }
-        directives
+        d
+    }
+}
+
+/// The request directives (RFC 9111 §5.2.1) and `Pragma: no-cache` (§5.4).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RequestDirectives {
+    /// The client does not want a response older than this many seconds.
+    pub(crate) max_age: Option<u64>,
+    /// The client accepts a response stale by this many seconds (`u64::MAX`: any).
+    pub(crate) max_stale: Option<u64>,
+    /// The client wants a response that stays fresh for at least this many seconds more.
+    pub(crate) min_fresh: Option<u64>,
+    /// Do not serve a stored response without validating it with the origin.
+    pub(crate) no_cache: bool,
+    /// Do not store the response.
+    pub(crate) no_store: bool,
+    /// Serve from the cache or answer 504; never go upstream.
+    pub(crate) only_if_cached: bool,
+}
+
+impl RequestDirectives {
+    /// The directives of `headers`' `Cache-Control` (and, only when there is none,
+    /// `Pragma: no-cache`).
+    pub(crate) fn parse(headers: &HeaderMap) -> Self {
+        let mut d = RequestDirectives::default();
+        let mut any = false;
+        for value in headers.get_all(CACHE_CONTROL) {
+            any = true;
+            let Ok(value) = value.to_str() else {
+                continue;
+            };
+            for (name, argument) in directives_of(value) {
+                let is = |directive: &str| name.eq_ignore_ascii_case(directive);
+                if is("no-cache") {
+                    d.no_cache = true;
+                } else if is("no-store") {
+                    d.no_store = true;
+                } else if is("only-if-cached") {
+                    d.only_if_cached = true;
+                } else if is("max-age") {
+                    d.max_age = Some(seconds(argument).unwrap_or(0));
+                } else if is("min-fresh") {
+                    d.min_fresh = Some(seconds(argument).unwrap_or(0));
+                } else if is("max-stale") {
+                    // Without a value, any staleness; an invalid value reads as none.
+                    d.max_stale = Some(match argument {
+                        None => u64::MAX,
+                        Some(_) => seconds(argument).unwrap_or(0),
+                    });
+                }
+            }
+        }
+        if !any {
+            d.no_cache = headers
+                .get_all(PRAGMA)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .any(|v| v.trim().eq_ignore_ascii_case("no-cache"));
+        }
+        d
+    }
+
+    /// Whether the client asks for nothing special.
+    pub(crate) fn is_empty(&self) -> bool {
+        *self == RequestDirectives::default()
     }
 }
 
 /// Delta-seconds (RFC 9111 §1.2.2): digits, possibly quoted; too large saturates.
-fn seconds(argument: Option<&str>) -> Option<u64> {
+pub(crate) fn seconds(argument: Option<&str>) -> Option<u64> {
     let digits = argument?.trim().trim_matches('"');
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -50,7 +144,7 @@ fn seconds(argument: Option<&str>) -> Option<u64> {
 
 /// The directives in one header value, each a name and its argument, if any (quoted
 /// arguments may hold commas).
-fn directives_of(value: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
+pub(crate) fn directives_of(value: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
     let mut rest = value;
     std::iter::from_fn(move || {
         loop {
@@ -123,6 +217,32 @@ mod tests {
         assert_eq!((d.max_age, d.s_maxage), (Some(30), Some(120)));
         headers.insert(CACHE_CONTROL, "max-age=soon".parse().unwrap());
         assert_eq!(ResponseDirectives::parse(&headers).max_age, Some(0));
+    }
+
+    #[test]
+    fn request_directives_and_pragma() {
+        let mut headers = HeaderMap::new();
+        headers.insert(PRAGMA, "no-cache".parse().unwrap());
+        assert!(RequestDirectives::parse(&headers).no_cache);
+        headers.insert(
+            CACHE_CONTROL,
+            "max-age=5, min-fresh=2, max-stale, only-if-cached"
+                .parse()
+                .unwrap(),
+        );
+        let d = RequestDirectives::parse(&headers);
+        // With Cache-Control present, Pragma is ignored (RFC 9111 §5.4).
+        assert!(!d.no_cache);
+        assert_eq!(
+            (d.max_age, d.min_fresh, d.max_stale),
+            (Some(5), Some(2), Some(u64::MAX))
+        );
+        assert!(d.only_if_cached);
+        headers.insert(CACHE_CONTROL, "max-stale=10, no-store".parse().unwrap());
+        let d = RequestDirectives::parse(&headers);
+        assert_eq!(d.max_stale, Some(10));
+        assert!(d.no_store);
+        assert!(RequestDirectives::parse(&HeaderMap::new()).is_empty());
     }
 
     #[test]

@@ -9,7 +9,10 @@ use std::{
 use http::{HeaderValue, Response};
 use pin_project_lite::pin_project;
 
-use super::{CacheBody, status::set_cache_status};
+use super::{
+    CacheBody,
+    status::{set_cache_status, with_fwd_status},
+};
 
 /// The future of a cache miss: lookups in byte tiers, waiting for another caller, the upstream
 /// call. It is boxed because the futures of [`Backend`](crate::Backend) methods cannot be named
@@ -95,7 +98,8 @@ where
                     invalidate(parts.status, &parts.headers);
                 }
                 if let Some(status) = status.take() {
-                    set_cache_status(&mut parts.headers, status);
+                    // Every pass-through was forwarded: say what upstream answered.
+                    set_cache_status(&mut parts.headers, with_fwd_status(&status, parts.status));
                 }
                 Poll::Ready(Ok(Response::from_parts(parts, CacheBody::upstream(body))))
             }

@@ -87,11 +87,14 @@
 
 mod body;
 mod cache_control;
+mod freshness;
 mod future;
 mod key;
+mod range;
 mod response;
 mod service;
 mod status;
+mod validation;
 #[cfg(feature = "codec")]
 mod wire;
 #[cfg(feature = "rkyv")]
@@ -109,7 +112,7 @@ pub use self::{
     body::CacheBody,
     future::ResponseFuture,
     key::{Headers, KeyExtractor, Path, PathAndQuery},
-    response::{CacheControl, CachedResponse},
+    response::{CacheControl, CacheMode, CachedResponse},
     service::CacheService,
 };
 use self::{
@@ -263,7 +266,7 @@ where
                     let request = head.to_request(ReqBody::default());
                     let task = (Arc::clone(&shared), service.clone(), key.clone());
                     shared.engine.refresh_on(&hot.offload, key, move |leader| {
-                        service::refresh(task.0, task.1, request, task.2, leader)
+                        service::refresh(task.0, task.1, request, task.2, leader, None)
                     });
                 }
             }
@@ -401,10 +404,11 @@ where
         self
     }
 
-    /// Stores responses marked `Cache-Control: private`: only for a cache that serves one user.
-    /// Default: `false`. `no-store` is never stored.
-    pub fn allow_private(mut self, allow: bool) -> Self {
-        self.rules.allow_private = allow;
+    /// Which of RFC 9111's caches the layer is: [`CacheMode::Shared`] (the default: a proxy,
+    /// or a layer in front of a server) or [`CacheMode::Private`] (one user's, e.g. in front
+    /// of an HTTP client).
+    pub fn mode(mut self, mode: CacheMode) -> Self {
+        self.rules.mode = mode;
         self
     }
 

@@ -3,14 +3,16 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{
-    HeaderMap, HeaderName, HeaderValue, Method, StatusCode,
-    header::{self, AUTHORIZATION},
-    request, response,
-};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header, request, response};
 use http_body::SizeHint;
 
-use super::{cache_control::ResponseDirectives, status::CACHE_STATUS};
+use layercake_backends::Timestamp;
+
+use super::{
+    cache_control::{RequestDirectives, ResponseDirectives},
+    freshness::{Exchange, has_validator, origin_lifetime},
+    status::CACHE_STATUS,
+};
 use crate::engine::Policy;
 
 /// A response as the layer stores it: status, the stored headers and the whole body.
@@ -122,6 +124,34 @@ pub enum CacheControl {
     Override,
 }
 
+/// Which of RFC 9111's caches the layer is: shared by many users, or private to one.
+///
+/// ```
+/// use layercake::{CacheLayer, Moka, layer::CacheMode};
+///
+/// // In front of an HTTP client of one user: `private` responses and requests with
+/// // `Authorization` are that user's, and may be kept.
+/// let layer = CacheLayer::builder(Moka::default())
+///     .mode(CacheMode::Private)
+///     .build()
+///     .unwrap();
+/// # drop(layer);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CacheMode {
+    /// A cache whose responses are served to many users: a reverse proxy, or a layer in front
+    /// of a server's handlers. Never stores `Cache-Control: private` responses; stores a
+    /// response to a request with `Authorization` only when the response is marked `public`,
+    /// `s-maxage` or `must-revalidate` (and serves such a request only from such a response);
+    /// reads `s-maxage` before `max-age`, and honours `proxy-revalidate`.
+    #[default]
+    Shared,
+    /// A cache of one user, e.g. in front of an HTTP client: stores `private` responses and
+    /// responses to requests with `Authorization`; ignores `s-maxage` and `proxy-revalidate`.
+    Private,
+}
+
 /// Why a request or response was not stored; the `detail` of its `Cache-Status`.
 pub(crate) type NotStored = &'static str;
 
@@ -137,15 +167,70 @@ pub(crate) struct Rules {
     pub(crate) header_allowlist: Option<Vec<HeaderName>>,
     pub(crate) allow_authorization: bool,
     pub(crate) allow_set_cookie: bool,
-    pub(crate) allow_private: bool,
+    pub(crate) mode: CacheMode,
     pub(crate) cache_control: CacheControl,
 }
 
-/// How long a response may be served: fresh for `ttl`, then stale for `stale`, and when
-/// upstream fails until `stale_if_error` past its ttl.
+/// What the layer reads of a request's headers, once, in one pass over their names.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RequestFacts {
+    /// The request carries `Authorization`.
+    pub(crate) authorization: bool,
+    /// Its `Cache-Control` (or `Pragma`) directives, when it has any.
+    pub(crate) directives: Option<RequestDirectives>,
+    /// It has `If-None-Match` or `If-Modified-Since`.
+    pub(crate) conditional: bool,
+    /// It has `Range`.
+    pub(crate) range: bool,
+}
+
+impl RequestFacts {
+    pub(crate) fn of(headers: &HeaderMap) -> Self {
+        let mut facts = RequestFacts::default();
+        let mut directives = false;
+        for name in headers.keys() {
+            if name == header::AUTHORIZATION {
+                facts.authorization = true;
+            } else if name == header::CACHE_CONTROL || name == header::PRAGMA {
+                directives = true;
+            } else if name == header::IF_NONE_MATCH || name == header::IF_MODIFIED_SINCE {
+                facts.conditional = true;
+            } else if name == header::RANGE {
+                facts.range = true;
+            }
+        }
+        if directives {
+            facts.directives = Some(RequestDirectives::parse(headers)).filter(|d| !d.is_empty());
+        }
+        facts
+    }
+
+    /// The request says `no-store`: its response is not stored.
+    pub(crate) fn no_store(&self) -> bool {
+        self.directives.is_some_and(|d| d.no_store)
+    }
+
+    /// The request says `only-if-cached`.
+    pub(crate) fn only_if_cached(&self) -> bool {
+        self.directives.is_some_and(|d| d.only_if_cached)
+    }
+
+    /// The request's directives can make the cache go upstream for a usable entry
+    /// (`fwd=request`).
+    pub(crate) fn may_force_forward(&self) -> bool {
+        self.directives
+            .is_some_and(|d| d.no_cache || d.max_age.is_some() || d.min_fresh.is_some())
+    }
+}
+
+/// How long a response may be served: fresh for `ttl` from `stored_at` (when it was made,
+/// which is its arrival minus its age), then stale for `stale`, and when upstream fails until
+/// `stale_if_error` past its ttl; kept until `retention` past its ttl to be revalidated.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Lifetime {
+    pub(crate) stored_at: Timestamp,
     pub(crate) ttl: Duration,
+    pub(crate) retention: Duration,
     pub(crate) stale: Duration,
     pub(crate) stale_if_error: Duration,
 }
@@ -176,7 +261,7 @@ impl Default for Rules {
             header_allowlist: None,
             allow_authorization: false,
             allow_set_cookie: false,
-            allow_private: false,
+            mode: CacheMode::Shared,
             cache_control: CacheControl::Respect,
         }
     }
@@ -188,9 +273,6 @@ impl Rules {
         if !self.methods.contains(&request.method) {
             return Err("method");
         }
-        if !self.allow_authorization && request.headers.contains_key(AUTHORIZATION) {
-            return Err("authorization");
-        }
         Ok(())
     }
 
@@ -199,52 +281,48 @@ impl Rules {
         self.error_statuses.contains(status)
     }
 
-    /// Whether a response may be stored, and for how long.
+    /// Whether a response may be stored, and for how long (RFC 9111 §3, §4.2).
     pub(crate) fn response(
         &self,
         response: &response::Parts,
         size: &SizeHint,
         policy: &Policy,
+        request: &RequestFacts,
+        exchange: Exchange,
     ) -> Result<Lifetime, NotStored> {
         let status = response.status;
         if !self.statuses.contains(status) {
             return Err("status");
         }
-        let mut lifetime = if status.as_u16() >= 400 {
-            let ttl = self.negative_ttl.ok_or("status")?;
-            Lifetime {
-                ttl,
-                stale: Duration::ZERO,
-                stale_if_error: Duration::ZERO,
-            }
+        let negative = status.as_u16() >= 400;
+        let default_ttl = if negative {
+            self.negative_ttl.ok_or("status")?
         } else {
-            Lifetime {
-                ttl: policy.ttl,
-                stale: policy.stale,
-                stale_if_error: policy.stale_if_error,
-            }
+            policy.ttl
         };
+        if request.no_store() {
+            return Err("no-store");
+        }
         let headers = &response.headers;
         if !self.allow_set_cookie && headers.contains_key(header::SET_COOKIE) {
             return Err("set-cookie");
         }
-        let directives = ResponseDirectives::parse(headers);
-        if directives.no_store {
+        let d = ResponseDirectives::parse(headers);
+        if d.no_store {
             return Err("no-store");
         }
-        if directives.private && !self.allow_private {
+        let shared = self.mode == CacheMode::Shared;
+        if d.private && shared {
             return Err("private");
         }
-        // RFC 9111 §4.2.1: the origin's freshness lifetime, when it gives one, is the entry's;
-        // a shared cache reads `s-maxage` first.
-        if self.cache_control == CacheControl::Respect {
-            if let Some(seconds) = directives.s_maxage.or(directives.max_age) {
-                lifetime.ttl = Duration::from_secs(seconds);
-            }
-        }
-        if lifetime.ttl.is_zero() {
-            // Stale as soon as stored: of use only with revalidation, which is not built yet.
-            return Err("max-age-0");
+        // §3.5: a shared cache stores a response to a request with credentials only when the
+        // response says it may.
+        if request.authorization
+            && shared
+            && !self.allow_authorization
+            && !(d.public || d.s_maxage.is_some() || d.must_revalidate)
+        {
+            return Err("authorization");
         }
         if headers.contains_key(header::VARY) {
             // Variants are not selected yet: storing one would serve it to every variant.
@@ -259,7 +337,57 @@ impl Rules {
         {
             return Err("too-small");
         }
-        Ok(lifetime)
+
+        let respect = self.cache_control == CacheControl::Respect;
+        let (mut ttl, mut stale, mut stale_if_error) = if negative {
+            (default_ttl, Duration::ZERO, Duration::ZERO)
+        } else {
+            (policy.ttl, policy.stale, policy.stale_if_error)
+        };
+        if respect {
+            let time = exchange.response_time;
+            if let Some(lifetime) = origin_lifetime(status, headers, &d, shared, time, default_ttl)
+            {
+                ttl = lifetime;
+            }
+            if d.no_cache {
+                ttl = Duration::ZERO;
+            }
+            let revalidate = d.no_cache
+                || d.must_revalidate
+                || (shared && (d.proxy_revalidate || d.s_maxage.is_some()));
+            if revalidate {
+                (stale, stale_if_error) = (Duration::ZERO, Duration::ZERO);
+            } else if !negative {
+                // RFC 5861: the origin's windows, else the layer's.
+                let secs = |s: Option<u64>| s.map(Duration::from_secs);
+                stale = secs(d.stale_while_revalidate).unwrap_or(stale);
+                stale_if_error = secs(d.stale_if_error).unwrap_or(stale_if_error);
+            }
+        }
+        let age = if respect {
+            exchange.initial_age(headers)
+        } else {
+            Duration::ZERO
+        };
+        let validators = has_validator(headers);
+        let usable_for = (ttl + stale.max(stale_if_error)).saturating_sub(age);
+        if usable_for.is_zero() && !validators {
+            return Err("stale-on-arrival");
+        }
+        Ok(Lifetime {
+            stored_at: exchange.response_time - age,
+            ttl,
+            stale,
+            stale_if_error,
+            // Kept to be revalidated with a conditional request: as long again as it was
+            // fresh, at least the default ttl.
+            retention: if validators {
+                ttl.max(default_ttl)
+            } else {
+                Duration::ZERO
+            },
+        })
     }
 
     /// The headers to store from a response whose body is `body_len` bytes long.

@@ -5,6 +5,7 @@ use std::{
     pin::pin,
     sync::Arc,
     task::{Context, Poll},
+    time::Duration,
 };
 
 use bytes::{Bytes, BytesMut};
@@ -18,11 +19,17 @@ use tracing::Instrument;
 use super::{
     CacheBody, CachedResponse, KeyExtractor, PathAndQuery, ResponseFuture,
     body::{Recorded, Recorder},
-    response::{Lifetime, Rules},
+    freshness::{Exchange, Verdict, judge, shareable_with_authorization},
+    range::{Ranged, content_range, ranged},
+    response::{CacheMode, Lifetime, NotStored, RequestFacts, Rules},
     status::{CACHE_STATUS, CacheStatus, Forwarded, set_cache_status},
+    validation::{
+        if_range_holds, make_conditional, not_modified, not_modified_headers, updated_headers,
+        validates,
+    },
 };
 use crate::{
-    engine::{Acquired, Engine, Plan, Refresh, ttl_seconds},
+    engine::{Acquired, Engine, Found, Plan, Refresh, ttl_seconds},
     flight::{Leader, Outcome},
     offload::TaskError,
     refresh::HotKeys,
@@ -101,10 +108,8 @@ where
         if let Err(why) = shared.rules.request(&parts) {
             Stats::bump(&shared.engine.stats.passes);
             tracing::trace!(method = %parts.method, uri = %parts.uri, why, "cache pass-through");
-            let status = match why {
-                "method" => shared.status.method.clone(),
-                _ => shared.status.bypass_authorization.clone(),
-            };
+            debug_assert_eq!(why, "method");
+            let status = shared.status.method.clone();
             let invalidate = is_unsafe(&parts.method).then(|| invalidation(&self.shared, &parts));
             let future = self.inner.call(Request::from_parts(parts, body));
             return ResponseFuture::passthrough(future, status, invalidate);
@@ -123,23 +128,28 @@ where
         }
 
         // 3. Lookup, at once when the tier can answer at once.
+        let facts = RequestFacts::of(&parts.headers);
         let now = Timestamp::now();
         let plan = shared
             .engine
             .peek(&key, now)
-            .map(|found| shared.engine.plan(found, now));
+            .map(|found| shared.plan(found, &facts, now));
         let plan = match plan {
             Some(Plan::Serve {
                 entry,
                 ttl,
                 refresh,
             }) => {
-                let response = shared.serve(&entry, ttl, refresh, &parts.method, now);
+                let asking = Asking::borrowed(&parts.method, &parts.headers, facts);
+                let response = shared.serve(&entry, ttl, refresh, &asking, now);
                 if refresh != Refresh::No {
                     let request = Request::from_parts(parts, body);
-                    spawn_refresh(&self.shared, self.inner.clone(), request, key);
+                    spawn_refresh(&self.shared, self.inner.clone(), request, key, Some(entry));
                 }
                 return ResponseFuture::ready(response);
+            }
+            Some(Plan::Fetch { .. }) if facts.only_if_cached() => {
+                return ResponseFuture::ready(shared.gateway_timeout());
             }
             plan => plan,
         };
@@ -151,7 +161,7 @@ where
         let shared = Arc::clone(&self.shared);
         let span = tracing::debug_span!("layercake_miss", key = %key);
         let request = Request::from_parts(parts, body);
-        let future = miss(shared, inner, request, key, plan);
+        let future = miss(shared, inner, request, key, plan, facts);
         ResponseFuture::miss(Box::pin(future.instrument(span)))
     }
 }
@@ -173,13 +183,58 @@ where
         self.key.extract(parts, &mut key).then(|| key.build())
     }
 
+    /// What to do with what a lookup found, for this request: the layer's policy, unless the
+    /// request's credentials or directives say otherwise.
+    fn plan(
+        &self,
+        found: Found<CachedResponse>,
+        facts: &RequestFacts,
+        now: Timestamp,
+    ) -> Plan<CachedResponse> {
+        let engine = &self.engine;
+        let entry = match &found {
+            _ if !facts.authorization && facts.directives.is_none() => {
+                return engine.plan(found, now);
+            }
+            Found::Fresh(entry, _)
+            | Found::Stale(entry)
+            | Found::ErrorOnly(entry)
+            | Found::Retained(entry) => Arc::clone(entry),
+            Found::Miss => return engine.plan(found, now),
+        };
+        if facts.authorization && !self.may_serve_to_authorized(&entry) {
+            return engine.plan(Found::Miss, now);
+        }
+        let Some(directives) = &facts.directives else {
+            return engine.plan(found, now);
+        };
+        let shared = self.rules.mode == CacheMode::Shared;
+        match judge(directives, &entry, now, shared) {
+            Verdict::AsStored => engine.plan(found, now),
+            Verdict::Serve => engine.plan_as_is(entry, now),
+            Verdict::Revalidate if !matches!(found, Found::Retained(_)) => {
+                engine.plan(Found::ErrorOnly(entry), now)
+            }
+            Verdict::Revalidate | Verdict::MustRevalidate => {
+                engine.plan(Found::Retained(entry), now)
+            }
+        }
+    }
+
+    /// Whether a stored response may answer a request with `Authorization` (RFC 9111 §3.5).
+    fn may_serve_to_authorized(&self, entry: &Entry<CachedResponse>) -> bool {
+        self.rules.mode == CacheMode::Private
+            || self.rules.allow_authorization
+            || shareable_with_authorization(entry.value())
+    }
+
     /// A response from an entry the plan says to serve.
     fn serve<ResBody>(
         &self,
         entry: &Entry<CachedResponse>,
         ttl: i64,
         refresh: Refresh,
-        method: &Method,
+        asking: &Asking<'_>,
         now: Timestamp,
     ) -> Response<CacheBody<ResBody>> {
         tracing::trace!(ttl, ?refresh, "cache hit");
@@ -187,7 +242,7 @@ where
             Refresh::Stale => self.status.stale_revalidating(ttl),
             Refresh::No | Refresh::Early => self.status.hit(ttl),
         };
-        self.respond(entry, method, status, now)
+        self.respond(entry, asking, status, now)
     }
 
     /// A stale entry served because upstream failed (RFC 5861 `stale-if-error`).
@@ -195,7 +250,7 @@ where
         &self,
         key: &Key,
         entry: &Entry<CachedResponse>,
-        method: &Method,
+        asking: &Asking<'_>,
         upstream_status: Option<StatusCode>,
         why: &dyn std::fmt::Display,
     ) -> Response<CacheBody<ResBody>> {
@@ -204,31 +259,82 @@ where
         let status = self
             .status
             .stale_if_error(ttl_seconds(entry, now), upstream_status);
-        self.respond(entry, method, status, now)
+        self.respond(entry, asking, status, now)
+    }
+
+    /// `504 Gateway Timeout`: the request said `only-if-cached` and nothing stored fits.
+    fn gateway_timeout<ResBody>(&self) -> Response<CacheBody<ResBody>> {
+        let mut response = Response::new(CacheBody::empty());
+        *response.status_mut() = StatusCode::GATEWAY_TIMEOUT;
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        headers.insert(CACHE_STATUS, self.status.only_if_cached.clone());
+        response
     }
 
     /// Rebuilds a response from a stored one: status, the stored headers, `Age`, `Cache-Status`,
-    /// and the body as a shared `Bytes` (none for `HEAD`).
+    /// and the body as a shared `Bytes` (none for `HEAD`). A matching conditional request gets
+    /// `304`, a `Range` request a `206` or `416`.
     fn respond<ResBody>(
         &self,
         entry: &Entry<CachedResponse>,
-        method: &Method,
+        asking: &Asking<'_>,
         status: HeaderValue,
         now: Timestamp,
     ) -> Response<CacheBody<ResBody>> {
         let cached = entry.value();
-        let body = if method == Method::HEAD {
-            CacheBody::empty()
-        } else {
-            CacheBody::cached(cached.body().clone())
-        };
-        let mut response = Response::new(body);
-        *response.status_mut() = cached.status();
+        let age = super::status::age(entry.age(now).as_secs());
+        let (method, request) = (asking.method, asking.headers);
+        let fetch = method == Method::GET || method == Method::HEAD;
+        if asking.facts.conditional
+            && fetch
+            && cached.status().is_success()
+            && not_modified(request, cached.headers())
+        {
+            let mut response = Response::new(CacheBody::empty());
+            *response.status_mut() = StatusCode::NOT_MODIFIED;
+            let headers = response.headers_mut();
+            *headers = not_modified_headers(cached.headers());
+            headers.insert(header::AGE, age);
+            headers.insert(CACHE_STATUS, status);
+            return response;
+        }
+        let mut response = Response::new(CacheBody::empty());
         let headers = response.headers_mut();
         headers.clone_from(cached.headers());
-        let age = entry.age(now).as_secs();
-        headers.insert(header::AGE, super::status::age(age));
+        headers.insert(header::AGE, age);
         headers.insert(CACHE_STATUS, status);
+        *response.status_mut() = cached.status();
+        let body = cached.body();
+        if asking.facts.range
+            && method == Method::GET
+            && cached.status() == StatusCode::OK
+            && if_range_holds(request, cached.headers())
+        {
+            let len = body.len() as u64;
+            match ranged(request, len) {
+                Ranged::Whole => {}
+                Ranged::Part(part) => {
+                    let (start, end) = (*part.start() as usize, *part.end() as usize);
+                    let headers = response.headers_mut();
+                    headers.insert(header::CONTENT_RANGE, content_range(Some(&part), len));
+                    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(end + 1 - start));
+                    *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+                    *response.body_mut() = CacheBody::cached(body.slice(start..=end));
+                    return response;
+                }
+                Ranged::Unsatisfiable => {
+                    let headers = response.headers_mut();
+                    headers.insert(header::CONTENT_RANGE, content_range(None, len));
+                    headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+                    *response.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
+                    return response;
+                }
+            }
+        }
+        if method != Method::HEAD {
+            *response.body_mut() = CacheBody::cached(body.clone());
+        }
         response
     }
 
@@ -240,7 +346,8 @@ where
         outcome: Forwarded,
     ) -> Response<CacheBody<ResBody>> {
         let (mut parts, body) = response.into_parts();
-        set_cache_status(&mut parts.headers, self.status.forward(fwd, outcome));
+        let status = self.status.forward(fwd, outcome, parts.status);
+        set_cache_status(&mut parts.headers, status);
         Response::from_parts(parts, CacheBody::upstream(body))
     }
 
@@ -255,10 +362,105 @@ where
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
         let cached = CachedResponse::new(status, headers, body);
         let weight = cached.weight();
-        let entry = Entry::new(cached, Timestamp::now(), lifetime.ttl, lifetime.stale)
+        let entry = Entry::new(cached, lifetime.stored_at, lifetime.ttl, lifetime.stale)
             .with_stale_if_error(lifetime.stale_if_error)
+            .with_retention(lifetime.retention)
             .with_weight(weight);
         Arc::new(entry)
+    }
+
+    /// The entry a `304` makes of the stale entry it validated (RFC 9111 §4.3.4): the stored
+    /// body (shared, not copied) under the updated headers, with a new lifetime. The reason
+    /// when the updated response may not be stored; the entry to answer with either way.
+    fn refreshed(
+        &self,
+        stale: &Entry<CachedResponse>,
+        not_modified: &HeaderMap,
+        facts: &RequestFacts,
+        exchange: Exchange,
+    ) -> (Arc<Entry<CachedResponse>>, Result<(), NotStored>) {
+        let cached = stale.value();
+        let merged = updated_headers(cached.headers(), not_modified);
+        let (mut parts, ()) = Response::new(()).into_parts();
+        parts.status = cached.status();
+        parts.headers = merged;
+        let size = http_body::SizeHint::with_exact(cached.body().len() as u64);
+        let verdict = if validates(not_modified, cached.headers()) {
+            self.rules
+                .response(&parts, &size, &self.engine.policy, facts, exchange)
+        } else {
+            Err("304-mismatch")
+        };
+        let headers = self.rules.stored_headers(&parts.headers, 0);
+        let body = cached.body().clone();
+        match verdict {
+            Ok(lifetime) => (self.entry(parts.status, headers, body, lifetime), Ok(())),
+            Err(why) => {
+                // Served once to this request as the origin just validated it; not stored.
+                let lifetime = Lifetime {
+                    stored_at: exchange.response_time,
+                    ttl: Duration::ZERO,
+                    stale: Duration::ZERO,
+                    stale_if_error: Duration::ZERO,
+                    retention: Duration::ZERO,
+                };
+                (self.entry(parts.status, headers, body, lifetime), Err(why))
+            }
+        }
+    }
+}
+
+/// The request a response is made for: its method, the headers a stored response is matched
+/// against (preconditions, `Range`), and what was read of them.
+pub(crate) struct Asking<'a> {
+    method: &'a Method,
+    headers: &'a HeaderMap,
+    facts: RequestFacts,
+}
+
+impl<'a> Asking<'a> {
+    fn borrowed(method: &'a Method, headers: &'a HeaderMap, facts: RequestFacts) -> Self {
+        Asking {
+            method,
+            headers,
+            facts,
+        }
+    }
+}
+
+/// The parts of a request kept for answering it after it went upstream.
+struct Kept {
+    method: Method,
+    headers: HeaderMap,
+    facts: RequestFacts,
+}
+
+impl Kept {
+    /// Keeps the method, and the headers a stored response is matched against when there are
+    /// any (a plain request copies none).
+    fn of(method: &Method, request: &HeaderMap, facts: RequestFacts) -> Self {
+        let mut headers = HeaderMap::new();
+        if facts.conditional || facts.range {
+            for name in [
+                header::IF_NONE_MATCH,
+                header::IF_MODIFIED_SINCE,
+                header::RANGE,
+                header::IF_RANGE,
+            ] {
+                for value in request.get_all(&name) {
+                    headers.append(name.clone(), value.clone());
+                }
+            }
+        }
+        Kept {
+            method: method.clone(),
+            headers,
+            facts,
+        }
+    }
+
+    fn asking(&self) -> Asking<'_> {
+        Asking::borrowed(&self.method, &self.headers, self.facts)
     }
 }
 
@@ -339,12 +541,14 @@ where
     })
 }
 
-/// Refreshes `key` in the background with `request` (a HEAD is sent as the GET it stands for).
+/// Refreshes `key` in the background with `request` (a HEAD is sent as the GET it stands for),
+/// revalidating `stale` when it has validators.
 fn spawn_refresh<S, B, K, ReqBody, ResBody>(
     shared: &Arc<Shared<B, K>>,
     inner: S,
     mut request: Request<ReqBody>,
     key: Key,
+    stale: Option<Arc<Entry<CachedResponse>>>,
 ) where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Send + 'static,
     S::Future: Send,
@@ -359,7 +563,7 @@ fn spawn_refresh<S, B, K, ReqBody, ResBody>(
     let task_shared = Arc::clone(shared);
     let task_key = key.clone();
     shared.engine.refresh(key, move |leader| {
-        refresh(task_shared, inner, request, task_key, leader)
+        refresh(task_shared, inner, request, task_key, leader, stale)
     });
 }
 
@@ -398,13 +602,15 @@ impl RequestHead {
     }
 }
 
-/// A background refresh: fetch, and store if the response may be stored.
+/// A background refresh: fetch (a revalidation when `stale` has validators), and store if the
+/// response may be stored.
 pub(crate) async fn refresh<S, B, K, ReqBody, ResBody>(
     shared: Arc<Shared<B, K>>,
     mut inner: S,
-    request: Request<ReqBody>,
+    mut request: Request<ReqBody>,
     key: Key,
     leader: Leader<CachedResponse>,
+    stale: Option<Arc<Entry<CachedResponse>>>,
 ) -> Result<(), TaskError>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -413,20 +619,43 @@ where
     ResBody: Body,
 {
     tracing::debug!(%key, "refreshing in the background");
+    let facts = RequestFacts::of(request.headers());
+    let stale =
+        stale.filter(|stale| make_conditional(request.headers_mut(), stale.value().headers()));
     poll_fn(|cx| inner.poll_ready(cx))
         .await
         .map_err(|_| "the upstream service failed")?;
+    let request_time = Timestamp::now();
     let response = inner
         .call(request)
         .await
         .map_err(|_| "the upstream service failed")?;
+    let exchange = Exchange {
+        request_time,
+        response_time: Timestamp::now(),
+    };
     let (parts, body) = response.into_parts();
+    if let Some(stale) = stale.filter(|_| parts.status == StatusCode::NOT_MODIFIED) {
+        let (entry, stored) = shared.refreshed(&stale, &parts.headers, &facts, exchange);
+        stored.map_err(|why| format!("the revalidated response may not be stored: {why}"))?;
+        shared
+            .engine
+            .settle_and_store(&key, Some(&leader), entry)
+            .await;
+        return Ok(());
+    }
     if shared.rules.is_upstream_failure(parts.status) {
         return Err(format!("the upstream answered {}", parts.status).into());
     }
     let lifetime = shared
         .rules
-        .response(&parts, &body.size_hint(), &shared.engine.policy)
+        .response(
+            &parts,
+            &body.size_hint(),
+            &shared.engine.policy,
+            &facts,
+            exchange,
+        )
         .map_err(|why| format!("the response may not be stored: {why}"))?;
     let body = collect(body, shared.rules.max_body_size).await?;
     if body.len() < shared.rules.min_body_size {
@@ -467,9 +696,10 @@ pub(crate) async fn collect<B: Body>(body: B, max: usize) -> Result<Bytes, TaskE
 async fn miss<S, B, K, ReqBody, ResBody>(
     shared: Arc<Shared<B, K>>,
     mut inner: S,
-    request: Request<ReqBody>,
+    mut request: Request<ReqBody>,
     key: Key,
     plan: Option<Plan<CachedResponse>>,
+    facts: RequestFacts,
 ) -> Result<Response<CacheBody<ResBody>>, S::Error>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
@@ -484,22 +714,37 @@ where
         Some(plan) => plan,
         None => {
             let found = engine.lookup(&key).await;
-            engine.plan(found, Timestamp::now())
+            shared.plan(found, &facts, Timestamp::now())
         }
     };
-    let (fallback, fwd) = match plan {
+    let (fallback, validator, fwd) = match plan {
         Plan::Serve {
             entry,
             ttl,
             refresh,
         } => {
-            let response = shared.serve(&entry, ttl, refresh, request.method(), Timestamp::now());
+            let (parts, body) = request.into_parts();
+            let asking = Asking::borrowed(&parts.method, &parts.headers, facts);
+            let response = shared.serve(&entry, ttl, refresh, &asking, Timestamp::now());
             if refresh != Refresh::No {
-                spawn_refresh(&shared, inner, request, key);
+                let request = Request::from_parts(parts, body);
+                spawn_refresh(&shared, inner, request, key, Some(entry));
             }
             return Ok(response);
         }
-        Plan::Fetch { fallback, stale } => (fallback, if stale { "stale" } else { "uri-miss" }),
+        Plan::Fetch { .. } if facts.only_if_cached() => return Ok(shared.gateway_timeout()),
+        Plan::Fetch {
+            fallback,
+            validator,
+            stale,
+        } => {
+            let fwd = match (validator.is_some(), stale) {
+                (true, _) if facts.may_force_forward() => "request",
+                (_, true) => "stale",
+                (_, false) => "uri-miss",
+            };
+            (fallback, validator, fwd)
+        }
     };
     tracing::trace!(%key, fwd, "going upstream");
 
@@ -509,30 +754,51 @@ where
         return Ok(shared.forwarded(response, fwd, Forwarded::NotStored("head")));
     }
 
-    let leader = match engine.acquire(&key).await {
-        Acquired::Collapsed(entry) => {
+    let kept = Kept::of(request.method(), request.headers(), facts);
+    let acquired = if facts.no_store() {
+        // Its response will not be stored: nobody should wait for it.
+        Acquired::Alone
+    } else {
+        engine.acquire(&key).await
+    };
+    let leader = match acquired {
+        Acquired::Collapsed(entry)
+            if !facts.authorization || shared.may_serve_to_authorized(&entry) =>
+        {
             tracing::trace!(%key, "served by another request's upstream call");
-            let status = shared.status.forward(fwd, Forwarded::Collapsed);
-            return Ok(shared.respond(&entry, request.method(), status, Timestamp::now()));
+            let status = shared
+                .status
+                .forward(fwd, Forwarded::Collapsed, entry.value().status());
+            return Ok(shared.respond(&entry, &kept.asking(), status, Timestamp::now()));
         }
-        Acquired::Found(entry, ttl) => {
+        Acquired::Found(entry, ttl)
+            if !facts.authorization || shared.may_serve_to_authorized(&entry) =>
+        {
             let ttl = ttl.as_secs() as i64;
             let now = Timestamp::now();
-            return Ok(shared.serve(&entry, ttl, Refresh::No, request.method(), now));
+            return Ok(shared.serve(&entry, ttl, Refresh::No, &kept.asking(), now));
         }
         Acquired::Lead(leader) => Some(leader),
-        Acquired::Alone => None,
+        Acquired::Collapsed(_) | Acquired::Found(..) | Acquired::Alone => None,
+    };
+
+    // A leader with a stored response that has validators asks the origin whether it changed.
+    let revalidating = match (&leader, validator) {
+        (Some(_), Some(stale)) => {
+            make_conditional(request.headers_mut(), stale.value().headers()).then_some(stale)
+        }
+        _ => None,
     };
 
     // Upstream. If the call fails, panics or is cancelled, `leader` is dropped on the way out
     // and the waiting requests take over; with a stale entry at hand, a failure serves it.
-    let method = request.method().clone();
     let stale_on_error = |why: &dyn std::fmt::Display, status, stale: &Arc<Entry<_>>| {
         if let Some(leader) = &leader {
             leader.settle(Outcome::Entry(Arc::clone(stale)));
         }
-        shared.serve_on_error(&key, stale, &method, status, why)
+        shared.serve_on_error(&key, stale, &kept.asking(), status, why)
     };
+    let request_time = Timestamp::now();
     let response = match engine
         .call_upstream(fallback.as_ref(), inner.call(request))
         .await
@@ -550,13 +816,40 @@ where
         },
         Err(stale) => return Ok(stale_on_error(&"the upstream timed out", None, stale)),
     };
+    let exchange = Exchange {
+        request_time,
+        response_time: Timestamp::now(),
+    };
     let Some(leader) = leader else {
         return Ok(shared.forwarded(response, fwd, Forwarded::Plain));
     };
 
     let (parts, body) = response.into_parts();
+    if let Some(stale) = revalidating.filter(|_| parts.status == StatusCode::NOT_MODIFIED) {
+        // RFC 9111 §4.3.4: the stored body, with the headers and freshness of the 304.
+        let (entry, stored) = shared.refreshed(&stale, &parts.headers, &facts, exchange);
+        let outcome = match stored {
+            Ok(()) => {
+                engine
+                    .settle_and_store(&key, Some(&leader), Arc::clone(&entry))
+                    .await;
+                Forwarded::Stored
+            }
+            Err(why) => {
+                Stats::bump(&engine.stats.uncacheable);
+                leader.settle(Outcome::Uncacheable);
+                Forwarded::NotStored(why)
+            }
+        };
+        let status = shared.status.forward(fwd, outcome, parts.status);
+        return Ok(shared.respond(&entry, &kept.asking(), status, Timestamp::now()));
+    }
+
     let size = body.size_hint();
-    let lifetime = match shared.rules.response(&parts, &size, &engine.policy) {
+    let lifetime = match shared
+        .rules
+        .response(&parts, &size, &engine.policy, &facts, exchange)
+    {
         Ok(lifetime) => lifetime,
         Err(why) => {
             tracing::debug!(%key, status = %parts.status, why, "response not stored");
@@ -590,7 +883,8 @@ where
     tokio::spawn(pending.store_when_recorded(rx));
     let body = CacheBody::recording(body, Recorder::new(tx, shared.rules.max_body_size));
     let mut response = Response::from_parts(parts, body);
-    set_cache_status(response.headers_mut(), shared.status.forward(fwd, outcome));
+    let status = shared.status.forward(fwd, outcome, response.status());
+    set_cache_status(response.headers_mut(), status);
     Ok(response)
 }
 

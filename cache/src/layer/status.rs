@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 /// The `Cache-Status` header name.
 pub(crate) const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
@@ -15,8 +15,8 @@ pub(crate) const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-statu
 pub(crate) struct CacheStatus {
     name: String,
     pub(crate) method: HeaderValue,
-    pub(crate) bypass_authorization: HeaderValue,
     pub(crate) bypass_key: HeaderValue,
+    pub(crate) only_if_cached: HeaderValue,
     hits: Box<[OnceLock<HeaderValue>]>,
 }
 
@@ -33,8 +33,8 @@ impl CacheStatus {
         };
         CacheStatus {
             method: value("fwd=method"),
-            bypass_authorization: value("fwd=bypass; detail=authorization"),
             bypass_key: value("fwd=bypass; detail=key"),
+            only_if_cached: value("detail=only-if-cached"),
             hits: (0..shared_hits).map(|_| OnceLock::new()).collect(),
             name,
         }
@@ -57,11 +57,7 @@ impl CacheStatus {
 
     /// A stale entry served because upstream failed:
     /// `hit; ttl=-N; fwd=stale; fwd-status=503; detail=stale-if-error`.
-    pub(crate) fn stale_if_error(
-        &self,
-        ttl: i64,
-        upstream: Option<http::StatusCode>,
-    ) -> HeaderValue {
+    pub(crate) fn stale_if_error(&self, ttl: i64, upstream: Option<StatusCode>) -> HeaderValue {
         match upstream {
             Some(status) => self.format(format_args!(
                 "hit; ttl={ttl}; fwd=stale; fwd-status={}; detail=stale-if-error",
@@ -73,14 +69,21 @@ impl CacheStatus {
         }
     }
 
-    /// A response that was forwarded upstream: `fwd=<why>`, with `stored`, `collapsed` or a
-    /// `detail`.
-    pub(crate) fn forward(&self, fwd: &str, outcome: Forwarded) -> HeaderValue {
+    /// A response that was forwarded upstream and answered `status` there:
+    /// `fwd=<why>; fwd-status=<status>`, with `stored`, `collapsed` or a `detail`.
+    pub(crate) fn forward(&self, fwd: &str, outcome: Forwarded, status: StatusCode) -> HeaderValue {
+        let status = status.as_u16();
         match outcome {
-            Forwarded::Stored => self.format(format_args!("fwd={fwd}; stored")),
-            Forwarded::Collapsed => self.format(format_args!("fwd={fwd}; collapsed")),
-            Forwarded::NotStored(detail) => self.format(format_args!("fwd={fwd}; detail={detail}")),
-            Forwarded::Plain => self.format(format_args!("fwd={fwd}")),
+            Forwarded::Stored => {
+                self.format(format_args!("fwd={fwd}; fwd-status={status}; stored"))
+            }
+            Forwarded::Collapsed => {
+                self.format(format_args!("fwd={fwd}; fwd-status={status}; collapsed"))
+            }
+            Forwarded::NotStored(detail) => self.format(format_args!(
+                "fwd={fwd}; fwd-status={status}; detail={detail}"
+            )),
+            Forwarded::Plain => self.format(format_args!("fwd={fwd}; fwd-status={status}")),
         }
     }
 
@@ -111,6 +114,23 @@ pub(crate) fn age(secs: u64) -> HeaderValue {
         Some(slot) => slot.get_or_init(make).clone(),
         None => make(),
     }
+}
+
+/// `value` with `; fwd-status=<status>` added: a pass-through's status, once its response is
+/// known.
+pub(crate) fn with_fwd_status(value: &HeaderValue, status: StatusCode) -> HeaderValue {
+    let value_bytes = value.as_bytes();
+    // After `fwd=…`, before any `detail`.
+    let at = value_bytes
+        .windows(9)
+        .position(|w| w == b"; detail=")
+        .unwrap_or(value_bytes.len());
+    let mut bytes = Vec::with_capacity(value.len() + 16);
+    bytes.extend_from_slice(&value_bytes[..at]);
+    bytes.extend_from_slice(b"; fwd-status=");
+    bytes.extend_from_slice(status.as_str().as_bytes());
+    bytes.extend_from_slice(&value_bytes[at..]);
+    HeaderValue::from_bytes(&bytes).unwrap_or_else(|_| value.clone())
 }
 
 /// Adds `value` to the response's `Cache-Status`, after the entries of caches nearer the origin.

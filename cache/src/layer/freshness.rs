@@ -1,0 +1,234 @@
+//! Freshness (RFC 9111 §4.2): how long a response is fresh, how old it already is when it
+//! arrives, and whether a stored response satisfies a request's own directives.
+
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use layercake_backends::{Entry, Timestamp};
+
+use super::{
+    CachedResponse,
+    cache_control::{RequestDirectives, ResponseDirectives, seconds},
+};
+
+/// Parses an HTTP-date (RFC 9110 §5.6.7: IMF-fixdate, and the obsolete RFC 850 and asctime
+/// forms a recipient must accept).
+pub(crate) fn http_date(value: &HeaderValue) -> Option<Timestamp> {
+    let text = value.to_str().ok()?;
+    httpdate::parse_http_date(text.trim())
+        .ok()
+        .map(Timestamp::from)
+}
+
+/// The date in header `name`, if it is present and valid.
+pub(crate) fn date_header(headers: &HeaderMap, name: header::HeaderName) -> Option<Timestamp> {
+    headers.get(name).and_then(http_date)
+}
+
+/// When the exchange with the origin happened, for the age calculation of §4.2.3.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Exchange {
+    /// When the request was sent.
+    pub(crate) request_time: Timestamp,
+    /// When the response head arrived.
+    pub(crate) response_time: Timestamp,
+}
+
+impl Exchange {
+    /// The response's age when it arrived (`corrected_initial_age`, §4.2.3): the larger of
+    /// the age its `Date` says (`apparent_age`) and its `Age` plus the time the request took.
+    pub(crate) fn initial_age(&self, headers: &HeaderMap) -> Duration {
+        let apparent_age = date_header(headers, header::DATE)
+            .map(|date| self.response_time.saturating_duration_since(date))
+            .unwrap_or_default();
+        let age_value = headers
+            .get(header::AGE)
+            .and_then(|v| seconds(v.to_str().ok()))
+            .map(Duration::from_secs)
+            .unwrap_or_default();
+        let response_delay = self
+            .response_time
+            .saturating_duration_since(self.request_time);
+        apparent_age.max(age_value.saturating_add(response_delay))
+    }
+}
+
+/// The statuses a cache may give a heuristic freshness lifetime (RFC 9110 §15.1).
+fn heuristically_cacheable(status: StatusCode) -> bool {
+    matches!(
+        status.as_u16(),
+        200 | 203 | 204 | 206 | 300 | 301 | 308 | 404 | 405 | 410 | 414 | 501
+    )
+}
+
+/// The fraction of the time since `Last-Modified` a heuristic lifetime is (§4.2.2).
+const HEURISTIC_FRACTION: u32 = 10;
+
+/// The origin's freshness lifetime for a response (§4.2.1): `s-maxage` (shared caches only),
+/// `max-age`, or `Expires` minus `Date`; then, for heuristically cacheable statuses, a tenth
+/// of the time since `Last-Modified`, at most `default`. `None`: the origin says nothing.
+pub(crate) fn origin_lifetime(
+    status: StatusCode,
+    headers: &HeaderMap,
+    directives: &ResponseDirectives,
+    shared: bool,
+    response_time: Timestamp,
+    default: Duration,
+) -> Option<Duration> {
+    let explicit = shared
+        .then_some(directives.s_maxage)
+        .flatten()
+        .or(directives.max_age)
+        .map(Duration::from_secs);
+    if explicit.is_some() {
+        return explicit;
+    }
+    let date = date_header(headers, header::DATE).unwrap_or(response_time);
+    if let Some(expires) = headers.get(header::EXPIRES) {
+        // An invalid date (e.g. "0") means already expired (RFC 9111 §5.3).
+        return Some(
+            http_date(expires)
+                .map(|expires| expires.saturating_duration_since(date))
+                .unwrap_or_default(),
+        );
+    }
+    let last_modified = date_header(headers, header::LAST_MODIFIED)?;
+    heuristically_cacheable(status).then(|| {
+        let heuristic = date.saturating_duration_since(last_modified) / HEURISTIC_FRACTION;
+        heuristic.min(default)
+    })
+}
+
+/// Whether a stored response has a validator to revalidate it with.
+pub(crate) fn has_validator(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::ETAG) || headers.contains_key(header::LAST_MODIFIED)
+}
+
+/// Whether a stored response may be served to a request with `Authorization` by a shared
+/// cache (RFC 9111 §3.5).
+pub(crate) fn shareable_with_authorization(cached: &CachedResponse) -> bool {
+    let d = ResponseDirectives::parse(cached.headers());
+    d.public || d.s_maxage.is_some() || d.must_revalidate
+}
+
+/// What a request's directives make of a stored entry that is not past all its windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Use it as the layer's own rules say.
+    AsStored,
+    /// The client accepts it as it is, stale or not (`max-stale`).
+    Serve,
+    /// Revalidate it; it may still be served if the origin fails (stale-if-error).
+    Revalidate,
+    /// Revalidate it; never serve it without (`no-cache`, `must-revalidate`).
+    MustRevalidate,
+}
+
+/// How the request's `directives` judge `entry` at `now` (RFC 9111 §5.2.1). Only called when
+/// the request has directives.
+pub(crate) fn judge(
+    directives: &RequestDirectives,
+    entry: &Entry<CachedResponse>,
+    now: Timestamp,
+    shared: bool,
+) -> Verdict {
+    let age = entry.age(now);
+    let fresh_for = entry.fresh_until().saturating_duration_since(now);
+    let stale_by = entry.staleness(now);
+    let secs = Duration::from_secs;
+    if directives.no_cache {
+        return Verdict::MustRevalidate;
+    }
+    if directives.max_age.is_some_and(|max| age > secs(max)) {
+        // The client's limit on age is also its limit on staleness: `max-stale` does not
+        // lift it.
+        return Verdict::MustRevalidate;
+    }
+    if !fresh_for.is_zero() {
+        if directives
+            .min_fresh
+            .is_some_and(|min| fresh_for < secs(min))
+        {
+            return Verdict::MustRevalidate;
+        }
+        return Verdict::AsStored;
+    }
+    // Stale.
+    if let Some(max_stale) = directives.max_stale {
+        let d = ResponseDirectives::parse(entry.value().headers());
+        let forbidden = d.no_cache
+            || d.must_revalidate
+            || (shared && (d.proxy_revalidate || d.s_maxage.is_some()));
+        if !forbidden && stale_by <= secs(max_stale) && directives.min_fresh.is_none() {
+            return Verdict::Serve;
+        }
+    }
+    if directives.max_age.is_some() || directives.min_fresh.is_some() {
+        return Verdict::Revalidate;
+    }
+    Verdict::AsStored
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(name, value)| (name.clone(), value.parse().unwrap()))
+            .collect()
+    }
+
+    fn at(secs: u64) -> Timestamp {
+        Timestamp::from_millis(1_700_000_000_000 + secs * 1000)
+    }
+
+    fn date(time: Timestamp) -> String {
+        httpdate::fmt_http_date(time.into())
+    }
+
+    #[test]
+    fn initial_age_is_the_larger_of_apparent_and_corrected_age() {
+        let exchange = Exchange {
+            request_time: at(0),
+            response_time: at(2),
+        };
+        // Date 10 s before arrival; Age 3 + 2 s delay = 5: apparent age wins.
+        let h = headers(&[(header::DATE, &date(at(2) - Duration::from_secs(10)))]);
+        assert_eq!(exchange.initial_age(&h), Duration::from_secs(10));
+        let h = headers(&[(header::DATE, &date(at(2))), (header::AGE, "30")]);
+        assert_eq!(exchange.initial_age(&h), Duration::from_secs(32));
+        // A Date in the future is no negative age.
+        let h = headers(&[(header::DATE, &date(at(100)))]);
+        assert_eq!(exchange.initial_age(&h), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn lifetime_precedence_s_maxage_max_age_expires_heuristic() {
+        let default = Duration::from_secs(3600);
+        let now = at(1000);
+        let life = |h: &HeaderMap, shared| {
+            let d = ResponseDirectives::parse(h);
+            origin_lifetime(StatusCode::OK, h, &d, shared, now, default)
+        };
+        let h = headers(&[(header::CACHE_CONTROL, "max-age=10, s-maxage=20")]);
+        assert_eq!(life(&h, true), Some(Duration::from_secs(20)));
+        assert_eq!(life(&h, false), Some(Duration::from_secs(10)));
+        let h = headers(&[
+            (header::DATE, &date(now)),
+            (header::EXPIRES, &date(now + Duration::from_secs(90))),
+        ]);
+        assert_eq!(life(&h, true), Some(Duration::from_secs(90)));
+        let h = headers(&[(header::EXPIRES, "0")]);
+        assert_eq!(life(&h, true), Some(Duration::ZERO));
+        let h = headers(&[(header::LAST_MODIFIED, &date(now - Duration::from_secs(500)))]);
+        assert_eq!(life(&h, true), Some(Duration::from_secs(50)));
+        let h = headers(&[(
+            header::LAST_MODIFIED,
+            &date(at(0) - Duration::from_secs(10_000_000)),
+        )]);
+        assert_eq!(life(&h, true), Some(default), "capped by the default");
+        assert_eq!(life(&HeaderMap::new(), true), None);
+    }
+}

@@ -1,0 +1,240 @@
+//! Validation (RFC 9111 §4.3, RFC 9110 §13): revalidating stored responses with the origin,
+//! updating them from a `304`, and answering clients' own conditional requests.
+
+use http::{
+    HeaderMap, HeaderName, HeaderValue,
+    header::{self, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, RANGE},
+};
+
+use super::{
+    freshness::{date_header, http_date},
+    status::CACHE_STATUS,
+};
+
+/// An entity tag: its opaque part and whether it is weak.
+fn entity_tag(tag: &str) -> Option<(bool, &str)> {
+    let tag = tag.trim();
+    let (weak, rest) = match tag.strip_prefix("W/") {
+        Some(rest) => (true, rest),
+        None => (false, tag),
+    };
+    let opaque = rest.strip_prefix('"')?.strip_suffix('"')?;
+    (!opaque.contains('"')).then_some((weak, opaque))
+}
+
+/// The entity tags of an `If-None-Match`/`If-Match` list (commas inside tags are not allowed,
+/// RFC 9110 §8.8.3, so splitting on them is exact).
+fn entity_tags(list: &str) -> impl Iterator<Item = (bool, &str)> {
+    list.split(',').filter_map(entity_tag)
+}
+
+/// Weak comparison (RFC 9110 §8.8.3.2): equal opaque parts, weak or not.
+fn matches_weakly(list: &HeaderValue, etag: &HeaderValue) -> bool {
+    let (Ok(list), Some((_, etag))) = (list.to_str(), etag.to_str().ok().and_then(entity_tag))
+    else {
+        return false;
+    };
+    list.trim() == "*" || entity_tags(list).any(|(_, tag)| tag == etag)
+}
+
+/// Strong comparison (RFC 9110 §8.8.3.2): neither weak, equal opaque parts.
+fn matches_strongly(candidate: &str, etag: &HeaderValue) -> bool {
+    match (
+        entity_tag(candidate),
+        etag.to_str().ok().and_then(entity_tag),
+    ) {
+        (Some((false, a)), Some((false, b))) => a == b,
+        _ => false,
+    }
+}
+
+/// Whether a client's conditional GET or HEAD is answered `304 Not Modified` from a stored
+/// response with headers `stored` (RFC 9111 §4.3.2, RFC 9110 §13.2.2): `If-None-Match`
+/// against its `ETag` (weak comparison), else `If-Modified-Since` against its
+/// `Last-Modified` (or `Date` when it has none).
+pub(crate) fn not_modified(request: &HeaderMap, stored: &HeaderMap) -> bool {
+    if let Some(list) = request.get(IF_NONE_MATCH) {
+        return match stored.get(header::ETAG) {
+            Some(etag) => matches_weakly(list, etag),
+            None => list.to_str().is_ok_and(|l| l.trim() == "*"),
+        };
+    }
+    let Some(since) = date_header(request, IF_MODIFIED_SINCE) else {
+        return false;
+    };
+    date_header(stored, header::LAST_MODIFIED)
+        .or_else(|| date_header(stored, header::DATE))
+        .is_some_and(|modified| modified <= since)
+}
+
+/// Whether an `If-Range` precondition holds for a stored response (RFC 9110 §13.1.5): a
+/// strong match of its `ETag`, or exactly its `Last-Modified`. Without `If-Range`, it holds.
+pub(crate) fn if_range_holds(request: &HeaderMap, stored: &HeaderMap) -> bool {
+    let Some(condition) = request.get(IF_RANGE) else {
+        return true;
+    };
+    let Ok(text) = condition.to_str() else {
+        return false;
+    };
+    if text.trim_start().starts_with(['"', 'W']) {
+        return stored
+            .get(header::ETAG)
+            .is_some_and(|etag| matches_strongly(text, etag));
+    }
+    match (
+        http_date(condition),
+        date_header(stored, header::LAST_MODIFIED),
+    ) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Turns `request` into a revalidation of a stored response with headers `stored`: the
+/// client's own preconditions and `Range` are replaced by the cache's validators (§4.3.1).
+/// Returns whether there was a validator to send.
+pub(crate) fn make_conditional(request: &mut HeaderMap, stored: &HeaderMap) -> bool {
+    for name in [IF_NONE_MATCH, IF_MODIFIED_SINCE, RANGE, IF_RANGE] {
+        request.remove(name);
+    }
+    let mut any = false;
+    if let Some(etag) = stored.get(header::ETAG) {
+        request.insert(IF_NONE_MATCH, etag.clone());
+        any = true;
+    }
+    if let Some(modified) = stored.get(header::LAST_MODIFIED) {
+        request.insert(IF_MODIFIED_SINCE, modified.clone());
+        any = true;
+    }
+    any
+}
+
+/// Whether a `304` is about the stored response it revalidated (§4.3.4): the same strong
+/// `ETag` when it has one, else the same `Last-Modified` when it has one.
+pub(crate) fn validates(not_modified: &HeaderMap, stored: &HeaderMap) -> bool {
+    if let Some(etag) = not_modified.get(header::ETAG) {
+        let Ok(etag) = etag.to_str() else {
+            return false;
+        };
+        return stored.get(header::ETAG).is_some_and(|stored| {
+            entity_tag(etag).map(|(_, tag)| tag)
+                == stored.to_str().ok().and_then(entity_tag).map(|(_, t)| t)
+        });
+    }
+    match not_modified.get(header::LAST_MODIFIED) {
+        Some(modified) => stored.get(header::LAST_MODIFIED) == Some(modified),
+        None => true,
+    }
+}
+
+/// The headers of a stored response updated by a `304` (RFC 9111 §3.2): every header the
+/// `304` carries replaces the stored one of that name, except the stored body's framing.
+pub(crate) fn updated_headers(stored: &HeaderMap, not_modified: &HeaderMap) -> HeaderMap {
+    let mut merged = stored.clone();
+    let mut replaced: Option<&HeaderName> = None;
+    for (name, value) in not_modified {
+        if name == header::CONTENT_LENGTH || name == CACHE_STATUS {
+            continue;
+        }
+        if replaced != Some(name) {
+            merged.insert(name.clone(), value.clone());
+            replaced = Some(name);
+        } else {
+            merged.append(name.clone(), value.clone());
+        }
+    }
+    merged
+}
+
+/// The headers a `304` answer to a client carries (RFC 9110 §15.4.5), from a stored response.
+pub(crate) fn not_modified_headers(stored: &HeaderMap) -> HeaderMap {
+    const KEPT: [HeaderName; 7] = [
+        header::CACHE_CONTROL,
+        header::CONTENT_LOCATION,
+        header::DATE,
+        header::ETAG,
+        header::EXPIRES,
+        header::VARY,
+        header::LAST_MODIFIED,
+    ];
+    let mut headers = HeaderMap::with_capacity(KEPT.len() + 2);
+    for name in KEPT {
+        for value in stored.get_all(&name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    headers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(HeaderName, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.clone(), v.parse().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn if_none_match_uses_weak_comparison() {
+        let stored = map(&[(header::ETAG, "W/\"v1\"")]);
+        for (list, expected) in [
+            ("\"v1\"", true),
+            ("W/\"v1\"", true),
+            ("\"v0\", W/\"v1\"", true),
+            ("*", true),
+            ("\"v2\"", false),
+            ("v1", false),
+        ] {
+            let request = map(&[(IF_NONE_MATCH, list)]);
+            assert_eq!(not_modified(&request, &stored), expected, "{list}");
+        }
+    }
+
+    #[test]
+    fn if_modified_since_is_ignored_when_if_none_match_is_present() {
+        let stored = map(&[
+            (header::ETAG, "\"a\""),
+            (header::LAST_MODIFIED, "Sun, 06 Nov 1994 08:49:37 GMT"),
+        ]);
+        let request = map(&[
+            (IF_NONE_MATCH, "\"b\""),
+            (IF_MODIFIED_SINCE, "Sun, 06 Nov 1994 08:49:37 GMT"),
+        ]);
+        assert!(!not_modified(&request, &stored));
+        let request = map(&[(IF_MODIFIED_SINCE, "Sun, 06 Nov 1994 08:49:37 GMT")]);
+        assert!(not_modified(&request, &stored));
+        let request = map(&[(IF_MODIFIED_SINCE, "Sat, 05 Nov 1994 08:49:37 GMT")]);
+        assert!(!not_modified(&request, &stored));
+    }
+
+    #[test]
+    fn if_range_needs_a_strong_match() {
+        let stored = map(&[(header::ETAG, "\"a\"")]);
+        assert!(if_range_holds(&map(&[(IF_RANGE, "\"a\"")]), &stored));
+        assert!(!if_range_holds(&map(&[(IF_RANGE, "W/\"a\"")]), &stored));
+        assert!(!if_range_holds(&map(&[(IF_RANGE, "\"b\"")]), &stored));
+        assert!(if_range_holds(&HeaderMap::new(), &stored));
+    }
+
+    #[test]
+    fn a_304_replaces_headers_but_not_the_body_length() {
+        let stored = map(&[
+            (header::CONTENT_LENGTH, "5"),
+            (header::CACHE_CONTROL, "max-age=1"),
+            (header::ETAG, "\"a\""),
+        ]);
+        let fresh = map(&[
+            (header::CONTENT_LENGTH, "0"),
+            (header::CACHE_CONTROL, "max-age=60"),
+        ]);
+        let merged = updated_headers(&stored, &fresh);
+        assert_eq!(merged[header::CONTENT_LENGTH], "5");
+        assert_eq!(merged[header::CACHE_CONTROL], "max-age=60");
+        assert_eq!(merged[header::ETAG], "\"a\"");
+        assert!(validates(&fresh, &stored));
+        assert!(!validates(&map(&[(header::ETAG, "\"b\"")]), &stored));
+    }
+}
