@@ -460,8 +460,10 @@ where
         tracing::warn!(%key, %why, "upstream failed; serving the stale entry (stale-if-error)");
     }
 
-    /// The single-flight protocol for a caller that has to go upstream for `key`.
-    pub(crate) async fn acquire(&self, key: &Key) -> Acquired<V> {
+    /// The single-flight protocol for a caller that has to go upstream for `key`. With
+    /// `recheck`, a leader first looks once more for a fresh entry (see below); without, it
+    /// goes upstream whatever is stored (the caller asked for the origin's answer).
+    pub(crate) async fn acquire(&self, key: &Key, recheck: bool) -> Acquired<V> {
         loop {
             match self.flights.join(key, self.policy.concurrency) {
                 Join::Leader(leader) => {
@@ -469,8 +471,8 @@ where
                     // have landed between our lookup and now: check once more where that is
                     // free (a memory tier, or a composition's memory L1, which every store
                     // writes). A remote tier is not asked twice per miss for this.
-                    let recheck = self.peek(key, Timestamp::now());
-                    if let Some(Found::Fresh(entry, ttl)) = recheck {
+                    let found = recheck.then(|| self.peek(key, Timestamp::now())).flatten();
+                    if let Some(Found::Fresh(entry, ttl)) = found {
                         leader.settle(Outcome::Entry(Arc::clone(&entry)));
                         return Acquired::Found(entry, ttl);
                     }

@@ -223,7 +223,7 @@ where
             }
             Plan::Fetch { fallback, .. } => fallback,
         };
-        let leader = match engine.acquire(&key).await {
+        let leader = match engine.acquire(&key, true).await {
             Acquired::Collapsed(entry) | Acquired::Found(entry, _) => {
                 return Ok(entry.value().clone());
             }

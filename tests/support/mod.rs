@@ -470,3 +470,164 @@ pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     }
     panic!("timed out waiting for {what}");
 }
+
+/// A real HTTP/1.1 origin (a hyper server on a free loopback port), and the reverse proxy of
+/// `examples/reverse_proxy.rs` to put the layer in front of it.
+pub mod http_origin {
+    use std::{
+        future::Future,
+        net::SocketAddr,
+        sync::{
+            Arc,
+            atomic::{AtomicUsize, Ordering::SeqCst},
+        },
+    };
+
+    use bytes::Bytes;
+    use http::{Request, Response, Uri, header};
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::Incoming;
+    use hyper_util::rt::TokioIo;
+    use layercake::{CacheLayer, Moka, layer::CacheService};
+    use tower::Layer;
+
+    pub use super::reverse_proxy::{ProxyBody, Upstream};
+
+    /// The service the tests send requests to: the layer in front of the example's upstream.
+    pub type Proxy = CacheService<Upstream<Full<Bytes>>, Moka>;
+
+    /// A hyper server answering with a handler; counts its calls; stopped when dropped.
+    pub struct HttpOrigin {
+        addr: SocketAddr,
+        calls: Arc<AtomicUsize>,
+        server: tokio::task::JoinHandle<()>,
+    }
+
+    /// The `Date` header layercake's clock (tokio's, paused in the tests) gives now.
+    pub fn now_date() -> String {
+        httpdate::fmt_http_date(layercake::Timestamp::now().into())
+    }
+
+    /// An HTTP-date `secs` seconds from now (negative: ago) on the test clock.
+    pub fn date_in(secs: i64) -> String {
+        let now = layercake::Timestamp::now();
+        let at = if secs >= 0 {
+            now + std::time::Duration::from_secs(secs as u64)
+        } else {
+            now - std::time::Duration::from_secs(secs.unsigned_abs())
+        };
+        httpdate::fmt_http_date(at.into())
+    }
+
+    /// Advances the paused clock to the next whole second, so that an HTTP-date (whole
+    /// seconds) says exactly the time it is: no fraction of a second counts as age.
+    pub async fn whole_second() {
+        let millis = layercake::Timestamp::now().as_millis() % 1000;
+        if millis != 0 {
+            tokio::time::advance(std::time::Duration::from_millis(1000 - millis)).await;
+        }
+    }
+
+    impl HttpOrigin {
+        /// Starts the origin. `handler` gets the request (its body read whole) and the call's
+        /// number (1 for the first); a response without `Date` gets one from the test clock.
+        pub async fn start<F, Fut>(handler: F) -> Self
+        where
+            F: Fn(Request<Bytes>, usize) -> Fut + Send + Sync + 'static,
+            Fut: Future<Output = Response<super::TestBody>> + Send + 'static,
+        {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("a free loopback port");
+            let addr = listener.local_addr().expect("bound");
+            let calls = Arc::new(AtomicUsize::new(0));
+            let handler = Arc::new(handler);
+            let counter = Arc::clone(&calls);
+            let server = tokio::spawn(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    let (handler, counter) = (Arc::clone(&handler), Arc::clone(&counter));
+                    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                        let (handler, counter) = (Arc::clone(&handler), Arc::clone(&counter));
+                        async move {
+                            let (parts, body) = request.into_parts();
+                            let body = body.collect().await?.to_bytes();
+                            let n = counter.fetch_add(1, SeqCst) + 1;
+                            let mut response = handler(Request::from_parts(parts, body), n).await;
+                            if !response.headers().contains_key(header::DATE) {
+                                let date = now_date().parse().expect("a valid date");
+                                response.headers_mut().insert(header::DATE, date);
+                            }
+                            Ok::<_, hyper::Error>(response)
+                        }
+                    });
+                    tokio::spawn(async move {
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+            HttpOrigin {
+                addr,
+                calls,
+                server,
+            }
+        }
+
+        /// `http://127.0.0.1:<port>`.
+        pub fn uri(&self) -> Uri {
+            format!("http://{}", self.addr)
+                .parse()
+                .expect("a valid URI")
+        }
+
+        /// How many requests the origin answered.
+        pub fn calls(&self) -> usize {
+            self.calls.load(SeqCst)
+        }
+
+        /// The layer in front of a hyper-util client to this origin.
+        pub fn behind(&self, layer: &CacheLayer<Moka>) -> Proxy {
+            layer.layer(Upstream::new(self.uri()))
+        }
+    }
+
+    impl Drop for HttpOrigin {
+        fn drop(&mut self) {
+            self.server.abort();
+        }
+    }
+
+    /// A response with `status`, `headers` and `body`.
+    pub fn respond(
+        status: u16,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Response<super::TestBody> {
+        let mut response = Response::new(super::full(body));
+        *response.status_mut() = http::StatusCode::from_u16(status).expect("a status code");
+        for (name, value) in headers {
+            response.headers_mut().append(
+                http::HeaderName::from_bytes(name.as_bytes()).expect("a header name"),
+                value.parse().expect("a header value"),
+            );
+        }
+        response
+    }
+
+    /// A GET with these headers.
+    pub fn get_with(uri: &str, headers: &[(&str, &str)]) -> Request<Full<Bytes>> {
+        let mut request = super::get(uri);
+        for (name, value) in headers {
+            request.headers_mut().append(
+                http::HeaderName::from_bytes(name.as_bytes()).expect("a header name"),
+                value.parse().expect("a header value"),
+            );
+        }
+        request
+    }
+}
+
+#[path = "../../examples/reverse_proxy.rs"]
+#[allow(dead_code)]
+pub mod reverse_proxy;

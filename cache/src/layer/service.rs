@@ -759,7 +759,7 @@ where
         // Its response will not be stored: nobody should wait for it.
         Acquired::Alone
     } else {
-        engine.acquire(&key).await
+        engine.acquire(&key, !facts.may_force_forward()).await
     };
     let leader = match acquired {
         Acquired::Collapsed(entry)
@@ -821,7 +821,12 @@ where
         response_time: Timestamp::now(),
     };
     let Some(leader) = leader else {
-        return Ok(shared.forwarded(response, fwd, Forwarded::Plain));
+        let outcome = if facts.no_store() {
+            Forwarded::NotStored("no-store")
+        } else {
+            Forwarded::Plain
+        };
+        return Ok(shared.forwarded(response, fwd, outcome));
     };
 
     let (parts, body) = response.into_parts();

@@ -1,0 +1,184 @@
+//! A caching reverse proxy: layercake's `CacheLayer` in shared mode in front of a hyper-util
+//! client that forwards every request to one origin.
+//!
+//! ```text
+//! UPSTREAM=http://127.0.0.1:8000 PORT=8080 cargo run --example reverse_proxy
+//! curl -i http://127.0.0.1:8080/some/page      # Cache-Status: layercake; fwd=uri-miss; …
+//! curl -i http://127.0.0.1:8080/some/page      # Cache-Status: layercake; hit; ttl=…
+//! ```
+//!
+//! What the cache does not store passes through untouched: any method, any body (streamed
+//! both ways), any status, the origin's headers. Only hop-by-hop headers are dropped, as a
+//! proxy must (RFC 9110 §7.6.1). An origin that cannot be reached is answered `502`.
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    net::SocketAddr,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode, Uri, header, uri::PathAndQuery};
+use http_body::Body;
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::{TokioExecutor, TokioIo},
+};
+use layercake::{CacheLayer, Moka, layer::CacheMode};
+use tower::{Layer, Service, ServiceExt};
+
+/// What the proxy answers with: the origin's body, streamed, or a short one of its own (502).
+pub type ProxyBody = Either<Incoming, Full<Bytes>>;
+
+/// Forwards requests to one origin (scheme and authority from `upstream`; path and query from
+/// the request).
+pub struct Upstream<B> {
+    client: Client<HttpConnector, B>,
+    upstream: Uri,
+}
+
+impl<B> Clone for Upstream<B> {
+    fn clone(&self) -> Self {
+        Upstream {
+            client: self.client.clone(),
+            upstream: self.upstream.clone(),
+        }
+    }
+}
+
+impl<B> Upstream<B>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    /// An upstream service for the origin at `upstream` (e.g. `http://127.0.0.1:8000`).
+    pub fn new(upstream: Uri) -> Self {
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        Upstream { client, upstream }
+    }
+}
+
+impl<B> Service<Request<B>> for Upstream<B>
+where
+    B: Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let (mut parts, body) = request.into_parts();
+        let mut target = self.upstream.clone().into_parts();
+        target.path_and_query = parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .or(Some(PathAndQuery::from_static("/")));
+        parts.uri = Uri::from_parts(target).expect("the upstream's scheme and authority");
+        remove_hop_by_hop(&mut parts.headers);
+        // The origin's name, not the proxy's.
+        parts.headers.remove(header::HOST);
+        let forwarded = self.client.request(Request::from_parts(parts, body));
+        Box::pin(async move {
+            match forwarded.await {
+                Ok(response) => {
+                    let (mut parts, body) = response.into_parts();
+                    remove_hop_by_hop(&mut parts.headers);
+                    Ok(Response::from_parts(parts, Either::Left(body)))
+                }
+                Err(error) => {
+                    let mut response =
+                        Response::new(Either::Right(Full::from(format!("bad gateway: {error}\n"))));
+                    *response.status_mut() = StatusCode::BAD_GATEWAY;
+                    Ok(response)
+                }
+            }
+        })
+    }
+}
+
+/// Drops the headers that concern one connection only (RFC 9110 §7.6.1).
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .collect();
+    for name in named {
+        headers.remove(name.as_str());
+    }
+    for name in [
+        "connection",
+        "keep-alive",
+        "te",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-connection",
+        "proxy-authorization",
+        "proxy-authenticate",
+    ] {
+        headers.remove(name);
+    }
+}
+
+/// The proxy's cache: shared mode (the default), Moka, and the layer's defaults for
+/// responses that say nothing about their freshness.
+pub fn cache() -> CacheLayer<Moka> {
+    CacheLayer::builder(Moka::default())
+        .mode(CacheMode::Shared)
+        .ttl(Duration::from_secs(60))
+        .stale_if_error(Duration::from_secs(300))
+        .build()
+        .expect("a valid cache configuration")
+}
+
+#[allow(dead_code)] // also compiled into the tests, which serve the proxy themselves
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let upstream: Uri = std::env::var("UPSTREAM")
+        .unwrap_or_else(|_| "http://127.0.0.1:8000".to_owned())
+        .parse()?;
+    let port: u16 = match std::env::var("PORT") {
+        Ok(port) => port.parse().map_err(|e| format!("PORT={port:?}: {e}"))?,
+        Err(_) => 8080,
+    };
+    let cache = cache();
+    let service = cache.layer(Upstream::<Incoming>::new(upstream.clone()));
+
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    println!("caching reverse proxy on http://{addr} for {upstream}");
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => accepted?,
+            _ = tokio::signal::ctrl_c() => break,
+        };
+        let service = service.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                service.clone().oneshot(request)
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(error) = connection.await {
+                eprintln!("connection error: {error}");
+            }
+        });
+    }
+    println!("{:#?}", cache.stats());
+    Ok(())
+}

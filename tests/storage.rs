@@ -1,0 +1,306 @@
+//! RFC 9111 §3: what a shared (and a private) cache may store, and whose responses it may
+//! serve to whom. Every case runs a real hyper origin with the reverse proxy of
+//! `examples/reverse_proxy.rs` in front, on tokio's paused clock.
+
+use http::{Method, StatusCode, header};
+use layercake::{CacheLayer, Moka, layer::CacheMode};
+use layercake_tests::{
+    cache_status, fetch,
+    http_origin::{HttpOrigin, get_with, respond},
+    request,
+};
+
+/// An origin that answers `hello <Authorization>` with `cache_control`.
+async fn greeting(cache_control: &'static str) -> HttpOrigin {
+    HttpOrigin::start(move |req, _| async move {
+        let who = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map_or("anonymous", |v| v.to_str().unwrap())
+            .to_owned();
+        respond(
+            200,
+            &[("cache-control", cache_control)],
+            format!("hello {who}"),
+        )
+    })
+    .await
+}
+
+fn layer() -> CacheLayer<Moka> {
+    CacheLayer::builder(Moka::default()).build().unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc9111_3_5_a_response_for_alice_is_never_served_to_bob_or_to_anyone() {
+    let origin = greeting("max-age=60").await;
+    let proxy = origin.behind(&layer());
+    let as_alice = || get_with("/me", &[("authorization", "Bearer alice")]);
+
+    let (parts, body) = fetch(&proxy, as_alice()).await;
+    assert_eq!(body, "hello Bearer alice");
+    assert_eq!(
+        cache_status(&parts),
+        "layercake; fwd=uri-miss; fwd-status=200; detail=authorization"
+    );
+    let (_, body) = fetch(&proxy, get_with("/me", &[("authorization", "Bearer bob")])).await;
+    assert_eq!(body, "hello Bearer bob");
+    let (_, body) = fetch(&proxy, get_with("/me", &[])).await;
+    assert_eq!(body, "hello anonymous");
+    assert_eq!(origin.calls(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc9111_3_5_an_anonymous_entry_is_not_served_to_a_request_with_credentials() {
+    let origin = greeting("max-age=60").await;
+    let proxy = origin.behind(&layer());
+    fetch(&proxy, get_with("/me", &[])).await;
+    let (_, body) = fetch(&proxy, get_with("/me", &[("authorization", "Bearer bob")])).await;
+    assert_eq!(body, "hello Bearer bob", "the origin decides what bob sees");
+    let (parts, body) = fetch(&proxy, get_with("/me", &[])).await;
+    assert_eq!(body, "hello anonymous");
+    assert!(cache_status(&parts).starts_with("layercake; hit"));
+    assert_eq!(origin.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc9111_3_5_public_s_maxage_or_must_revalidate_let_a_shared_cache_store_it() {
+    for directive in [
+        "public, max-age=60",
+        "s-maxage=60",
+        "must-revalidate, max-age=60",
+    ] {
+        let origin = greeting(directive).await;
+        let proxy = origin.behind(&layer());
+        let (parts, body) = fetch(
+            &proxy,
+            get_with("/doc", &[("authorization", "Bearer alice")]),
+        )
+        .await;
+        assert_eq!(body, "hello Bearer alice");
+        assert_eq!(
+            cache_status(&parts),
+            "layercake; fwd=uri-miss; fwd-status=200; stored",
+            "{directive}"
+        );
+        // The origin said anyone may have it: bob, and an anonymous client, get the hit.
+        let (parts, body) =
+            fetch(&proxy, get_with("/doc", &[("authorization", "Bearer bob")])).await;
+        assert_eq!(body, "hello Bearer alice", "{directive}");
+        assert!(cache_status(&parts).starts_with("layercake; hit"));
+        let (_, body) = fetch(&proxy, get_with("/doc", &[])).await;
+        assert_eq!(body, "hello Bearer alice", "{directive}");
+        assert_eq!(origin.calls(), 1, "{directive}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc9111_3_private_is_never_stored_by_a_shared_cache() {
+    let origin = greeting("private, max-age=60").await;
+    let proxy = origin.behind(&layer());
+    for _ in 0..2 {
+        let (parts, _) = fetch(&proxy, get_with("/me", &[])).await;
+        assert_eq!(
+            cache_status(&parts),
+            "layercake; fwd=uri-miss; fwd-status=200; detail=private"
+        );
+    }
+    assert_eq!(origin.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn private_mode_keeps_private_and_authorized_responses_of_its_one_user() {
+    let origin = greeting("private, max-age=60").await;
+    let layer = CacheLayer::builder(Moka::default())
+        .mode(CacheMode::Private)
+        .build()
+        .unwrap();
+    let proxy = origin.behind(&layer);
+    let as_alice = || get_with("/me", &[("authorization", "Bearer alice")]);
+    fetch(&proxy, as_alice()).await;
+    let (parts, body) = fetch(&proxy, as_alice()).await;
+    assert_eq!(body, "hello Bearer alice");
+    assert!(cache_status(&parts).starts_with("layercake; hit"));
+    assert_eq!(origin.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn private_mode_ignores_s_maxage() {
+    let origin = greeting("max-age=10, s-maxage=100").await;
+    let layer = CacheLayer::builder(Moka::default())
+        .mode(CacheMode::Private)
+        .build()
+        .unwrap();
+    let proxy = origin.behind(&layer);
+    let (parts, _) = fetch(&proxy, get_with("/", &[])).await;
+    assert!(cache_status(&parts).ends_with("stored"));
+    let (parts, _) = fetch(&proxy, get_with("/", &[])).await;
+    // 10 s from the origin's `Date`, which is whole seconds: 9 or 10 left, not 99.
+    let status = cache_status(&parts);
+    assert!(
+        ["layercake; hit; ttl=9", "layercake; hit; ttl=10"].contains(&status),
+        "{status}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc9111_3_set_cookie_is_never_replayed_to_another_client() {
+    let origin = HttpOrigin::start(|_, n| async move {
+        let cookie = format!("session=client{n}");
+        respond(
+            200,
+            &[("cache-control", "max-age=60"), ("set-cookie", &cookie)],
+            "page",
+        )
+    })
+    .await;
+    let proxy = origin.behind(&layer());
+    let (first, _) = fetch(&proxy, get_with("/", &[])).await;
+    assert_eq!(first.headers[header::SET_COOKIE], "session=client1");
+    assert_eq!(
+        cache_status(&first),
+        "layercake; fwd=uri-miss; fwd-status=200; detail=set-cookie"
+    );
+    let (second, _) = fetch(&proxy, get_with("/", &[])).await;
+    assert_eq!(second.headers[header::SET_COOKIE], "session=client2");
+    assert_eq!(origin.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc9111_3_no_store_in_the_response_or_the_request_is_never_stored() {
+    let origin = greeting("no-store").await;
+    let proxy = origin.behind(&layer());
+    for _ in 0..2 {
+        let (parts, _) = fetch(&proxy, get_with("/", &[])).await;
+        assert_eq!(
+            cache_status(&parts),
+            "layercake; fwd=uri-miss; fwd-status=200; detail=no-store"
+        );
+    }
+    assert_eq!(origin.calls(), 2);
+
+    let origin = greeting("max-age=60").await;
+    let proxy = origin.behind(&layer());
+    let no_store = || get_with("/", &[("cache-control", "no-store")]);
+    let (parts, _) = fetch(&proxy, no_store()).await;
+    assert_eq!(
+        cache_status(&parts),
+        "layercake; fwd=uri-miss; fwd-status=200; detail=no-store"
+    );
+    let (parts, _) = fetch(&proxy, get_with("/", &[])).await;
+    assert!(cache_status(&parts).ends_with("stored"), "nothing was kept");
+    // A stored response may still answer a `no-store` request (§5.2.1.5 forbids storing).
+    let (parts, _) = fetch(&proxy, no_store()).await;
+    assert!(cache_status(&parts).starts_with("layercake; hit"));
+    assert_eq!(origin.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc9110_7_6_1_hop_by_hop_headers_are_not_stored_end_to_end_ones_are() {
+    let origin = HttpOrigin::start(|_, _| async move {
+        respond(
+            200,
+            &[
+                ("cache-control", "max-age=60"),
+                ("connection", "x-hop"),
+                ("x-hop", "1"),
+                ("keep-alive", "timeout=5"),
+                ("x-end-to-end", "kept"),
+            ],
+            "page",
+        )
+    })
+    .await;
+    let proxy = origin.behind(&layer());
+    fetch(&proxy, get_with("/", &[])).await;
+    let (hit, _) = fetch(&proxy, get_with("/", &[])).await;
+    assert!(cache_status(&hit).starts_with("layercake; hit"));
+    assert_eq!(hit.headers["x-end-to-end"], "kept");
+    for hop in ["connection", "x-hop", "keep-alive", "transfer-encoding"] {
+        assert!(!hit.headers.contains_key(hop), "{hop} was stored");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc9110_9_3_2_a_head_response_never_becomes_the_body_of_a_get() {
+    let origin = HttpOrigin::start(|req, _| async move {
+        let body = if req.method() == Method::HEAD {
+            ""
+        } else {
+            "the body"
+        };
+        respond(200, &[("cache-control", "max-age=60")], body)
+    })
+    .await;
+    let proxy = origin.behind(&layer());
+    let (parts, body) = fetch(&proxy, request("HEAD", "/doc")).await;
+    assert!(body.is_empty());
+    assert_eq!(
+        cache_status(&parts),
+        "layercake; fwd=uri-miss; fwd-status=200; detail=head"
+    );
+    let (_, body) = fetch(&proxy, get_with("/doc", &[])).await;
+    assert_eq!(body, "the body");
+    // And HEAD is then answered from the stored GET, without a body.
+    let (parts, body) = fetch(&proxy, request("HEAD", "/doc")).await;
+    assert!(body.is_empty());
+    assert!(cache_status(&parts).starts_with("layercake; hit"));
+    assert_eq!(parts.headers[header::CONTENT_LENGTH], "8");
+    assert_eq!(origin.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc9111_2_the_query_is_part_of_the_key() {
+    let origin = HttpOrigin::start(|req, _| async move {
+        let query = req.uri().query().unwrap_or("").to_owned();
+        respond(200, &[("cache-control", "max-age=60")], query)
+    })
+    .await;
+    let proxy = origin.behind(&layer());
+    for page in ["page=1", "page=2", "page=1"] {
+        let (_, body) = fetch(&proxy, get_with(&format!("/list?{page}"), &[])).await;
+        assert_eq!(body, page);
+    }
+    assert_eq!(origin.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc9111_3_only_allowed_final_statuses_are_stored() {
+    for (status, detail) in [(201, "status"), (500, "status"), (206, "status")] {
+        let origin = HttpOrigin::start(move |_, _| async move {
+            respond(status, &[("cache-control", "max-age=60")], "x")
+        })
+        .await;
+        let proxy = origin.behind(&layer());
+        for _ in 0..2 {
+            let (parts, _) = fetch(&proxy, get_with("/", &[])).await;
+            assert_eq!(parts.status, StatusCode::from_u16(status).unwrap());
+            assert_eq!(
+                cache_status(&parts),
+                format!("layercake; fwd=uri-miss; fwd-status={status}; detail={detail}")
+            );
+        }
+        assert_eq!(origin.calls(), 2);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn methods_the_cache_does_not_store_pass_through_with_their_bodies() {
+    let origin = HttpOrigin::start(|req, _| async move {
+        let echo = format!("{} {}", req.method(), String::from_utf8_lossy(req.body()));
+        respond(200, &[("cache-control", "max-age=60")], echo)
+    })
+    .await;
+    let proxy = origin.behind(&layer());
+    for method in ["POST", "PUT", "PATCH", "DELETE", "OPTIONS"] {
+        let mut req = request(method, "/thing");
+        *req.body_mut() = http_body_util::Full::from("payload");
+        let (parts, body) = fetch(&proxy, req).await;
+        assert_eq!(body, format!("{method} payload"));
+        assert_eq!(
+            cache_status(&parts),
+            "layercake; fwd=method; fwd-status=200"
+        );
+    }
+    assert_eq!(origin.calls(), 5);
+}
