@@ -95,6 +95,7 @@ mod response;
 mod service;
 mod status;
 mod validation;
+mod vary;
 #[cfg(feature = "codec")]
 mod wire;
 #[cfg(feature = "rkyv")]
@@ -128,7 +129,7 @@ use crate::{
 
 /// What every HTTP key starts with after the namespace: the kind of entry and the layout
 /// version of keys.
-const KEY_SCHEMA: &str = "http/1";
+const KEY_SCHEMA: &str = "http/2";
 
 /// A tower layer that caches HTTP responses; see the [module docs](self).
 ///
@@ -266,7 +267,14 @@ where
                     let request = head.to_request(ReqBody::default());
                     let task = (Arc::clone(&shared), service.clone(), key.clone());
                     shared.engine.refresh_on(&hot.offload, key, move |leader| {
-                        service::refresh(task.0, task.1, request, task.2, leader, None)
+                        service::refresh(
+                            task.0,
+                            task.1,
+                            request,
+                            service::Route::plain(task.2),
+                            leader,
+                            None,
+                        )
                     });
                 }
             }

@@ -1,6 +1,6 @@
 //! What the layer stores for a response, and the rules for whether it may be stored.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header, request, response};
@@ -36,6 +36,22 @@ pub struct CachedResponse {
     status: StatusCode,
     headers: HeaderMap,
     body: Bytes,
+    vary: Option<Arc<Vary>>,
+}
+
+/// How the responses stored for one URL vary with the request (RFC 9111 §4.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Vary {
+    /// The entry under the URL's own key, when its responses carry `Vary`: the request headers
+    /// they vary on (lowercase, sorted, without repeats), and the generation whose keys the
+    /// variants are stored under (a new generation makes every older variant unreachable).
+    Variants {
+        names: Arc<[HeaderName]>,
+        generation: u64,
+    },
+    /// A response stored with `Vary`: the normalized values of the headers it names, as the
+    /// request it answered had them.
+    Selected { selection: Box<[u8]> },
 }
 
 impl CachedResponse {
@@ -45,7 +61,30 @@ impl CachedResponse {
             status,
             headers,
             body,
+            vary: None,
         }
+    }
+
+    /// With how it varies.
+    pub(crate) fn with_vary(mut self, vary: Option<Arc<Vary>>) -> Self {
+        self.vary = vary;
+        self
+    }
+
+    /// How it varies, if it does.
+    pub(crate) fn vary(&self) -> Option<&Vary> {
+        self.vary.as_deref()
+    }
+
+    /// How it varies, shared.
+    pub(crate) fn vary_arc(&self) -> Option<Arc<Vary>> {
+        self.vary.clone()
+    }
+
+    /// The entry that says where a URL's variants are: no response of its own.
+    pub(crate) fn variants(names: Arc<[HeaderName]>, generation: u64) -> Self {
+        CachedResponse::new(StatusCode::OK, HeaderMap::new(), Bytes::new())
+            .with_vary(Some(Arc::new(Vary::Variants { names, generation })))
     }
 
     /// The status code.
@@ -235,6 +274,13 @@ pub(crate) struct Lifetime {
     pub(crate) stale_if_error: Duration,
 }
 
+impl Lifetime {
+    /// When the entry may be dropped: past every window.
+    pub(crate) fn horizon(&self) -> Timestamp {
+        self.stored_at + self.ttl + self.stale.max(self.stale_if_error).max(self.retention)
+    }
+}
+
 impl Default for Rules {
     fn default() -> Self {
         Rules {
@@ -324,9 +370,9 @@ impl Rules {
         {
             return Err("authorization");
         }
-        if headers.contains_key(header::VARY) {
-            // Variants are not selected yet: storing one would serve it to every variant.
-            return Err("vary");
+        if super::vary::names(headers).is_none() {
+            // `Vary: *`: no later request can be known to match (§4.1).
+            return Err("vary-star");
         }
         if size.lower() > self.max_body_size as u64 {
             return Err("too-large");

@@ -21,12 +21,13 @@ use super::{
     body::{Recorded, Recorder},
     freshness::{Exchange, Verdict, judge, shareable_with_authorization},
     range::{Ranged, content_range, ranged},
-    response::{CacheMode, Lifetime, NotStored, RequestFacts, Rules},
+    response::{CacheMode, Lifetime, NotStored, RequestFacts, Rules, Vary},
     status::{CACHE_STATUS, CacheStatus, Forwarded, set_cache_status},
     validation::{
         if_range_holds, make_conditional, not_modified, not_modified_headers, updated_headers,
         validates,
     },
+    vary,
 };
 use crate::{
     engine::{Acquired, Engine, Found, Plan, Refresh, ttl_seconds},
@@ -130,10 +131,13 @@ where
         // 3. Lookup, at once when the tier can answer at once.
         let facts = RequestFacts::of(&parts.headers);
         let now = Timestamp::now();
-        let plan = shared
-            .engine
-            .peek(&key, now)
-            .map(|found| shared.plan(found, &facts, now));
+        let mut found = shared.engine.peek(&key, now);
+        let mut route = Route::plain(key);
+        if let Some(list) = found.as_ref().and_then(variants_list) {
+            route = shared.route_to_variant(route.key, list, &parts.headers);
+            found = shared.engine.peek(&route.key, now);
+        }
+        let plan = found.map(|found| shared.plan(found, &facts, now));
         let plan = match plan {
             Some(Plan::Serve {
                 entry,
@@ -144,7 +148,13 @@ where
                 let response = shared.serve(&entry, ttl, refresh, &asking, now);
                 if refresh != Refresh::No {
                     let request = Request::from_parts(parts, body);
-                    spawn_refresh(&self.shared, self.inner.clone(), request, key, Some(entry));
+                    spawn_refresh(
+                        &self.shared,
+                        self.inner.clone(),
+                        request,
+                        route,
+                        Some(entry),
+                    );
                 }
                 return ResponseFuture::ready(response);
             }
@@ -159,9 +169,9 @@ where
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         let shared = Arc::clone(&self.shared);
-        let span = tracing::debug_span!("layercake_miss", key = %key);
+        let span = tracing::debug_span!("layercake_miss", key = %route.key);
         let request = Request::from_parts(parts, body);
-        let future = miss(shared, inner, request, key, plan, facts);
+        let future = miss(shared, inner, request, route, plan, facts);
         ResponseFuture::miss(Box::pin(future.instrument(span)))
     }
 }
@@ -181,6 +191,123 @@ where
         };
         key.push(method.as_str());
         self.key.extract(parts, &mut key).then(|| key.build())
+    }
+
+    /// The route to the variant of a varying URL that `request` selects.
+    fn route_to_variant(
+        &self,
+        primary: Key,
+        list: Arc<Entry<CachedResponse>>,
+        request: &HeaderMap,
+    ) -> Route {
+        let Some(Vary::Variants { names, generation }) = list.value().vary() else {
+            return Route::plain(primary);
+        };
+        let key = vary::variant_key(&primary, *generation, &vary::selection(names, request));
+        Route {
+            key,
+            varies: Some((primary, list)),
+        }
+    }
+
+    /// Looks `route` up, through the URL's list of variants when it has one.
+    async fn lookup(&self, route: &mut Route, request: &HeaderMap) -> Found<CachedResponse> {
+        let found = self.engine.lookup(&route.key).await;
+        if route.varies.is_some() {
+            return found;
+        }
+        match variants_list(&found) {
+            Some(list) => {
+                let primary = route.key.clone();
+                *route = self.route_to_variant(primary, list, request);
+                self.engine.lookup(&route.key).await
+            }
+            None => found,
+        }
+    }
+
+    /// Whether a stored response answers `request`: a response stored with `Vary` only a
+    /// request whose selecting headers match those of the request it answered (§4.1).
+    fn answers(&self, entry: &Entry<CachedResponse>, request: &HeaderMap) -> bool {
+        let cached = entry.value();
+        match cached.vary() {
+            None => true,
+            Some(Vary::Selected { selection }) => {
+                let names = vary::names(cached.headers()).unwrap_or_default();
+                **selection == *vary::selection(&names, request)
+            }
+            Some(Vary::Variants { .. }) => false,
+        }
+    }
+
+    /// Where a response to `request`, found by `route`, is stored: under the URL's key when
+    /// it does not vary; else under its variant's key, with the URL's list of variants
+    /// written too when it is new, lists other names, or would expire before this variant.
+    fn placement(
+        &self,
+        route: &Route,
+        response: &HeaderMap,
+        request: &HeaderMap,
+        lifetime: &Lifetime,
+    ) -> Placement {
+        let primary = route.primary();
+        let names = vary::names(response).unwrap_or_default();
+        if names.is_empty() {
+            return Placement {
+                key: primary.clone(),
+                vary: None,
+                list: None,
+            };
+        }
+        let horizon = lifetime.horizon();
+        let (names, generation, list) = match route.varies.as_ref().map(|(_, list)| list) {
+            Some(list) => match list.value().vary() {
+                Some(Vary::Variants {
+                    names: listed,
+                    generation,
+                }) if **listed == *names => {
+                    let longer = list.retain_until() < horizon;
+                    (Arc::clone(listed), *generation, longer)
+                }
+                _ => (names.into(), vary::new_generation(), true),
+            },
+            None => (names.into(), vary::new_generation(), true),
+        };
+        let selection = vary::selection(&names, request);
+        let key = vary::variant_key(primary, generation, &selection);
+        let list = list.then(|| {
+            let now = Timestamp::now();
+            let value = CachedResponse::variants(names, generation);
+            let entry = Entry::new(
+                value,
+                now,
+                horizon.saturating_duration_since(now),
+                Duration::ZERO,
+            );
+            (primary.clone(), Arc::new(entry.with_weight(128)))
+        });
+        Placement {
+            key,
+            vary: Some(Arc::new(Vary::Selected {
+                selection: selection.into(),
+            })),
+            list,
+        }
+    }
+
+    /// Settles the flight with `entry` and stores it where `placement` says.
+    async fn settle_and_store(
+        &self,
+        placement: Placement,
+        leader: &Leader<CachedResponse>,
+        entry: Arc<Entry<CachedResponse>>,
+    ) {
+        self.engine
+            .settle_and_store(&placement.key, Some(leader), entry)
+            .await;
+        if let Some((primary, list)) = placement.list {
+            self.engine.store(&primary, list).await;
+        }
     }
 
     /// What to do with what a lookup found, for this request: the layer's policy, unless the
@@ -358,9 +485,10 @@ where
         mut headers: HeaderMap,
         body: Bytes,
         lifetime: Lifetime,
+        vary: Option<Arc<Vary>>,
     ) -> Arc<Entry<CachedResponse>> {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-        let cached = CachedResponse::new(status, headers, body);
+        let cached = CachedResponse::new(status, headers, body).with_vary(vary);
         let weight = cached.weight();
         let entry = Entry::new(cached, lifetime.stored_at, lifetime.ttl, lifetime.stale)
             .with_stale_if_error(lifetime.stale_if_error)
@@ -393,8 +521,12 @@ where
         };
         let headers = self.rules.stored_headers(&parts.headers, 0);
         let body = cached.body().clone();
+        let vary = cached.vary_arc();
         match verdict {
-            Ok(lifetime) => (self.entry(parts.status, headers, body, lifetime), Ok(())),
+            Ok(lifetime) => (
+                self.entry(parts.status, headers, body, lifetime, vary),
+                Ok(()),
+            ),
             Err(why) => {
                 // Served once to this request as the origin just validated it; not stored.
                 let lifetime = Lifetime {
@@ -404,7 +536,10 @@ where
                     stale_if_error: Duration::ZERO,
                     retention: Duration::ZERO,
                 };
-                (self.entry(parts.status, headers, body, lifetime), Err(why))
+                (
+                    self.entry(parts.status, headers, body, lifetime, vary),
+                    Err(why),
+                )
             }
         }
     }
@@ -436,25 +571,12 @@ struct Kept {
 }
 
 impl Kept {
-    /// Keeps the method, and the headers a stored response is matched against when there are
-    /// any (a plain request copies none).
+    /// Keeps the method and the headers: those a stored response is matched against
+    /// (preconditions, `Range`, any a `Vary` may name).
     fn of(method: &Method, request: &HeaderMap, facts: RequestFacts) -> Self {
-        let mut headers = HeaderMap::new();
-        if facts.conditional || facts.range {
-            for name in [
-                header::IF_NONE_MATCH,
-                header::IF_MODIFIED_SINCE,
-                header::RANGE,
-                header::IF_RANGE,
-            ] {
-                for value in request.get_all(&name) {
-                    headers.append(name.clone(), value.clone());
-                }
-            }
-        }
         Kept {
             method: method.clone(),
-            headers,
+            headers: request.clone(),
             facts,
         }
     }
@@ -547,7 +669,7 @@ fn spawn_refresh<S, B, K, ReqBody, ResBody>(
     shared: &Arc<Shared<B, K>>,
     inner: S,
     mut request: Request<ReqBody>,
-    key: Key,
+    route: Route,
     stale: Option<Arc<Entry<CachedResponse>>>,
 ) where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Send + 'static,
@@ -561,9 +683,9 @@ fn spawn_refresh<S, B, K, ReqBody, ResBody>(
         *request.method_mut() = Method::GET;
     }
     let task_shared = Arc::clone(shared);
-    let task_key = key.clone();
+    let key = route.key.clone();
     shared.engine.refresh(key, move |leader| {
-        refresh(task_shared, inner, request, task_key, leader, stale)
+        refresh(task_shared, inner, request, route, leader, stale)
     });
 }
 
@@ -608,7 +730,7 @@ pub(crate) async fn refresh<S, B, K, ReqBody, ResBody>(
     shared: Arc<Shared<B, K>>,
     mut inner: S,
     mut request: Request<ReqBody>,
-    key: Key,
+    mut route: Route,
     leader: Leader<CachedResponse>,
     stale: Option<Arc<Entry<CachedResponse>>>,
 ) -> Result<(), TaskError>
@@ -618,8 +740,9 @@ where
     K: KeyExtractor,
     ResBody: Body,
 {
-    tracing::debug!(%key, "refreshing in the background");
+    tracing::debug!(key = %route.key, "refreshing in the background");
     let facts = RequestFacts::of(request.headers());
+    let request_headers = request.headers().clone();
     let stale =
         stale.filter(|stale| make_conditional(request.headers_mut(), stale.value().headers()));
     poll_fn(|cx| inner.poll_ready(cx))
@@ -638,9 +761,10 @@ where
     if let Some(stale) = stale.filter(|_| parts.status == StatusCode::NOT_MODIFIED) {
         let (entry, stored) = shared.refreshed(&stale, &parts.headers, &facts, exchange);
         stored.map_err(|why| format!("the revalidated response may not be stored: {why}"))?;
+        let key = &route.key;
         shared
             .engine
-            .settle_and_store(&key, Some(&leader), entry)
+            .settle_and_store(key, Some(&leader), entry)
             .await;
         return Ok(());
     }
@@ -661,12 +785,20 @@ where
     if body.len() < shared.rules.min_body_size {
         return Err("the response may not be stored: too-small".into());
     }
+    if route.varies.is_none() && parts.headers.contains_key(header::VARY) {
+        // A refresh of a URL's own key (a hot key): its variants are listed there.
+        shared.lookup(&mut route, &request_headers).await;
+    }
+    let placement = shared.placement(&route, &parts.headers, &request_headers, &lifetime);
     let headers = shared.rules.stored_headers(&parts.headers, 0);
-    let entry = shared.entry(parts.status, headers, body, lifetime);
-    shared
-        .engine
-        .settle_and_store(&key, Some(&leader), entry)
-        .await;
+    let entry = shared.entry(
+        parts.status,
+        headers,
+        body,
+        lifetime,
+        placement.vary.clone(),
+    );
+    shared.settle_and_store(placement, &leader, entry).await;
     Ok(())
 }
 
@@ -697,7 +829,7 @@ async fn miss<S, B, K, ReqBody, ResBody>(
     shared: Arc<Shared<B, K>>,
     mut inner: S,
     mut request: Request<ReqBody>,
-    key: Key,
+    mut route: Route,
     plan: Option<Plan<CachedResponse>>,
     facts: RequestFacts,
 ) -> Result<Response<CacheBody<ResBody>>, S::Error>
@@ -713,7 +845,7 @@ where
     let plan = match plan {
         Some(plan) => plan,
         None => {
-            let found = engine.lookup(&key).await;
+            let found = shared.lookup(&mut route, request.headers()).await;
             shared.plan(found, &facts, Timestamp::now())
         }
     };
@@ -728,7 +860,7 @@ where
             let response = shared.serve(&entry, ttl, refresh, &asking, Timestamp::now());
             if refresh != Refresh::No {
                 let request = Request::from_parts(parts, body);
-                spawn_refresh(&shared, inner, request, key, Some(entry));
+                spawn_refresh(&shared, inner, request, route, Some(entry));
             }
             return Ok(response);
         }
@@ -741,11 +873,13 @@ where
             let fwd = match (validator.is_some(), stale) {
                 (true, _) if facts.may_force_forward() => "request",
                 (_, true) => "stale",
+                (_, false) if route.varies.is_some() => "vary-miss",
                 (_, false) => "uri-miss",
             };
             (fallback, validator, fwd)
         }
     };
+    let key = route.key.clone();
     tracing::trace!(%key, fwd, "going upstream");
 
     if request.method() == Method::HEAD {
@@ -763,7 +897,8 @@ where
     };
     let leader = match acquired {
         Acquired::Collapsed(entry)
-            if !facts.authorization || shared.may_serve_to_authorized(&entry) =>
+            if (!facts.authorization || shared.may_serve_to_authorized(&entry))
+                && shared.answers(&entry, &kept.headers) =>
         {
             tracing::trace!(%key, "served by another request's upstream call");
             let status = shared
@@ -772,7 +907,8 @@ where
             return Ok(shared.respond(&entry, &kept.asking(), status, Timestamp::now()));
         }
         Acquired::Found(entry, ttl)
-            if !facts.authorization || shared.may_serve_to_authorized(&entry) =>
+            if (!facts.authorization || shared.may_serve_to_authorized(&entry))
+                && shared.answers(&entry, &kept.headers) =>
         {
             let ttl = ttl.as_secs() as i64;
             let now = Timestamp::now();
@@ -877,9 +1013,10 @@ where
         Forwarded::Plain
     };
     let (tx, rx) = oneshot::channel();
+    let placement = shared.placement(&route, &parts.headers, &kept.headers, &lifetime);
     let pending = PendingStore {
         shared: Arc::clone(&shared),
-        key,
+        placement,
         leader,
         status: parts.status,
         headers: shared.rules.stored_headers(&parts.headers, 0),
@@ -896,7 +1033,7 @@ where
 /// A response whose body is streaming to the client; stored once the body is complete.
 struct PendingStore<B, K> {
     shared: Arc<Shared<B, K>>,
-    key: Key,
+    placement: Placement,
     leader: Leader<CachedResponse>,
     status: StatusCode,
     headers: HeaderMap,
@@ -918,18 +1055,58 @@ where
             Err(_) => return,
         };
         let shared = &self.shared;
-        let entry = shared.entry(self.status, self.headers, body, self.lifetime);
+        let vary = self.placement.vary.clone();
+        let entry = shared.entry(self.status, self.headers, body, self.lifetime, vary);
         // Waiting requests are served now; the flight stays registered until the entry is
         // stored, so nobody arriving meanwhile goes upstream again.
         shared
-            .engine
-            .settle_and_store(&self.key, Some(&self.leader), entry)
+            .settle_and_store(self.placement, &self.leader, entry)
             .await;
     }
 
     fn give_up(self, why: &'static str) {
-        tracing::debug!(key = %self.key, why, "response not stored");
+        tracing::debug!(key = %self.placement.key, why, "response not stored");
         Stats::bump(&self.shared.engine.stats.uncacheable);
         self.leader.settle(Outcome::Uncacheable);
     }
+}
+
+/// Where a request's response is looked up, and how its URL varies.
+pub(crate) struct Route {
+    /// The key looked up: the URL's, or its variant's.
+    key: Key,
+    /// For a varying URL: the URL's key and its list of variants.
+    varies: Option<(Key, Arc<Entry<CachedResponse>>)>,
+}
+
+impl Route {
+    pub(crate) fn plain(key: Key) -> Self {
+        Route { key, varies: None }
+    }
+
+    /// The URL's key.
+    fn primary(&self) -> &Key {
+        self.varies
+            .as_ref()
+            .map_or(&self.key, |(primary, _)| primary)
+    }
+}
+
+/// The list of variants, when that is what a lookup found.
+fn variants_list(found: &Found<CachedResponse>) -> Option<Arc<Entry<CachedResponse>>> {
+    let entry = match found {
+        Found::Fresh(entry, _)
+        | Found::Stale(entry)
+        | Found::ErrorOnly(entry)
+        | Found::Retained(entry) => entry,
+        Found::Miss => return None,
+    };
+    matches!(entry.value().vary(), Some(Vary::Variants { .. })).then(|| Arc::clone(entry))
+}
+
+/// Where a response is stored; see [`Shared::placement`].
+struct Placement {
+    key: Key,
+    vary: Option<Arc<Vary>>,
+    list: Option<(Key, Arc<Entry<CachedResponse>>)>,
 }

@@ -10,7 +10,7 @@ use serde::{
     ser::{SerializeSeq, SerializeStruct},
 };
 
-use super::CachedResponse;
+use super::{CachedResponse, response::Vary};
 
 /// Bytes written as bytes (not as a sequence of numbers) by formats that can.
 struct Blob<'a>(&'a [u8]);
@@ -33,18 +33,41 @@ impl Serialize for Headers<'_> {
     }
 }
 
+/// How a stored response varies, as written.
+#[derive(Serialize, Deserialize)]
+enum WireVary {
+    Variants { names: Vec<String>, generation: u64 },
+    Selected { selection: OwnedBlob },
+}
+
 impl Serialize for CachedResponse {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut response = serializer.serialize_struct("CachedResponse", 3)?;
+        let mut response = serializer.serialize_struct("CachedResponse", 4)?;
         response.serialize_field("status", &self.status().as_u16())?;
         response.serialize_field("headers", &Headers(self.headers()))?;
         response.serialize_field("body", &Blob(self.body()))?;
+        let vary = self.vary().map(|vary| match vary {
+            Vary::Variants { names, generation } => WireVary::Variants {
+                names: names.iter().map(|n| n.as_str().to_owned()).collect(),
+                generation: *generation,
+            },
+            Vary::Selected { selection } => WireVary::Selected {
+                selection: OwnedBlob(selection.to_vec()),
+            },
+        });
+        response.serialize_field("vary", &vary)?;
         response.end()
     }
 }
 
 /// Owned bytes, read from bytes or from a sequence of numbers (JSON).
 struct OwnedBlob(Vec<u8>);
+
+impl Serialize for OwnedBlob {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Blob(&self.0).serialize(serializer)
+    }
+}
 
 impl<'de> Deserialize<'de> for OwnedBlob {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -78,6 +101,7 @@ struct Wire {
     status: u16,
     headers: Vec<(String, OwnedBlob)>,
     body: OwnedBlob,
+    vary: Option<WireVary>,
 }
 
 impl<'de> Deserialize<'de> for CachedResponse {
@@ -90,10 +114,24 @@ impl<'de> Deserialize<'de> for CachedResponse {
             let value = HeaderValue::from_bytes(&value.0).map_err(de::Error::custom)?;
             headers.append(name, value);
         }
-        Ok(CachedResponse::new(
-            status,
-            headers,
-            Bytes::from(wire.body.0),
-        ))
+        let vary = match wire.vary {
+            None => None,
+            Some(WireVary::Variants { names, generation }) => {
+                let names = names
+                    .iter()
+                    .map(|name| HeaderName::from_bytes(name.as_bytes()))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(de::Error::custom)?;
+                Some(Vary::Variants {
+                    names: names.into(),
+                    generation,
+                })
+            }
+            Some(WireVary::Selected { selection }) => Some(Vary::Selected {
+                selection: selection.0.into(),
+            }),
+        };
+        let response = CachedResponse::new(status, headers, Bytes::from(wire.body.0));
+        Ok(response.with_vary(vary.map(std::sync::Arc::new)))
     }
 }

@@ -4,13 +4,19 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use layercake_backends::codec::{CodecError, Format, Rkyv};
 
-use super::CachedResponse;
+use super::{CachedResponse, response::Vary};
 
 #[derive(rkyv::Archive, rkyv::Serialize)]
 struct Record {
     status: u16,
     headers: Vec<Header>,
     body: Vec<u8>,
+    /// 0: does not vary; 1: a URL's list of variants (`names`, `generation`); 2: a variant
+    /// (`selection`).
+    vary: u8,
+    names: Vec<String>,
+    generation: u64,
+    selection: Vec<u8>,
 }
 
 #[derive(rkyv::Archive, rkyv::Serialize)]
@@ -28,7 +34,7 @@ impl Format<CachedResponse> for Rkyv {
     const NAME: &'static str = "rkyv";
 
     fn encode(&self, value: &CachedResponse, out: &mut Vec<u8>) -> Result<(), CodecError> {
-        let record = Record {
+        let mut record = Record {
             status: value.status().as_u16(),
             headers: value
                 .headers()
@@ -39,7 +45,23 @@ impl Format<CachedResponse> for Rkyv {
                 })
                 .collect(),
             body: value.body().to_vec(),
+            vary: 0,
+            names: Vec::new(),
+            generation: 0,
+            selection: Vec::new(),
         };
+        match value.vary() {
+            None => {}
+            Some(Vary::Variants { names, generation }) => {
+                record.vary = 1;
+                record.names = names.iter().map(|n| n.as_str().to_owned()).collect();
+                record.generation = *generation;
+            }
+            Some(Vary::Selected { selection }) => {
+                record.vary = 2;
+                record.selection = selection.to_vec();
+            }
+        }
         let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&record).map_err(error)?;
         out.extend_from_slice(&bytes);
         Ok(())
@@ -58,7 +80,27 @@ impl Format<CachedResponse> for Rkyv {
         }
         // The body is not copied: it is the part of the stored bytes rkyv points at.
         let body = payload.slice_ref(record.body.as_slice());
-        Ok(CachedResponse::new(status, headers, body))
+        let vary = match record.vary {
+            0 => None,
+            1 => {
+                let names = record
+                    .names
+                    .iter()
+                    .map(|name| HeaderName::from_bytes(name.as_bytes()))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(error)?;
+                Some(Vary::Variants {
+                    names: names.into(),
+                    generation: record.generation.to_native(),
+                })
+            }
+            2 => Some(Vary::Selected {
+                selection: record.selection.as_slice().into(),
+            }),
+            other => return Err(error(format!("unknown vary kind {other}"))),
+        };
+        let response = CachedResponse::new(status, headers, body);
+        Ok(response.with_vary(vary.map(std::sync::Arc::new)))
     }
 }
 
