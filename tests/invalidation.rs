@@ -170,3 +170,52 @@ async fn safe_methods_invalidate_nothing() {
     assert!(is_cached(&svc, "/items").await);
     assert_eq!(layer.stats().invalidations, 0);
 }
+
+/// The same rules through the example reverse proxy and a real hyper origin.
+mod over_http {
+    use http::Method;
+    use layercake::{CacheLayer, Moka};
+    use layercake_tests::{
+        cache_status, fetch,
+        http_origin::{HttpOrigin, get_with, respond},
+        request, settle,
+    };
+
+    #[tokio::test(start_paused = true)]
+    async fn rfc9111_4_4_a_put_through_the_proxy_invalidates_its_uri_and_its_location() {
+        let origin = HttpOrigin::start(|req, n| async move {
+            match *req.method() {
+                Method::GET => respond(200, &[("cache-control", "max-age=60")], format!("v{n}")),
+                _ => respond(
+                    201,
+                    &[
+                        ("location", "/items/7"),
+                        ("content-location", "http://elsewhere.example/items"),
+                    ],
+                    "",
+                ),
+            }
+        })
+        .await;
+        let proxy = origin.behind(&CacheLayer::builder(Moka::default()).build().unwrap());
+        for uri in ["/items", "/items/7", "/other"] {
+            fetch(&proxy, get_with(uri, &[])).await;
+        }
+        let (parts, _) = fetch(&proxy, request("PUT", "/items")).await;
+        assert_eq!(
+            cache_status(&parts),
+            "layercake; fwd=method; fwd-status=201"
+        );
+        settle().await;
+        for (uri, invalidated) in [("/items", true), ("/items/7", true), ("/other", false)] {
+            let (parts, _) = fetch(&proxy, get_with(uri, &[])).await;
+            assert_eq!(
+                cache_status(&parts).starts_with("layercake; fwd=uri-miss"),
+                invalidated,
+                "{uri}: {}",
+                cache_status(&parts)
+            );
+        }
+        assert_eq!(origin.calls(), 6);
+    }
+}

@@ -587,7 +587,10 @@ pub mod http_origin {
         }
 
         /// The layer in front of a hyper-util client to this origin.
-        pub fn behind(&self, layer: &CacheLayer<Moka>) -> Proxy {
+        pub fn behind<K>(
+            &self,
+            layer: &CacheLayer<Moka, K>,
+        ) -> CacheService<Upstream<Full<Bytes>>, Moka, K> {
             layer.layer(Upstream::new(self.uri()))
         }
     }
