@@ -156,5 +156,125 @@ fn miss_and_pass(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hit, miss_and_pass);
+/// An origin whose responses carry `headers`, that answers any `If-None-Match` with `304`.
+#[derive(Clone)]
+struct Validating {
+    body: Bytes,
+    headers: HeaderMap,
+}
+
+impl Service<Request<Full<Bytes>>> for Validating {
+    type Response = Response<Full<Bytes>>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Response<Full<Bytes>>, Self::Error>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Full<Bytes>>) -> Self::Future {
+        let conditional = request.headers().contains_key(header::IF_NONE_MATCH);
+        let mut response = Response::new(Full::new(if conditional {
+            Bytes::new()
+        } else {
+            self.body.clone()
+        }));
+        if conditional {
+            *response.status_mut() = StatusCode::NOT_MODIFIED;
+        }
+        response.headers_mut().clone_from(&self.headers);
+        std::future::ready(Ok(response))
+    }
+}
+
+/// Stores the response to `request` through `svc` on `rt`.
+fn warm<S, B>(rt: &tokio::runtime::Runtime, svc: &S, request: Request<Full<Bytes>>)
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone,
+    S::Error: std::fmt::Debug,
+    B: Body,
+    B::Error: std::fmt::Debug,
+{
+    rt.block_on(async {
+        let response = tower::ServiceExt::oneshot(svc.clone(), request)
+            .await
+            .unwrap();
+        http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap();
+        for _ in 0..8 {
+            tokio::task::yield_now().await;
+        }
+    });
+}
+
+/// RFC 9111 on the hit path and around it: a hit on a URL that varies (two lookups), a
+/// client's conditional request answered `304` from the cache, and a stale entry revalidated
+/// upstream with a `304` (the stored body kept, not re-sent).
+fn http_semantics(c: &mut Criterion) {
+    let mut group = c.benchmark_group("rfc9111");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let body = Bytes::from(vec![b'x'; 1024]);
+    let with_accept_encoding = || {
+        let mut request = request(Method::GET, Uri::from_static("/bench"));
+        request.headers_mut().insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip, br"),
+        );
+        request
+    };
+
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    let layer = CacheLayer::builder(Moka::default()).build().unwrap();
+    let mut svc = layer.layer(Validating {
+        body: body.clone(),
+        headers,
+    });
+    warm(&rt, &svc, with_accept_encoding());
+    assert_eq!(layer.stats().stores, 2, "the variant and the URL's list");
+    group.bench_function("hit_with_vary_1KiB", |b| {
+        b.iter(|| black_box(call_and_read(&mut svc, with_accept_encoding())))
+    });
+
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    headers.insert(header::ETAG, HeaderValue::from_static("\"v1\""));
+    let layer = CacheLayer::builder(Moka::default()).build().unwrap();
+    let mut svc = layer.layer(Validating {
+        body: body.clone(),
+        headers: headers.clone(),
+    });
+    warm(&rt, &svc, request(Method::GET, Uri::from_static("/bench")));
+    group.bench_function("client_304_from_the_cache", |b| {
+        b.iter(|| {
+            let mut req = request(Method::GET, Uri::from_static("/bench"));
+            req.headers_mut()
+                .insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"v1\""));
+            black_box(call_and_read(&mut svc, req))
+        })
+    });
+
+    // `no-cache`: every use is a revalidation; the origin answers 304 each time.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    let layer = CacheLayer::builder(Moka::default()).build().unwrap();
+    let svc = layer.layer(Validating { body, headers });
+    warm(&rt, &svc, request(Method::GET, Uri::from_static("/bench")));
+    group.bench_function("revalidation_304_1KiB", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let req = request(Method::GET, Uri::from_static("/bench"));
+                let response = tower::ServiceExt::oneshot(svc.clone(), req).await.unwrap();
+                debug_assert_eq!(response.status(), StatusCode::OK);
+                black_box(http_body_util::BodyExt::collect(response.into_body()).await)
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, hit, miss_and_pass, http_semantics);
 criterion_main!(benches);

@@ -26,21 +26,30 @@
 //! # One request through the layer
 //!
 //! 1. **Request predicate.** Only the configured methods (GET and HEAD by default) use the
-//!    cache, and only without `Authorization` unless
-//!    [`allow_authorization`](CacheLayerBuilder::allow_authorization) is set. Anything else
-//!    goes straight to the inner service: no key, no lookup, no allocation.
+//!    cache. Anything else goes straight to the inner service: no key, no lookup, no
+//!    allocation.
 //! 2. **Key.** The namespace, the method (HEAD counts as GET) and what the
-//!    [`KeyExtractor`] adds (path and query by default).
-//! 3. **Lookup.** A fresh entry is served; a stale one inside its stale window follows the
-//!    [`StalePolicy`](crate::StalePolicy). On a miss, one request per key goes upstream
-//!    (single-flight); the others wait and are served its response (`collapsed`). If the
-//!    leader fails, panics or its client goes away, a waiting request takes over.
+//!    [`KeyExtractor`] adds (path and query by default). When the URL's responses carry
+//!    `Vary`, the key of the request's variant follows from the headers `Vary` names.
+//! 3. **Lookup.** A fresh entry is served (a client's matching `If-None-Match` or
+//!    `If-Modified-Since` gets `304`, a single `Range` gets `206`); a stale one inside its stale
+//!    window follows the [`StalePolicy`](crate::StalePolicy), unless the response said
+//!    `must-revalidate` (or `no-cache`) or the request's own directives (`max-age`,
+//!    `min-fresh`, `max-stale`, `no-cache`, `only-if-cached`) say otherwise. A stale entry with
+//!    a validator is revalidated with a conditional request; a `304` refreshes it without its
+//!    body. On a miss, one request per key goes upstream (single-flight); the others wait and
+//!    are served its response (`collapsed`). If the leader fails, panics or its client goes
+//!    away, a waiting request takes over.
 //! 4. **Response predicate.** A response is stored when its status is allowed (errors only with
 //!    a [negative ttl](CacheLayerBuilder::negative_ttl)), it has no `Set-Cookie`, no
-//!    `Cache-Control: no-store` or `private`, no `Vary`, and its body fits the size limits. Its
-//!    body streams to the client as it arrives and is recorded on the way; a body that outgrows
-//!    [`max_body_size`](CacheLayerBuilder::max_body_size) is simply streamed on, complete, and
-//!    not stored.
+//!    `Cache-Control: no-store` (nor had its request), no `private` in shared
+//!    [mode](CacheLayerBuilder::mode), no `Vary: *`, is not a response to `Authorization` a
+//!    shared cache may not keep (RFC 9111 §3.5), and its body fits the size limits. Its
+//!    freshness is the origin's (`s-maxage`, `max-age`, `Expires`, or a tenth of the time since
+//!    `Last-Modified`), minus the age it already has (RFC 9111 §4.2.3), else the layer's ttl.
+//!    Its body streams to the client as it arrives and is recorded on the way; a body that
+//!    outgrows [`max_body_size`](CacheLayerBuilder::max_body_size) is simply streamed on,
+//!    complete, and not stored.
 //!
 //! Every response carries a `Cache-Status` header (RFC 9211) saying what the cache did:
 //!
@@ -49,15 +58,20 @@
 //! | `layercake; hit; ttl=42` | served from the cache, fresh for 42 more seconds |
 //! | `layercake; hit; ttl=-3` | served stale, 3 seconds past its ttl |
 //! | `layercake; hit; ttl=-3; fwd=stale` | served stale at once, refreshed in the background |
-//! | `layercake; fwd=stale; stored` | stale, so fetched again (`Revalidate`) and stored |
+//! | `layercake; fwd=stale; fwd-status=200; stored` | stale, so fetched again and stored |
+//! | `layercake; fwd=stale; fwd-status=304; stored` | stale, revalidated: the origin said it had not changed |
 //! | `layercake; hit; ttl=-70; fwd=stale; fwd-status=503; detail=stale-if-error` | upstream failed; the stale entry served instead |
-//! | `layercake; fwd=uri-miss; stored` | fetched from upstream and stored |
-//! | `layercake; fwd=uri-miss; collapsed` | waited for another request's upstream call |
-//! | `layercake; fwd=uri-miss; detail=set-cookie` | fetched, not stored (the detail says why) |
-//! | `layercake; fwd=method` | method not cached: passed through |
-//! | `layercake; fwd=bypass; detail=authorization` | request with credentials: passed through |
+//! | `layercake; fwd=uri-miss; fwd-status=200; stored` | fetched from upstream and stored |
+//! | `layercake; fwd=vary-miss; fwd-status=200; stored` | the URL is stored, not this request's variant |
+//! | `layercake; fwd=request; fwd-status=200; stored` | the request's `no-cache`/`max-age`/`min-fresh` sent it upstream |
+//! | `layercake; fwd=uri-miss; fwd-status=200; collapsed` | waited for another request's upstream call |
+//! | `layercake; fwd=uri-miss; fwd-status=200; detail=set-cookie` | fetched, not stored (the detail says why) |
+//! | `layercake; fwd=method; fwd-status=201` | method not cached: passed through |
+//! | `layercake; fwd=bypass; fwd-status=200; detail=key` | the key extractor declined the request |
+//! | `layercake; detail=only-if-cached` | `504`: the request said `only-if-cached` and nothing fits |
 //!
-//! Hits also carry `Age`, the seconds since the response was stored.
+//! Responses from the cache also carry `Age` (RFC 9111 §4.2.3): the age the response had when
+//! it arrived plus the time it has been stored.
 //!
 //! A non-error response to an unsafe request (POST, PUT, DELETE, PATCH) invalidates the stored
 //! responses for its target URI, and for the URIs in its `Location` and `Content-Location` when
@@ -397,9 +411,10 @@ where
         self
     }
 
-    /// Lets requests with an `Authorization` header use the cache. Only for caches whose
-    /// responses do not depend on who asks, or whose key includes the credentials.
-    /// Default: `false` (such requests pass straight through).
+    /// Lets a shared cache store and share responses to requests with `Authorization` even
+    /// when the origin did not mark them `public`, `s-maxage` or `must-revalidate`. Only for
+    /// caches whose responses do not depend on who asks, or whose key includes the
+    /// credentials. Default: `false` (RFC 9111 §3.5).
     pub fn allow_authorization(mut self, allow: bool) -> Self {
         self.rules.allow_authorization = allow;
         self

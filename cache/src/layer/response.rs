@@ -151,15 +151,21 @@ impl StatusSet {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum CacheControl {
-    /// The origin's `s-maxage`, else its `max-age`, sets how long a response is fresh; the
-    /// layer's ttl (or negative ttl) applies to responses that give neither. The right choice
-    /// in front of origins you do not control, or that know their content best (a CDN-like
-    /// cache, a reverse proxy). `max-age=0` (stale at once) is not stored.
+    /// The origin's freshness information sets how long a response is fresh (RFC 9111
+    /// §4.2.1): `s-maxage` (shared mode), `max-age`, `Expires` minus `Date`, or, for
+    /// heuristically cacheable statuses, a tenth of the time since `Last-Modified` (at most the
+    /// layer's ttl); the layer's ttl (or negative ttl) applies to responses that give none.
+    /// `no-cache` and `must-revalidate`, and RFC 5861's `stale-while-revalidate` and
+    /// `stale-if-error`, are honoured. The right choice in front of origins you do not
+    /// control, or that know their content best (a CDN-like cache, a reverse proxy). A response
+    /// already stale on arrival is stored only if it has a validator to revalidate it with.
     #[default]
     Respect,
-    /// The layer's ttl applies whatever the origin says about freshness (`no-store` and
-    /// `private` are still honoured). For origins you own that send no or wrong freshness
-    /// information, when the cache's lifetime is your decision.
+    /// The layer's ttl and stale settings apply whatever the origin says about freshness:
+    /// `max-age`, `s-maxage`, `Expires`, `Last-Modified`, `Age`, `no-cache`,
+    /// `must-revalidate` and RFC 5861's windows are ignored (`no-store`, `private` and the
+    /// `Authorization` and `Set-Cookie` rules still hold). For origins you own that send no or
+    /// wrong freshness information, when the cache's lifetime is your decision.
     Override,
 }
 
