@@ -62,18 +62,7 @@ fn hit(c: &mut Criterion) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        rt.block_on(async {
-            let uri = Uri::from_static("/bench");
-            let response = tower::ServiceExt::oneshot(svc.clone(), request(Method::GET, uri))
-                .await
-                .unwrap();
-            http_body_util::BodyExt::collect(response.into_body())
-                .await
-                .unwrap();
-            for _ in 0..8 {
-                tokio::task::yield_now().await;
-            }
-        });
+        warm(&rt, &svc, request(Method::GET, Uri::from_static("/bench")));
         assert_eq!(layer.stats().stores, 1, "the bench entry is stored");
 
         group.bench_function(BenchmarkId::new("layer", label), |b| {
