@@ -21,7 +21,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response, StatusCode, Uri, header, uri::PathAndQuery};
+use http::{HeaderMap, Request, Response, StatusCode, Uri, Version, header, uri::PathAndQuery};
 use http_body::Body;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
@@ -96,6 +96,8 @@ where
                 Ok(response) => {
                     let (mut parts, body) = response.into_parts();
                     remove_hop_by_hop(&mut parts.headers);
+                    // The version is per connection: ours with the client, not the origin's.
+                    parts.version = Version::default();
                     Ok(Response::from_parts(parts, Either::Left(body)))
                 }
                 Err(error) => {
