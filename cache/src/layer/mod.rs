@@ -404,8 +404,8 @@ where
         self
     }
 
-    /// Stores only these response headers (besides `Content-Length`). Default: every header
-    /// except hop-by-hop ones.
+    /// Stores only these response headers (besides `Content-Length`, and `Vary`, which selects
+    /// variants). Default: every header except hop-by-hop ones.
     pub fn header_allowlist(mut self, names: impl IntoIterator<Item = HeaderName>) -> Self {
         self.rules.header_allowlist = Some(names.into_iter().collect());
         self

@@ -3,7 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header, request, response};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header, response};
 use http_body::SizeHint;
 
 use layercake_backends::Timestamp;
@@ -320,12 +320,9 @@ impl Default for Rules {
 }
 
 impl Rules {
-    /// Whether the request may use the cache at all; the reason when it may not.
-    pub(crate) fn request(&self, request: &request::Parts) -> Result<(), NotStored> {
-        if !self.methods.contains(&request.method) {
-            return Err("method");
-        }
-        Ok(())
+    /// Whether requests with `method` use the cache at all.
+    pub(crate) fn caches_method(&self, method: &Method) -> bool {
+        self.methods.contains(method)
     }
 
     /// Whether an upstream status counts as a failure, for stale-if-error.
@@ -453,8 +450,9 @@ impl Rules {
             {
                 continue;
             }
+            // `Vary` is always kept: without it a variant could not be told from another.
             if let Some(allowed) = &self.header_allowlist {
-                if !allowed.contains(name) {
+                if !allowed.contains(name) && name != header::VARY {
                     continue;
                 }
             }

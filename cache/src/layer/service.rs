@@ -105,11 +105,10 @@ where
         let shared = &*self.shared;
         let (parts, body) = request.into_parts();
 
-        // 1. Request predicate: not cacheable means no key, no lookup.
-        if let Err(why) = shared.rules.request(&parts) {
+        // 1. Request predicate: a method the cache does not handle means no key, no lookup.
+        if !shared.rules.caches_method(&parts.method) {
             Stats::bump(&shared.engine.stats.passes);
-            tracing::trace!(method = %parts.method, uri = %parts.uri, why, "cache pass-through");
-            debug_assert_eq!(why, "method");
+            tracing::trace!(method = %parts.method, uri = %parts.uri, "cache pass-through");
             let status = shared.status.method.clone();
             let invalidate = is_unsafe(&parts.method).then(|| invalidation(&self.shared, &parts));
             let future = self.inner.call(Request::from_parts(parts, body));
