@@ -211,3 +211,53 @@ async fn rfc9111_4_1_a_request_waiting_on_a_cold_url_gets_only_its_own_variant()
         );
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stale_variant_is_refreshed_in_the_background_in_its_own_place() {
+    let origin = HttpOrigin::start(|req, n| async move {
+        let language = req.headers()[header::ACCEPT_LANGUAGE]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        respond(
+            200,
+            &[("cache-control", "max-age=10"), ("vary", "accept-language")],
+            format!("{language} #{n}"),
+        )
+    })
+    .await;
+    let layer = CacheLayer::builder(Moka::default())
+        .stale(Duration::from_secs(60))
+        .stale_policy(layercake::StalePolicy::OffloadRevalidate)
+        .build()
+        .unwrap();
+    let proxy = origin.behind(&layer);
+    in_language(&proxy, "en").await;
+    in_language(&proxy, "fr").await;
+    tokio::time::advance(Duration::from_secs(15)).await;
+    let (body, status) = in_language(&proxy, "en").await;
+    assert_eq!(body, "en #1");
+    assert!(status.ends_with("fwd=stale"), "{status}");
+    layercake_tests::eventually("the refresh is stored", || layer.stats().stores >= 3).await;
+    let (body, status) = in_language(&proxy, "en").await;
+    assert_eq!(body, "en #3", "the refreshed en variant");
+    assert!(status.starts_with("layercake; hit; ttl="), "{status}");
+    let (body, _) = in_language(&proxy, "fr").await;
+    assert_eq!(body, "fr #2", "fr untouched (stale, served)");
+}
+
+#[tokio::test(start_paused = true)]
+async fn vary_is_kept_when_a_header_allowlist_would_drop_it() {
+    let origin = greeter(Duration::ZERO).await;
+    let layer = CacheLayer::builder(Moka::default())
+        .header_allowlist([header::CONTENT_TYPE])
+        .build()
+        .unwrap();
+    let proxy = origin.behind(&layer);
+    in_language(&proxy, "en").await;
+    in_language(&proxy, "fr").await;
+    let (parts, body) = fetch(&proxy, get_with("/page", &[("accept-language", "fr")])).await;
+    assert_eq!(body, "hello in fr #2");
+    assert_eq!(parts.headers[header::VARY], "Accept-Language");
+    assert_eq!(origin.calls(), 2);
+}
