@@ -143,7 +143,7 @@ where
                 ttl,
                 refresh,
             }) => {
-                let asking = Asking::borrowed(&parts.method, &parts.headers, facts);
+                let asking = Asking::new(&parts.method, &parts.headers, facts);
                 let response = shared.serve(&entry, ttl, refresh, &asking, now);
                 if refresh != Refresh::No {
                     let request = Request::from_parts(parts, body);
@@ -553,7 +553,7 @@ pub(crate) struct Asking<'a> {
 }
 
 impl<'a> Asking<'a> {
-    fn borrowed(method: &'a Method, headers: &'a HeaderMap, facts: RequestFacts) -> Self {
+    fn new(method: &'a Method, headers: &'a HeaderMap, facts: RequestFacts) -> Self {
         Asking {
             method,
             headers,
@@ -581,7 +581,7 @@ impl Kept {
     }
 
     fn asking(&self) -> Asking<'_> {
-        Asking::borrowed(&self.method, &self.headers, self.facts)
+        Asking::new(&self.method, &self.headers, self.facts)
     }
 }
 
@@ -855,7 +855,7 @@ where
             refresh,
         } => {
             let (parts, body) = request.into_parts();
-            let asking = Asking::borrowed(&parts.method, &parts.headers, facts);
+            let asking = Asking::new(&parts.method, &parts.headers, facts);
             let response = shared.serve(&entry, ttl, refresh, &asking, Timestamp::now());
             if refresh != Refresh::No {
                 let request = Request::from_parts(parts, body);
