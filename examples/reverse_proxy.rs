@@ -164,11 +164,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("caching reverse proxy on http://{addr} for {upstream}");
+    tokio::select! {
+        served = serve(listener, service) => served?,
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    println!("{:#?}", cache.stats());
+    Ok(())
+}
+
+/// Serves `service` over HTTP/1.1 on every connection `listener` accepts.
+pub async fn serve<S>(listener: tokio::net::TcpListener, service: S) -> std::io::Result<()>
+where
+    S: Service<Request<Incoming>, Response = Response<layercake::layer::CacheBody<ProxyBody>>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+    S::Error: std::error::Error + Send + Sync + 'static,
+{
     loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => accepted?,
-            _ = tokio::signal::ctrl_c() => break,
-        };
+        let (stream, _) = listener.accept().await?;
         let service = service.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request: Request<Incoming>| {
@@ -181,6 +196,4 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         });
     }
-    println!("{:#?}", cache.stats());
-    Ok(())
 }

@@ -304,3 +304,83 @@ async fn methods_the_cache_does_not_store_pass_through_with_their_bodies() {
     }
     assert_eq!(origin.calls(), 5);
 }
+
+/// Two clients, each on its own connection to the proxy served over TCP (real time: real
+/// sockets on both sides).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_clients_on_their_own_connections_never_get_each_others_private_responses() {
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+    use layercake_tests::reverse_proxy::{Upstream, cache, serve};
+    use tower::Layer;
+
+    let origin = HttpOrigin::start(|req, n| async move {
+        let who = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map_or("anonymous", |v| v.to_str().unwrap())
+            .to_owned();
+        let cookie = format!("session={n}");
+        match req.uri().path() {
+            "/me" => respond(
+                200,
+                &[("cache-control", "max-age=60")],
+                format!("hello {who}"),
+            ),
+            _ => respond(
+                200,
+                &[("cache-control", "max-age=60"), ("set-cookie", &cookie)],
+                "welcome",
+            ),
+        }
+    })
+    .await;
+    let proxy = cache().layer(Upstream::<hyper::body::Incoming>::new(origin.uri()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(serve(listener, proxy));
+
+    let client = || Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
+    let (alice, bob) = (client(), client());
+    let ask = |client: &Client<_, Empty<bytes::Bytes>>, path: &str, who: Option<&str>| {
+        let mut request = http::Request::get(format!("http://{address}{path}"));
+        if let Some(who) = who {
+            request = request.header(header::AUTHORIZATION, who);
+        }
+        let response = client.request(request.body(Empty::new()).unwrap());
+        async move {
+            let (parts, body) = response.await.unwrap().into_parts();
+            let body = body.collect().await.unwrap().to_bytes();
+            (parts, String::from_utf8(body.to_vec()).unwrap())
+        }
+    };
+
+    assert_eq!(
+        ask(&alice, "/me", Some("Bearer alice")).await.1,
+        "hello Bearer alice"
+    );
+    assert_eq!(
+        ask(&bob, "/me", Some("Bearer bob")).await.1,
+        "hello Bearer bob"
+    );
+    assert_eq!(ask(&bob, "/me", None).await.1, "hello anonymous");
+    assert_eq!(
+        ask(&alice, "/me", Some("Bearer alice")).await.1,
+        "hello Bearer alice"
+    );
+
+    let (first, _) = ask(&alice, "/welcome", None).await;
+    let (second, _) = ask(&bob, "/welcome", None).await;
+    let cookie = |parts: &http::response::Parts| parts.headers[header::SET_COOKIE].clone();
+    assert_ne!(
+        cookie(&first),
+        cookie(&second),
+        "bob never gets alice's cookie"
+    );
+    assert_eq!(
+        origin.calls(),
+        6,
+        "nothing private was served from the cache"
+    );
+    server.abort();
+}
