@@ -55,8 +55,13 @@ async fn rfc9111_3_5_an_anonymous_entry_is_not_served_to_a_request_with_credenti
     let origin = greeting("max-age=60").await;
     let proxy = origin.behind(&layer());
     fetch(&proxy, get_with("/me", &[])).await;
-    let (_, body) = fetch(&proxy, get_with("/me", &[("authorization", "Bearer bob")])).await;
+    let (parts, body) = fetch(&proxy, get_with("/me", &[("authorization", "Bearer bob")])).await;
     assert_eq!(body, "hello Bearer bob", "the origin decides what bob sees");
+    // RFC 9211 `fwd=miss`: a response is stored for the URL, but not one for this request.
+    assert_eq!(
+        cache_status(&parts),
+        "layercake; fwd=miss; fwd-status=200; detail=authorization"
+    );
     let (parts, body) = fetch(&proxy, get_with("/me", &[])).await;
     assert_eq!(body, "hello anonymous");
     assert!(cache_status(&parts).starts_with("layercake; hit"));

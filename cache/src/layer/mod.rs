@@ -63,7 +63,8 @@
 //! | `layercake; hit; ttl=-70; fwd=stale; fwd-status=503; detail=stale-if-error` | upstream failed; the stale entry served instead |
 //! | `layercake; fwd=uri-miss; fwd-status=200; stored` | fetched from upstream and stored |
 //! | `layercake; fwd=vary-miss; fwd-status=200; stored` | the URL is stored, not this request's variant |
-//! | `layercake; fwd=request; fwd-status=200; stored` | the request's `no-cache`/`max-age`/`min-fresh` sent it upstream |
+//! | `layercake; fwd=request; fwd-status=200; stored` | the request's `no-cache`/`max-age`/`min-fresh` refused a fresh response |
+//! | `layercake; fwd=miss; fwd-status=200; detail=authorization` | a response is stored, but not one a request with credentials may have |
 //! | `layercake; fwd=uri-miss; fwd-status=200; collapsed` | waited for another request's upstream call |
 //! | `layercake; fwd=uri-miss; fwd-status=200; detail=set-cookie` | fetched, not stored (the detail says why) |
 //! | `layercake; fwd=method; fwd-status=201` | method not cached: passed through |

@@ -259,13 +259,6 @@ impl RequestFacts {
     pub(crate) fn only_if_cached(&self) -> bool {
         self.directives.is_some_and(|d| d.only_if_cached)
     }
-
-    /// The request's directives can make the cache go upstream for a usable entry
-    /// (`fwd=request`).
-    pub(crate) fn may_force_forward(&self) -> bool {
-        self.directives
-            .is_some_and(|d| d.no_cache || d.max_age.is_some() || d.min_fresh.is_some())
-    }
 }
 
 /// How long a response may be served: fresh for `ttl` from `stored_at` (when it was made,

@@ -138,11 +138,14 @@ where
         }
         let plan = found.map(|found| shared.plan(found, &facts, now));
         let plan = match plan {
-            Some(Plan::Serve {
-                entry,
-                ttl,
-                refresh,
-            }) => {
+            Some((
+                Plan::Serve {
+                    entry,
+                    ttl,
+                    refresh,
+                },
+                _,
+            )) => {
                 let asking = Asking::new(&parts.method, &parts.headers, facts);
                 let response = shared.serve(&entry, ttl, refresh, &asking, now);
                 if refresh != Refresh::No {
@@ -157,7 +160,7 @@ where
                 }
                 return ResponseFuture::ready(response);
             }
-            Some(Plan::Fetch { .. }) if facts.only_if_cached() => {
+            Some((Plan::Fetch { .. }, _)) if facts.only_if_cached() => {
                 return ResponseFuture::ready(shared.gateway_timeout());
             }
             plan => plan,
@@ -316,33 +319,36 @@ where
         found: Found<CachedResponse>,
         facts: &RequestFacts,
         now: Timestamp,
-    ) -> Plan<CachedResponse> {
+    ) -> (Plan<CachedResponse>, Forward) {
         let engine = &self.engine;
         let entry = match &found {
             _ if !facts.authorization && facts.directives.is_none() => {
-                return engine.plan(found, now);
+                return (engine.plan(found, now), None);
             }
             Found::Fresh(entry, _)
             | Found::Stale(entry)
             | Found::ErrorOnly(entry)
             | Found::Retained(entry) => Arc::clone(entry),
-            Found::Miss => return engine.plan(found, now),
+            Found::Miss => return (engine.plan(found, now), None),
         };
         if facts.authorization && !self.may_serve_to_authorized(&entry) {
-            return engine.plan(Found::Miss, now);
+            // Stored, but not for a request with credentials (§3.5).
+            return (engine.plan(Found::Miss, now), Some("miss"));
         }
         let Some(directives) = &facts.directives else {
-            return engine.plan(found, now);
+            return (engine.plan(found, now), None);
         };
         let shared = self.rules.mode == CacheMode::Shared;
+        // A fresh entry the request refused: RFC 9211 `fwd=request`.
+        let refused = matches!(found, Found::Fresh(..)).then_some("request");
         match judge(directives, &entry, now, shared) {
-            Verdict::AsStored => engine.plan(found, now),
-            Verdict::Serve => engine.plan_as_is(entry, now),
+            Verdict::AsStored => (engine.plan(found, now), None),
+            Verdict::Serve => (engine.plan_as_is(entry, now), None),
             Verdict::Revalidate if !matches!(found, Found::Retained(_)) => {
-                engine.plan(Found::ErrorOnly(entry), now)
+                (engine.plan(Found::ErrorOnly(entry), now), refused)
             }
             Verdict::Revalidate | Verdict::MustRevalidate => {
-                engine.plan(Found::Retained(entry), now)
+                (engine.plan(Found::Retained(entry), now), refused)
             }
         }
     }
@@ -829,7 +835,7 @@ async fn miss<S, B, K, ReqBody, ResBody>(
     mut inner: S,
     mut request: Request<ReqBody>,
     mut route: Route,
-    plan: Option<Plan<CachedResponse>>,
+    plan: Option<(Plan<CachedResponse>, Forward)>,
     facts: RequestFacts,
 ) -> Result<Response<CacheBody<ResBody>>, S::Error>
 where
@@ -848,6 +854,7 @@ where
             shared.plan(found, &facts, Timestamp::now())
         }
     };
+    let (plan, forward) = plan;
     let (fallback, validator, fwd) = match plan {
         Plan::Serve {
             entry,
@@ -869,11 +876,11 @@ where
             validator,
             stale,
         } => {
-            let fwd = match (validator.is_some(), stale) {
-                (true, _) if facts.may_force_forward() => "request",
-                (_, true) => "stale",
-                (_, false) if route.varies.is_some() => "vary-miss",
-                (_, false) => "uri-miss",
+            let fwd = match forward {
+                Some(fwd) => fwd,
+                None if stale => "stale",
+                None if route.varies.is_some() => "vary-miss",
+                None => "uri-miss",
             };
             (fallback, validator, fwd)
         }
@@ -892,7 +899,9 @@ where
         // Its response will not be stored: nobody should wait for it.
         Acquired::Alone
     } else {
-        engine.acquire(&key, !facts.may_force_forward()).await
+        // A request that could not use, or refused, the stored response must not be handed it
+        // back by the leader's re-check.
+        engine.acquire(&key, forward.is_none()).await
     };
     let leader = match acquired {
         Acquired::Collapsed(entry)
@@ -1069,6 +1078,11 @@ where
         self.leader.settle(Outcome::Uncacheable);
     }
 }
+
+/// Why a request goes forward when the plan alone does not say (RFC 9211 `fwd`): `miss` (a
+/// response is stored, but not for this request) or `request` (a fresh response the request's
+/// directives refused).
+type Forward = Option<&'static str>;
 
 /// Where a request's response is looked up, and how its URL varies.
 pub(crate) struct Route {
