@@ -307,3 +307,33 @@ async fn a_cache_on_a_composition_counts_a_failing_tier_and_still_computes() {
         "the failed L2 read of the miss, once"
     );
 }
+
+/// L1 keeps an entry past its windows only so that it can be revalidated (an HTTP response
+/// with an `ETag`); L2 has a servable one, stored by another instance: L2's is the answer, and
+/// the retained one only when L2 has nothing.
+async fn retained_l1_entry_gives_way_to_l2<R>()
+where
+    R: layercake::compose::ReadPolicy,
+{
+    let (l1, l2) = (Moka::default(), Moka::default());
+    let tiers: Compose<Moka, Moka, R, Sequential, Never> = Compose::new(l1.clone(), l2.clone());
+    let retained = || {
+        let stored = Timestamp::from_millis(Timestamp::now().as_millis() - 20_000);
+        let entry = Entry::new("old".to_owned(), stored, secs(10), Duration::ZERO);
+        Arc::new(entry.with_retention(secs(60)))
+    };
+    l1.set(&key(), retained()).await.unwrap();
+    l2.set(&key(), entry("new", Duration::ZERO, secs(30)))
+        .await
+        .unwrap();
+    assert_eq!(get(&tiers).await.as_deref(), Some("new"));
+    Backend::<String>::remove(&l2, &key()).await.unwrap();
+    assert_eq!(get(&tiers).await.as_deref(), Some("old"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_entry_kept_for_revalidation_in_l1_gives_way_to_a_servable_one_in_l2() {
+    retained_l1_entry_gives_way_to_l2::<Sequential>().await;
+    retained_l1_entry_gives_way_to_l2::<Race>().await;
+    retained_l1_entry_gives_way_to_l2::<Parallel>().await;
+}

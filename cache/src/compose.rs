@@ -227,16 +227,25 @@ pub struct Always;
 pub struct Never;
 
 /// An L1 lookup, with entries past all their windows read as absent (a tier's own expiry may
-/// lag the engine's clock).
-fn usable<V>(lookup: Lookup<V>) -> Lookup<V> {
-    Ok(lookup?.filter(|entry| entry.freshness(Timestamp::now()) != Freshness::Expired))
+/// lag the engine's clock). An entry kept only to be revalidated is set aside: L2 may hold a
+/// servable one (another instance stored it), and it is the answer only when L2 has nothing.
+fn usable<V>(lookup: Lookup<V>) -> (Lookup<V>, Option<Arc<Entry<V>>>) {
+    match lookup {
+        Ok(Some(entry)) => match entry.freshness(Timestamp::now()) {
+            Freshness::Expired => (Ok(None), None),
+            Freshness::Retained(_) => (Ok(None), Some(entry)),
+            _ => (Ok(Some(entry)), None),
+        },
+        lookup => (lookup, None),
+    }
 }
 
-/// An L1 read that missed or failed, then the L2 read: L2's answer, or L1's error when L2
-/// found nothing either.
-fn second<V>(first: Lookup<V>, l2: Lookup<V>) -> Read<V> {
+/// An L1 read that missed or failed, then the L2 read: L2's answer; else L1's retained entry;
+/// else L1's error when L2 found nothing either.
+fn second<V>(first: Lookup<V>, retained: Option<Arc<Entry<V>>>, l2: Lookup<V>) -> Read<V> {
     match (first, l2) {
         (_, Ok(Some(entry))) => Ok((Some(entry), Source::L2)),
+        _ if retained.is_some() => Ok((retained, Source::L1)),
         (Err(error), Ok(None)) => Err(error),
         (_, Err(error)) => Err(error),
         (Ok(_), Ok(None)) => Ok((None, Source::L1)),
@@ -250,11 +259,11 @@ impl ReadPolicy for Sequential {
         L1: Backend<V>,
         L2: Backend<V>,
     {
-        let first = usable(l1.get(key).await);
+        let (first, retained) = usable(l1.get(key).await);
         if let Ok(Some(entry)) = first {
             return Ok((Some(entry), Source::L1));
         }
-        second(first, l2.get(key).await)
+        second(first, retained, l2.get(key).await)
     }
 
     fn peek<V, L1, L2>(l1: &L1, _l2: &L2, key: &Key) -> Option<Lookup<V>>
@@ -282,20 +291,19 @@ impl ReadPolicy for Race {
         let (a, b) = (pin!(l1.get(key)), pin!(l2.get(key)));
         match select(a, b).await {
             Either::Left((first, rest)) => {
-                let first = usable(first);
+                let (first, retained) = usable(first);
                 if let Ok(Some(entry)) = first {
                     return Ok((Some(entry), Source::L1));
                 }
-                second(first, rest.await)
+                second(first, retained, rest.await)
             }
             Either::Right((found, rest)) => {
                 if let Ok(Some(entry)) = found {
                     return Ok((Some(entry), Source::L2));
                 }
-                let first = usable(rest.await);
-                match first {
-                    Ok(Some(entry)) => Ok((Some(entry), Source::L1)),
-                    first => second(first, found),
+                match usable(rest.await) {
+                    (Ok(Some(entry)), _) => Ok((Some(entry), Source::L1)),
+                    (first, retained) => second(first, retained, found),
                 }
             }
         }
@@ -319,12 +327,13 @@ impl ReadPolicy for Parallel {
         L2: Backend<V>,
     {
         let (first, found) = join(l1.get(key), l2.get(key)).await;
-        match (usable(first), found) {
+        let (first, retained) = usable(first);
+        match (first, found) {
             (Ok(Some(a)), Ok(Some(b))) if b.fresh_until() > a.fresh_until() => {
                 Ok((Some(b), Source::L2))
             }
             (Ok(Some(a)), _) => Ok((Some(a), Source::L1)),
-            (first, found) => second(first, found),
+            (first, found) => second(first, retained, found),
         }
     }
 }

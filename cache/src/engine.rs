@@ -317,13 +317,13 @@ where
     }
 
     /// Looks `key` up without waiting when the backend can answer at once, as of `now`. An
-    /// entry the tier still holds past all its windows (a tier's own expiry may lag) is not an
-    /// answer: `None` sends the caller to the asynchronous read, where a composition asks its
-    /// next tier.
+    /// entry the tier still holds past all its windows (a tier's own expiry may lag), or keeps
+    /// only to revalidate it, is not an answer: `None` sends the caller to the asynchronous
+    /// read, where a composition asks its next tier.
     pub(crate) fn peek(&self, key: &Key, now: Timestamp) -> Option<Found<V>> {
         match self.backend.peek(key)? {
             Ok(Some(entry)) => match entry.freshness(now) {
-                Freshness::Expired => None,
+                Freshness::Expired | Freshness::Retained(_) => None,
                 freshness => Some(Self::found(entry, freshness)),
             },
             lookup => Some(self.classify(key, lookup, now)),
