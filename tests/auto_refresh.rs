@@ -149,3 +149,62 @@ async fn typed_cache_keeps_the_computation_to_refresh_a_hot_key() {
         .await;
     assert_eq!(cold_calls.load(SeqCst), 2, "the cold key expired");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_hot_variant_of_a_varying_url_is_refreshed_in_its_own_place() {
+    let origin = Origin::new(|req, n| async move {
+        let language = req.headers()["accept-language"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let mut response = text(StatusCode::OK, format!("{language} v{n}"));
+        response
+            .headers_mut()
+            .insert("vary", "accept-language".parse().unwrap());
+        Ok(response)
+    });
+    let layer = CacheLayer::builder(Moka::default())
+        .ttl(secs(30))
+        .auto_refresh(config())
+        .build()
+        .unwrap();
+    assert!(layer.start_auto_refresh(origin.clone()));
+    let svc = layer.layer(origin.clone());
+    let in_language = |language: &str| {
+        let mut request = get("/page");
+        request
+            .headers_mut()
+            .insert("accept-language", language.parse().unwrap());
+        request
+    };
+    fetch(&svc, in_language("fr")).await;
+    for second in 1..=60 {
+        advance(secs(1)).await;
+        if second == 20 {
+            // A variant stored later keeps the URL's list of variants longer than en's entry:
+            // the check must look at the en variant, not at the list.
+            fetch(&svc, in_language("de")).await;
+        }
+        let (parts, body) = fetch(&svc, in_language("en")).await;
+        assert!(body.starts_with(b"en v"), "second {second}");
+        if second > 1 {
+            assert!(
+                cache_status(&parts).starts_with("layercake; hit; ttl="),
+                "second {second}: {}",
+                cache_status(&parts)
+            );
+        }
+    }
+    assert!(
+        layer.stats().refreshes >= 1,
+        "the hot en variant was refreshed"
+    );
+    // The fr variant, asked for once, was not refreshed: it expired, and is fetched again.
+    let (parts, body) = fetch(&svc, in_language("fr")).await;
+    assert_eq!(body, format!("fr v{}", origin.calls()));
+    assert!(
+        cache_status(&parts).starts_with("layercake; fwd=vary-miss"),
+        "{}",
+        cache_status(&parts)
+    );
+}

@@ -215,6 +215,14 @@ pub(crate) enum Found<V> {
     Miss,
 }
 
+impl<V> Found<V> {
+    /// Whether what was found should be refreshed by a check that runs again in `interval`:
+    /// nothing, or nothing fresh for longer than that.
+    pub(crate) fn is_due_within(&self, interval: Duration) -> bool {
+        !matches!(self, Found::Fresh(_, remaining) if *remaining > interval)
+    }
+}
+
 /// Why an entry is served with a background refresh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refresh {
@@ -530,6 +538,6 @@ where
     /// Whether the entry under `key` should be refreshed by a check that runs again in
     /// `interval`: it is missing, stale, or fresh for at most `interval`.
     pub(crate) async fn due_within(&self, key: &Key, interval: Duration) -> bool {
-        !matches!(self.lookup(key).await, Found::Fresh(_, remaining) if remaining > interval)
+        self.lookup(key).await.is_due_within(interval)
     }
 }

@@ -276,7 +276,7 @@ where
             async move {
                 let interval = hot.config.check_interval;
                 for (key, head) in hot.hot_keys() {
-                    if !shared.engine.due_within(&key, interval).await {
+                    if !shared.due_within(&key, &head, interval).await {
                         continue;
                     }
                     let request = head.to_request(ReqBody::default());

@@ -228,6 +228,20 @@ where
         }
     }
 
+    /// Whether the response to `head` under `key` should be refreshed by a check that runs
+    /// again in `interval`: it is missing, stale, or fresh for at most `interval`. For a
+    /// varying URL, the variant `head` selects is the one checked.
+    pub(crate) async fn due_within(
+        &self,
+        key: &Key,
+        head: &RequestHead,
+        interval: Duration,
+    ) -> bool {
+        let mut route = Route::plain(key.clone());
+        let found = self.lookup(&mut route, &head.headers).await;
+        found.is_due_within(interval)
+    }
+
     /// Whether a stored response answers `request`: a response stored with `Vary` only a
     /// request whose selecting headers match those of the request it answered (§4.1).
     fn answers(&self, entry: &Entry<CachedResponse>, request: &HeaderMap) -> bool {
