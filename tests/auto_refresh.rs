@@ -27,6 +27,15 @@ fn config() -> AutoRefresh {
     }
 }
 
+/// A layer with a 30 s ttl that refreshes hot keys.
+fn refreshing_layer() -> CacheLayer<Moka> {
+    CacheLayer::builder(Moka::default())
+        .ttl(secs(30))
+        .auto_refresh(config())
+        .build()
+        .unwrap()
+}
+
 /// Upstream calls per path.
 type Calls = Arc<Mutex<HashMap<String, usize>>>;
 
@@ -51,11 +60,7 @@ fn per_path_origin(calls: &Calls) -> Origin {
 async fn auto_refresh_keeps_a_hot_key_fresh_and_lets_a_cold_one_expire() {
     let calls = Calls::default();
     let origin = per_path_origin(&calls);
-    let layer = CacheLayer::builder(Moka::default())
-        .ttl(secs(30))
-        .auto_refresh(config())
-        .build()
-        .unwrap();
+    let layer = refreshing_layer();
     assert!(layer.start_auto_refresh(origin.clone()));
     assert!(!layer.start_auto_refresh(origin.clone()), "started once");
     let svc = layer.layer(origin.clone());
@@ -91,11 +96,7 @@ async fn auto_refresh_keeps_a_hot_key_fresh_and_lets_a_cold_one_expire() {
 async fn a_key_that_cools_down_is_no_longer_refreshed() {
     let calls = Calls::default();
     let origin = per_path_origin(&calls);
-    let layer = CacheLayer::builder(Moka::default())
-        .ttl(secs(30))
-        .auto_refresh(config())
-        .build()
-        .unwrap();
+    let layer = refreshing_layer();
     layer.start_auto_refresh(origin.clone());
     let svc = layer.layer(origin.clone());
     // Hot for 20 s, then silence.
@@ -163,11 +164,7 @@ async fn a_hot_variant_of_a_varying_url_is_refreshed_in_its_own_place() {
             .insert("vary", "accept-language".parse().unwrap());
         Ok(response)
     });
-    let layer = CacheLayer::builder(Moka::default())
-        .ttl(secs(30))
-        .auto_refresh(config())
-        .build()
-        .unwrap();
+    let layer = refreshing_layer();
     assert!(layer.start_auto_refresh(origin.clone()));
     let svc = layer.layer(origin.clone());
     let in_language = |language: &str| {
