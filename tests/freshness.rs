@@ -373,12 +373,19 @@ mod over_http {
         let proxy = origin.behind(&layer());
         fetch(&proxy, get_with("/", &[])).await;
         advance(secs(25)).await;
+        // Served stale at once, and revalidated in the background although the layer's own
+        // policy (`Return`) would not have.
         let (parts, body) = fetch(&proxy, get_with("/", &[])).await;
         assert_eq!(body, "v1");
-        assert_eq!(cache_status(&parts), "layercake; hit; ttl=-15");
-        advance(secs(20)).await; // 45 s: past 10 + 30
+        assert_eq!(cache_status(&parts), "layercake; hit; ttl=-15; fwd=stale");
+        layercake_tests::eventually("the background revalidation", || origin.calls() == 2).await;
+        layercake_tests::settle().await;
         let (parts, body) = fetch(&proxy, get_with("/", &[])).await;
         assert_eq!(body, "v2");
+        assert!(cache_status(&parts).starts_with("layercake; hit; ttl="));
+        advance(secs(45)).await; // past v2's 10 + 30
+        let (parts, body) = fetch(&proxy, get_with("/", &[])).await;
+        assert_eq!(body, "v3");
         assert!(cache_status(&parts).starts_with("layercake; fwd=uri-miss"));
     }
 

@@ -19,9 +19,10 @@ use tracing::Instrument;
 use super::{
     CacheBody, CachedResponse, KeyExtractor, PathAndQuery, ResponseFuture,
     body::{Recorded, Recorder},
+    cache_control::ResponseDirectives,
     freshness::{Exchange, Verdict, judge, shareable_with_authorization},
     range::{Ranged, content_range, ranged},
-    response::{CacheMode, Lifetime, NotStored, RequestFacts, Rules, Vary},
+    response::{CacheControl, CacheMode, Lifetime, NotStored, RequestFacts, Rules, Vary},
     status::{CACHE_STATUS, CacheStatus, Forwarded, set_cache_status},
     validation::{
         if_range_holds, make_conditional, not_modified, not_modified_headers, updated_headers,
@@ -329,6 +330,38 @@ where
     /// What to do with what a lookup found, for this request: the layer's policy, unless the
     /// request's credentials or directives say otherwise.
     fn plan(
+        &self,
+        found: Found<CachedResponse>,
+        facts: &RequestFacts,
+        now: Timestamp,
+    ) -> (Plan<CachedResponse>, Forward) {
+        let (mut plan, forward) = self.plan_for_request(found, facts, now);
+        // RFC 5861: the origin's `stale-while-revalidate` lets a stale response be served
+        // *while* it is revalidated, whatever the layer's own stale policy.
+        if let Plan::Serve {
+            entry,
+            ttl,
+            refresh,
+        } = &mut plan
+        {
+            if *ttl < 0 && *refresh == Refresh::No && self.origin_allows_revalidating(entry) {
+                *refresh = Refresh::Stale;
+            }
+        }
+        (plan, forward)
+    }
+
+    /// Whether the origin said `stale-while-revalidate` for a stored response (and the layer
+    /// respects the origin's freshness information).
+    fn origin_allows_revalidating(&self, entry: &Entry<CachedResponse>) -> bool {
+        self.rules.cache_control == CacheControl::Respect
+            && ResponseDirectives::parse(entry.value().headers())
+                .stale_while_revalidate
+                .is_some()
+    }
+
+    /// The plan before the origin's `stale-while-revalidate` is applied.
+    fn plan_for_request(
         &self,
         found: Found<CachedResponse>,
         facts: &RequestFacts,
