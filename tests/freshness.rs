@@ -275,6 +275,27 @@ mod over_http {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn rfc9111_5_2_1_2_max_stale_also_limits_what_the_layers_stale_window_would_serve() {
+        let origin = origin(&[("cache-control", "max-age=10")]).await;
+        let layer = CacheLayer::builder(Moka::default())
+            .stale(secs(300))
+            .build()
+            .unwrap();
+        let proxy = origin.behind(&layer);
+        fetch(&proxy, get_with("/", &[])).await;
+        advance(secs(15)).await;
+        let (parts, _) = fetch(&proxy, get_with("/", &[("cache-control", "max-stale=10")])).await;
+        assert_eq!(cache_status(&parts), "layercake; hit; ttl=-5");
+        let (parts, body) = fetch(&proxy, get_with("/", &[("cache-control", "max-stale=2")])).await;
+        assert_eq!(body, "v2");
+        assert_eq!(
+            cache_status(&parts),
+            "layercake; fwd=stale; fwd-status=200; stored"
+        );
+        assert_eq!(origin.calls(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn rfc9111_5_2_1_4_request_no_cache_and_pragma_go_to_the_origin() {
         let origin = origin(&[("cache-control", "max-age=60")]).await;
         let proxy = origin.behind(&layer());

@@ -162,6 +162,10 @@ pub(crate) fn judge(
         if !forbidden && stale_by <= secs(max_stale) && directives.min_fresh.is_none() {
             return Verdict::Serve;
         }
+        if stale_by > secs(max_stale) {
+            // Staler than the client accepts, whatever the layer's stale window allows.
+            return Verdict::Revalidate;
+        }
     }
     if directives.max_age.is_some() || directives.min_fresh.is_some() {
         return Verdict::Revalidate;
