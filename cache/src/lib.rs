@@ -176,6 +176,6 @@ pub mod prelude {
     pub use crate::{
         Backend, Cache, CacheLayer, CacheStats, Key, StalePolicy,
         compose::{Always, Compose, Never, OptimisticParallel, Parallel, Race, Sequential},
-        layer::{Headers, KeyExtractor, Path, PathAndQuery},
+        layer::{CacheControl, CacheMode, Headers, KeyExtractor, Path, PathAndQuery},
     };
 }
