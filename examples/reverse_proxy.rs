@@ -21,7 +21,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response, StatusCode, Uri, Version, header, uri::PathAndQuery};
+use http::{Request, Response, StatusCode, Uri, Version, header, uri::PathAndQuery};
 use http_body::Body;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
@@ -29,7 +29,10 @@ use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::{TokioExecutor, TokioIo},
 };
-use layercake::{CacheLayer, Moka, layer::CacheMode};
+use layercake::{
+    CacheLayer, Moka,
+    layer::{CacheMode, remove_hop_by_hop},
+};
 use tower::{Layer, Service, ServiceExt};
 
 /// What the proxy answers with: the origin's body, streamed, or a short one of its own (502).
@@ -108,32 +111,6 @@ where
                 }
             }
         })
-    }
-}
-
-/// Drops the headers that concern one connection only (RFC 9110 §7.6.1).
-fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<String> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|name| name.trim().to_ascii_lowercase())
-        .collect();
-    for name in named {
-        headers.remove(name.as_str());
-    }
-    for name in [
-        "connection",
-        "keep-alive",
-        "te",
-        "transfer-encoding",
-        "upgrade",
-        "proxy-connection",
-        "proxy-authorization",
-        "proxy-authenticate",
-    ] {
-        headers.remove(name);
     }
 }
 

@@ -18,8 +18,7 @@ fn secs(s: u64) -> Duration {
 }
 
 async fn origin(headers: &'static [(&'static str, &'static str)]) -> HttpOrigin {
-    layercake_tests::http_origin::whole_second().await;
-    HttpOrigin::start(move |_, n| async move { respond(200, headers, format!("v{n}")) }).await
+    HttpOrigin::versions(headers).await
 }
 
 async fn status_of<S, B>(

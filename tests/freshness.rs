@@ -126,8 +126,7 @@ mod over_http {
 
     /// An origin answering `v<n>` with these headers.
     async fn origin(headers: &'static [(&'static str, &'static str)]) -> HttpOrigin {
-        whole_second().await;
-        HttpOrigin::start(move |_, n| async move { respond(200, headers, format!("v{n}")) }).await
+        HttpOrigin::versions(headers).await
     }
 
     fn layer() -> CacheLayer<Moka> {

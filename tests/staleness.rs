@@ -33,6 +33,18 @@ fn versions(delay: Duration) -> Origin {
     })
 }
 
+/// An origin that answers `v1` once, then `503` with `v<n>`.
+fn ok_once_then_unavailable() -> Origin {
+    Origin::new(|_, n| async move {
+        let status = if n == 1 {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        Ok(text(status, format!("v{n}")))
+    })
+}
+
 #[tokio::test(start_paused = true)]
 async fn hundred_stale_hits_trigger_exactly_one_background_refresh() {
     let origin = versions(Duration::from_millis(500));
@@ -86,14 +98,7 @@ async fn hundred_stale_hits_trigger_exactly_one_background_refresh() {
 
 #[tokio::test(start_paused = true)]
 async fn a_failing_refresh_keeps_serving_stale_until_the_window_ends_then_misses() {
-    let origin = Origin::new(|_, n| async move {
-        let status = if n == 1 {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        };
-        Ok(text(status, format!("v{n}")))
-    });
+    let origin = ok_once_then_unavailable();
     let layer = CacheLayer::builder(Moka::default())
         .ttl(secs(10))
         .stale(secs(30))
@@ -223,14 +228,7 @@ async fn width_two_runs_exactly_two_upstream_calls_for_fifty_waiters() {
 
 #[tokio::test(start_paused = true)]
 async fn stale_if_error_serves_stale_on_503_and_not_after_its_window() {
-    let origin = Origin::new(|_, n| async move {
-        let status = if n == 1 {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        };
-        Ok(text(status, format!("v{n}")))
-    });
+    let origin = ok_once_then_unavailable();
     let layer = CacheLayer::builder(Moka::default())
         .ttl(secs(10))
         .stale_if_error(secs(60))
@@ -317,6 +315,7 @@ async fn revalidate_waits_for_a_fresh_entry_and_says_stale() {
         cache_status(&parts),
         "layercake; fwd=stale; fwd-status=200; stored"
     );
+    assert_eq!(origin.calls(), 2);
 }
 
 #[tokio::test(start_paused = true)]

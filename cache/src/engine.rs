@@ -216,6 +216,17 @@ pub(crate) enum Found<V> {
 }
 
 impl<V> Found<V> {
+    /// The entry found, whatever its freshness.
+    pub(crate) fn entry(&self) -> Option<&Arc<Entry<V>>> {
+        match self {
+            Found::Fresh(entry, _)
+            | Found::Stale(entry)
+            | Found::ErrorOnly(entry)
+            | Found::Retained(entry) => Some(entry),
+            Found::Miss => None,
+        }
+    }
+
     /// Whether what was found should be refreshed by a check that runs again in `interval`:
     /// nothing, or nothing fresh for longer than that.
     pub(crate) fn is_due_within(&self, interval: Duration) -> bool {
@@ -243,13 +254,12 @@ pub(crate) enum Plan<V> {
         ttl: i64,
         refresh: Refresh,
     },
-    /// Go upstream. If upstream fails, `fallback` may be served instead. `stale` says a stale
-    /// entry is why (`fwd=stale` rather than `fwd=uri-miss`); `validator` is that entry, whose
-    /// validators may make the upstream call a revalidation.
+    /// Go upstream. If upstream fails, `fallback` may be served instead. `stale` is the entry
+    /// that was found but may not be served as it is: it is why the call is made (`fwd=stale`
+    /// rather than `fwd=uri-miss`), and its validators may make the call a revalidation.
     Fetch {
         fallback: Option<Arc<Entry<V>>>,
-        validator: Option<Arc<Entry<V>>>,
-        stale: bool,
+        stale: Option<Arc<Entry<V>>>,
     },
 }
 
@@ -363,9 +373,8 @@ where
             }
             Found::Stale(entry) => match self.policy.stale_policy {
                 StalePolicy::Revalidate => Plan::Fetch {
-                    validator: Some(Arc::clone(&entry)),
+                    stale: Some(Arc::clone(&entry)),
                     fallback: Some(entry),
-                    stale: true,
                 },
                 policy => Plan::Serve {
                     ttl: ttl_seconds(&entry, now),
@@ -378,19 +387,16 @@ where
                 },
             },
             Found::ErrorOnly(entry) => Plan::Fetch {
-                validator: Some(Arc::clone(&entry)),
+                stale: Some(Arc::clone(&entry)),
                 fallback: Some(entry),
-                stale: true,
             },
             Found::Retained(entry) => Plan::Fetch {
                 fallback: None,
-                validator: Some(entry),
-                stale: true,
+                stale: Some(entry),
             },
             Found::Miss => Plan::Fetch {
                 fallback: None,
-                validator: None,
-                stale: false,
+                stale: None,
             },
         };
         let counter = match &plan {

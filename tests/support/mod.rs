@@ -574,6 +574,14 @@ pub mod http_origin {
             }
         }
 
+        /// An origin answering `v<n>` (n: the call's number) with `headers`, started on a
+        /// whole second of the test clock (see [`whole_second`]).
+        pub async fn versions(headers: &'static [(&'static str, &'static str)]) -> Self {
+            whole_second().await;
+            HttpOrigin::start(move |_, n| async move { respond(200, headers, format!("v{n}")) })
+                .await
+        }
+
         /// `http://127.0.0.1:<port>`.
         pub fn uri(&self) -> Uri {
             format!("http://{}", self.addr)

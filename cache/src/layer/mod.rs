@@ -128,7 +128,7 @@ pub use self::{
     body::CacheBody,
     future::ResponseFuture,
     key::{Headers, KeyExtractor, Path, PathAndQuery},
-    response::{CacheControl, CacheMode, CachedResponse},
+    response::{CacheControl, CacheMode, CachedResponse, remove_hop_by_hop},
     service::CacheService,
 };
 use self::{

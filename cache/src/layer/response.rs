@@ -459,6 +459,34 @@ impl Rules {
     }
 }
 
+/// Removes the headers that concern one connection only (RFC 9110 §7.6.1): `Connection` and
+/// the headers it names, `Keep-Alive`, `TE`, `Transfer-Encoding`, `Upgrade`, `Trailer` and
+/// `Proxy-*`. What a proxy must drop when it forwards a message, and what the layer never
+/// stores.
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, header};
+/// use layercake::layer::remove_hop_by_hop;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert(header::CONNECTION, HeaderValue::from_static("x-hop"));
+/// headers.insert("x-hop", HeaderValue::from_static("1"));
+/// headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+/// remove_hop_by_hop(&mut headers);
+/// assert_eq!(headers.len(), 1);
+/// assert!(headers.contains_key(header::CONTENT_TYPE));
+/// ```
+pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let hops: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| is_hop_by_hop(name, headers))
+        .cloned()
+        .collect();
+    for name in hops {
+        headers.remove(name);
+    }
+}
+
 /// Hop-by-hop headers (RFC 9110 §7.6.1) and those the `Connection` header names.
 fn is_hop_by_hop(name: &HeaderName, headers: &HeaderMap) -> bool {
     const PROXY_PREFIX: &str = "proxy-";

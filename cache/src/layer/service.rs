@@ -277,19 +277,24 @@ where
             };
         }
         let horizon = lifetime.horizon();
-        let (names, generation, list) = match route.varies.as_ref().map(|(_, list)| list) {
-            Some(list) => match list.value().vary() {
+        // The list found on the way in, when it lists these names: keep its generation, and
+        // write it again only to make it live longer.
+        let current = route
+            .varies
+            .as_ref()
+            .and_then(|(_, list)| match list.value().vary() {
                 Some(Vary::Variants {
                     names: listed,
                     generation,
-                }) if **listed == *names => {
-                    let longer = list.retain_until() < horizon;
-                    (Arc::clone(listed), *generation, longer)
-                }
-                _ => (names.into(), vary::new_generation(), true),
-            },
-            None => (names.into(), vary::new_generation(), true),
-        };
+                }) if **listed == *names => Some((
+                    Arc::clone(listed),
+                    *generation,
+                    list.retain_until() < horizon,
+                )),
+                _ => None,
+            });
+        let (names, generation, list) =
+            current.unwrap_or_else(|| (names.into(), vary::new_generation(), true));
         let selection = vary::selection(&names, request);
         let key = vary::variant_key(primary, generation, &selection);
         let list = list.then(|| {
@@ -368,15 +373,9 @@ where
         now: Timestamp,
     ) -> (Plan<CachedResponse>, Forward) {
         let engine = &self.engine;
-        let entry = match &found {
-            _ if !facts.authorization && facts.directives.is_none() => {
-                return (engine.plan(found, now), None);
-            }
-            Found::Fresh(entry, _)
-            | Found::Stale(entry)
-            | Found::ErrorOnly(entry)
-            | Found::Retained(entry) => Arc::clone(entry),
-            Found::Miss => return (engine.plan(found, now), None),
+        let entry = match found.entry() {
+            Some(entry) if facts.authorization || facts.directives.is_some() => Arc::clone(entry),
+            _ => return (engine.plan(found, now), None),
         };
         if facts.authorization && !self.may_serve_to_authorized(&entry) {
             // Stored, but not for a request with credentials (§3.5).
@@ -902,7 +901,7 @@ where
         }
     };
     let (plan, forward) = plan;
-    let (fallback, validator, fwd) = match plan {
+    let (fallback, stale, fwd) = match plan {
         Plan::Serve {
             entry,
             ttl,
@@ -918,21 +917,17 @@ where
             return Ok(response);
         }
         Plan::Fetch { .. } if facts.only_if_cached() => return Ok(shared.gateway_timeout()),
-        Plan::Fetch {
-            fallback,
-            validator,
-            stale,
-        } => {
+        Plan::Fetch { fallback, stale } => {
             let fwd = match forward {
                 Some(fwd) => fwd,
-                None if stale => "stale",
+                None if stale.is_some() => "stale",
                 None if route.varies.is_some() => "vary-miss",
                 None => "uri-miss",
             };
-            (fallback, validator, fwd)
+            (fallback, stale, fwd)
         }
     };
-    let key = route.key.clone();
+    let key = &route.key;
     tracing::trace!(%key, fwd, "going upstream");
 
     if request.method() == Method::HEAD {
@@ -948,7 +943,7 @@ where
     } else {
         // A request that could not use, or refused, the stored response must not be handed it
         // back by the leader's re-check.
-        engine.acquire(&key, forward.is_none()).await
+        engine.acquire(key, forward.is_none()).await
     };
     let leader = match acquired {
         Acquired::Collapsed(entry)
@@ -974,7 +969,7 @@ where
     };
 
     // A leader with a stored response that has validators asks the origin whether it changed.
-    let revalidating = match (&leader, validator) {
+    let revalidating = match (&leader, stale) {
         (Some(_), Some(stale)) => {
             make_conditional(request.headers_mut(), stale.value().headers()).then_some(stale)
         }
@@ -987,7 +982,7 @@ where
         if let Some(leader) = &leader {
             leader.settle(Outcome::Entry(Arc::clone(stale)));
         }
-        shared.serve_on_error(&key, stale, &kept.asking(), status, why)
+        shared.serve_on_error(key, stale, &kept.asking(), status, why)
     };
     let request_time = Timestamp::now();
     let response = match engine
@@ -1027,7 +1022,7 @@ where
         let outcome = match stored {
             Ok(()) => {
                 engine
-                    .settle_and_store(&key, Some(&leader), Arc::clone(&entry))
+                    .settle_and_store(key, Some(&leader), Arc::clone(&entry))
                     .await;
                 Forwarded::Stored
             }
@@ -1154,13 +1149,7 @@ impl Route {
 
 /// The list of variants, when that is what a lookup found.
 fn variants_list(found: &Found<CachedResponse>) -> Option<Arc<Entry<CachedResponse>>> {
-    let entry = match found {
-        Found::Fresh(entry, _)
-        | Found::Stale(entry)
-        | Found::ErrorOnly(entry)
-        | Found::Retained(entry) => entry,
-        Found::Miss => return None,
-    };
+    let entry = found.entry()?;
     matches!(entry.value().vary(), Some(Vary::Variants { .. })).then(|| Arc::clone(entry))
 }
 
