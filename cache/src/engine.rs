@@ -399,6 +399,11 @@ where
                 stale: None,
             },
         };
+        self.counted(plan)
+    }
+
+    /// Counts a plan as a hit, a stale hit or a miss.
+    fn counted(&self, plan: Plan<V>) -> Plan<V> {
         let counter = match &plan {
             Plan::Serve { ttl, .. } if *ttl >= 0 => &self.stats.hits,
             Plan::Serve { .. } => &self.stats.stale_hits,
@@ -410,18 +415,11 @@ where
 
     /// Serves `entry` as it is, stale or not, because the caller accepts it (HTTP `max-stale`).
     pub(crate) fn plan_as_is(&self, entry: Arc<Entry<V>>, now: Timestamp) -> Plan<V> {
-        let ttl = ttl_seconds(&entry, now);
-        let counter = if ttl >= 0 {
-            &self.stats.hits
-        } else {
-            &self.stats.stale_hits
-        };
-        Stats::bump(counter);
-        Plan::Serve {
+        self.counted(Plan::Serve {
+            ttl: ttl_seconds(&entry, now),
             entry,
-            ttl,
             refresh: Refresh::No,
-        }
+        })
     }
 
     /// Writes `entry` under `key`; a failure is counted and logged, never returned.

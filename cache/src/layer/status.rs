@@ -130,7 +130,8 @@ pub(crate) fn with_fwd_status(value: &HeaderValue, status: StatusCode) -> Header
     bytes.extend_from_slice(b"; fwd-status=");
     bytes.extend_from_slice(status.as_str().as_bytes());
     bytes.extend_from_slice(&value_bytes[at..]);
-    HeaderValue::from_bytes(&bytes).unwrap_or_else(|_| value.clone())
+    // `Bytes` from the `Vec` is not a copy, nor is the header value made from it.
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(bytes)).unwrap_or_else(|_| value.clone())
 }
 
 /// Adds `value` to the response's `Cache-Status`, after the entries of caches nearer the origin.
@@ -144,7 +145,7 @@ pub(crate) fn set_cache_status(headers: &mut HeaderMap, value: HeaderValue) {
             combined.extend_from_slice(existing.as_bytes());
             combined.extend_from_slice(b", ");
             combined.extend_from_slice(value.as_bytes());
-            if let Ok(combined) = HeaderValue::from_bytes(&combined) {
+            if let Ok(combined) = HeaderValue::from_maybe_shared(bytes::Bytes::from(combined)) {
                 headers.insert(CACHE_STATUS, combined);
             }
         }
