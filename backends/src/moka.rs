@@ -31,6 +31,10 @@ use crate::{
 /// What one entry costs beyond its value and key: the slot, the `Arc`, moka's bookkeeping.
 const ENTRY_OVERHEAD: usize = 128;
 
+/// The longest a slot is kept (about 68 years): moka's timer wheel works with `Instant`s, which
+/// must never be pushed past what they can represent, whatever an entry's windows say.
+const MAX_TIME_TO_LIVE: Duration = Duration::from_secs(1 << 31);
+
 /// The in-memory store; see the [module docs](self).
 ///
 /// A `Moka` is a handle: clones share the same entries. It implements [`Backend<V>`] for every
@@ -138,7 +142,7 @@ impl Moka {
     }
 
     fn write<V: Send + Sync + 'static>(&self, key: &Key, entry: Arc<Entry<V>>) {
-        let time_to_live = entry.time_to_live(Timestamp::now());
+        let time_to_live = entry.time_to_live(Timestamp::now()).min(MAX_TIME_TO_LIVE);
         if time_to_live.is_zero() {
             self.cache.invalidate(key);
             return;

@@ -279,8 +279,13 @@ pub(crate) enum Acquired<V> {
 /// The remaining freshness of `entry` at `now`, in whole seconds rounded down (stale by 0.4 s
 /// is -1).
 pub(crate) fn ttl_seconds<V>(entry: &Entry<V>, now: Timestamp) -> i64 {
-    let fresh_until = entry.fresh_until().as_millis() as i64;
-    (fresh_until - now.as_millis() as i64).div_euclid(1000)
+    let millis = i128::from(entry.fresh_until().as_millis()) - i128::from(now.as_millis());
+    i64::try_from(millis.div_euclid(1000)).unwrap_or(if millis < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// `duration` in whole seconds, as a `Cache-Status` ttl (saturating).
+pub(crate) fn whole_seconds(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
 
 pub(crate) struct Engine<V, B> {
@@ -366,7 +371,7 @@ where
                     .refresh_before
                     .is_some_and(|window| remaining <= window);
                 Plan::Serve {
-                    ttl: remaining.as_secs() as i64,
+                    ttl: whole_seconds(remaining),
                     entry,
                     refresh: if early { Refresh::Early } else { Refresh::No },
                 }

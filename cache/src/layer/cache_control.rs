@@ -72,7 +72,7 @@ impl ResponseDirectives {
 pub(crate) struct RequestDirectives {
     /// The client does not want a response older than this many seconds.
     pub(crate) max_age: Option<u64>,
-    /// The client accepts a response stale by this many seconds (`u64::MAX`: any).
+    /// The client accepts a response stale by this many seconds ([`MAX_DELTA_SECONDS`]: any).
     pub(crate) max_stale: Option<u64>,
     /// The client wants a response that stays fresh for at least this many seconds more.
     pub(crate) min_fresh: Option<u64>,
@@ -110,7 +110,7 @@ impl RequestDirectives {
                 } else if is("max-stale") {
                     // Without a value, any staleness; an invalid value reads as none.
                     d.max_stale = Some(match argument {
-                        None => u64::MAX,
+                        None => MAX_DELTA_SECONDS,
                         Some(_) => seconds(argument).unwrap_or(0),
                     });
                 }
@@ -133,13 +133,22 @@ impl RequestDirectives {
     }
 }
 
-/// Delta-seconds (RFC 9111 §1.2.2): digits, possibly quoted; too large saturates.
+/// The largest delta-seconds a cache needs to represent: RFC 9111 §1.2.2 has a larger value
+/// (or one whose calculations overflow) read as 2^31 seconds, about 68 years.
+pub(crate) const MAX_DELTA_SECONDS: u64 = 1 << 31;
+
+/// Delta-seconds (RFC 9111 §1.2.2): digits, possibly quoted; anything over 2^31 is read as
+/// 2^31, so every duration and timestamp computed from it stays far from overflowing.
 pub(crate) fn seconds(argument: Option<&str>) -> Option<u64> {
     let digits = argument?.trim().trim_matches('"');
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some(digits.parse().unwrap_or(u64::MAX))
+    Some(
+        digits
+            .parse::<u64>()
+            .map_or(MAX_DELTA_SECONDS, |n| n.min(MAX_DELTA_SECONDS)),
+    )
 }
 
 /// The directives in one header value, each a name and its argument, if any (quoted
@@ -220,6 +229,17 @@ mod tests {
     }
 
     #[test]
+    fn delta_seconds_past_two_to_the_31_read_as_two_to_the_31() {
+        assert_eq!(
+            seconds(Some("99999999999999999999")),
+            Some(MAX_DELTA_SECONDS)
+        );
+        assert_eq!(seconds(Some("4294967296")), Some(MAX_DELTA_SECONDS));
+        assert_eq!(seconds(Some("\"2147483647\"")), Some(MAX_DELTA_SECONDS - 1));
+        assert_eq!(seconds(Some("-1")), None);
+    }
+
+    #[test]
     fn request_directives_and_pragma() {
         let mut headers = HeaderMap::new();
         headers.insert(PRAGMA, "no-cache".parse().unwrap());
@@ -235,7 +255,7 @@ mod tests {
         assert!(!d.no_cache);
         assert_eq!(
             (d.max_age, d.min_fresh, d.max_stale),
-            (Some(5), Some(2), Some(u64::MAX))
+            (Some(5), Some(2), Some(MAX_DELTA_SECONDS))
         );
         assert!(d.only_if_cached);
         headers.insert(CACHE_CONTROL, "max-stale=10, no-store".parse().unwrap());

@@ -114,12 +114,17 @@ impl CachedResponse {
 }
 
 /// A set of status codes, as a bitmap: membership is a shift and a mask.
+///
+/// `http::StatusCode` holds any code from 100 to 999, so the map has a bit for each of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct StatusSet([u64; 10]);
+pub(crate) struct StatusSet([u64; STATUS_WORDS]);
+
+/// Words of 64 bits enough for a bit per status code up to 999.
+const STATUS_WORDS: usize = 1000usize.div_ceil(64);
 
 impl StatusSet {
     pub(crate) fn new(statuses: impl IntoIterator<Item = StatusCode>) -> Self {
-        let mut bits = [0u64; 10];
+        let mut bits = [0u64; STATUS_WORDS];
         for status in statuses {
             let code = usize::from(status.as_u16());
             bits[code / 64] |= 1 << (code % 64);
@@ -278,6 +283,11 @@ impl Lifetime {
     pub(crate) fn horizon(&self) -> Timestamp {
         self.stored_at + self.ttl + self.stale.max(self.stale_if_error).max(self.retention)
     }
+
+    /// How long past its ttl the entry may be served in some case (stale, or on error).
+    fn servable_past_ttl(&self) -> Duration {
+        self.stale.max(self.stale_if_error)
+    }
 }
 
 impl Default for Rules {
@@ -413,11 +423,7 @@ impl Rules {
             Duration::ZERO
         };
         let validators = has_validator(headers);
-        let usable_for = (ttl + stale.max(stale_if_error)).saturating_sub(age);
-        if usable_for.is_zero() && !validators {
-            return Err("stale-on-arrival");
-        }
-        Ok(Lifetime {
+        let lifetime = Lifetime {
             stored_at: exchange.response_time - age,
             ttl,
             stale,
@@ -429,7 +435,15 @@ impl Rules {
             } else {
                 Duration::ZERO
             },
-        })
+        };
+        // Durations saturate: an origin's huge numbers never overflow.
+        let usable_for = ttl
+            .saturating_add(lifetime.servable_past_ttl())
+            .saturating_sub(age);
+        if usable_for.is_zero() && !validators {
+            return Err("stale-on-arrival");
+        }
+        Ok(lifetime)
     }
 
     /// The headers to store from a response whose body is `body_len` bytes long.
@@ -519,6 +533,12 @@ mod tests {
         assert!(set.contains(StatusCode::NOT_FOUND));
         assert!(!set.contains(StatusCode::CREATED));
         assert!(!set.contains(StatusCode::from_u16(599).unwrap()));
+        // `http` allows codes up to 999: every one has its bit.
+        let odd = StatusCode::from_u16(999).unwrap();
+        let set = StatusSet::new([odd, StatusCode::from_u16(640).unwrap()]);
+        assert!(set.contains(odd));
+        assert!(!set.contains(StatusCode::from_u16(998).unwrap()));
+        assert!(!StatusSet::new([]).contains(odd));
     }
 
     #[test]

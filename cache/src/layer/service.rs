@@ -31,7 +31,7 @@ use super::{
     vary,
 };
 use crate::{
-    engine::{Acquired, Engine, Found, Plan, Refresh, ttl_seconds},
+    engine::{Acquired, Engine, Found, Plan, Refresh, ttl_seconds, whole_seconds},
     flight::{Leader, Outcome},
     offload::TaskError,
     refresh::HotKeys,
@@ -960,7 +960,7 @@ where
             if (!facts.authorization || shared.may_serve_to_authorized(&entry))
                 && shared.answers(&entry, &kept.headers) =>
         {
-            let ttl = ttl.as_secs() as i64;
+            let ttl = whole_seconds(ttl);
             let now = Timestamp::now();
             return Ok(shared.serve(&entry, ttl, Refresh::No, &kept.asking(), now));
         }
