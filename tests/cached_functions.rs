@@ -283,3 +283,53 @@ async fn tags_are_stored_with_every_entry() {
     assert_eq!(tags, ["users", "profiles"]);
     assert_eq!(entry.value(), "user 3");
 }
+
+static FAILING_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached_handler(ttl = 60, lock_timeout = "2s")]
+async fn always_down(id: u32) -> Result<u32, String> {
+    FAILING_CALLS.fetch_add(1, SeqCst);
+    sleep(Duration::from_millis(100)).await;
+    Err(format!("{id} is down"))
+}
+
+/// An error that cannot be cloned.
+#[derive(Debug, PartialEq)]
+struct Opaque(u32);
+
+static OPAQUE_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached_handler(ttl = 60)]
+async fn opaque_failure(id: u32) -> Result<u32, Opaque> {
+    OPAQUE_CALLS.fetch_add(1, SeqCst);
+    sleep(Duration::from_millis(100)).await;
+    Err(Opaque(id))
+}
+
+#[tokio::test(start_paused = true)]
+async fn eight_callers_of_a_failing_function_all_have_the_error_after_one_call() {
+    let started = tokio::time::Instant::now();
+    let mut calls = JoinSet::new();
+    for _ in 0..8 {
+        calls.spawn(always_down(3));
+    }
+    for result in calls.join_all().await {
+        assert_eq!(result, Err("3 is down".to_owned()));
+    }
+    assert_eq!(FAILING_CALLS.load(SeqCst), 1, "the error was shared");
+    assert_eq!(started.elapsed(), Duration::from_millis(100));
+    assert_eq!(always_down(3).await, Err("3 is down".to_owned()));
+    assert_eq!(FAILING_CALLS.load(SeqCst), 2, "the error was not cached");
+
+    // An error that is not `Clone` cannot be shared: the waiters compute at once, together.
+    let started = tokio::time::Instant::now();
+    let mut calls = JoinSet::new();
+    for _ in 0..8 {
+        calls.spawn(opaque_failure(4));
+    }
+    for result in calls.join_all().await {
+        assert_eq!(result, Err(Opaque(4)));
+    }
+    assert_eq!(OPAQUE_CALLS.load(SeqCst), 8);
+    assert_eq!(started.elapsed(), Duration::from_millis(200));
+}

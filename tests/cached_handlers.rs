@@ -214,3 +214,57 @@ async fn negative_ttl_caches_not_found_briefly() {
         "the 200 keeps its ttl of 60 s"
     );
 }
+
+static BROKEN_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached_handler(ttl = 60, lock_timeout = 2)]
+async fn broken(Path(id): Path<u32>) -> impl IntoResponse {
+    BROKEN_CALLS.fetch_add(1, SeqCst);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    if id == 7 {
+        // Personal: never handed to another request.
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("set-cookie", "retry=1".to_owned())],
+            "down for you".to_owned(),
+        );
+    }
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        [("x-id", id.to_string())],
+        format!("{id} is broken"),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn eight_requests_to_a_failing_handler_all_have_its_error_after_one_call() {
+    let started = tokio::time::Instant::now();
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        calls.spawn(async {
+            let response = broken(Path(5)).await.into_response();
+            let id = response.headers()["x-id"].to_str().unwrap().to_owned();
+            (response.status(), id, body_of(response).await)
+        });
+    }
+    for (status, id, body) in calls.join_all().await {
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!((id.as_str(), body.as_str()), ("5", "5 is broken"));
+    }
+    assert_eq!(BROKEN_CALLS.load(SeqCst), 1);
+    assert_eq!(started.elapsed(), std::time::Duration::from_millis(100));
+    // Not cached: the next request calls the handler again.
+    broken(Path(5)).await;
+    assert_eq!(BROKEN_CALLS.load(SeqCst), 2);
+
+    // A response with `Set-Cookie` is its request's own: the waiters call the handler
+    // themselves, together.
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        calls.spawn(async { broken(Path(7)).await.into_response().status() });
+    }
+    for status in calls.join_all().await {
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+    assert_eq!(BROKEN_CALLS.load(SeqCst), 6);
+}

@@ -564,3 +564,84 @@ fn invalid_configurations_are_build_errors() {
         .unwrap_err();
     assert_eq!(err, BuildError::ZeroTtl);
 }
+
+/// A request for `uri` with `Host: host` (when given).
+fn get_on(host: Option<&str>, uri: &str) -> http::Request<http_body_util::Full<Bytes>> {
+    let mut req = get(uri);
+    if let Some(host) = host {
+        req.headers_mut()
+            .insert(http::header::HOST, host.parse().unwrap());
+    }
+    req
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc9111_2_the_authority_is_part_of_the_key() {
+    let origin = Origin::new(|req, _| async move {
+        let host = req
+            .headers()
+            .get("host")
+            .map(|h| h.to_str().unwrap().to_owned());
+        let authority = req.uri().authority().map(|a| a.to_string());
+        Ok(text(StatusCode::OK, format!("{:?}", authority.or(host))))
+    });
+    let svc = CacheLayer::builder(Moka::default())
+        .build()
+        .unwrap()
+        .layer(origin.clone());
+    let (_, a) = fetch(&svc, get_on(Some("a.example"), "/page")).await;
+    let (_, b) = fetch(&svc, get_on(Some("b.example"), "/page")).await;
+    assert_eq!(
+        (&a[..], &b[..]),
+        (&b"Some(\"a.example\")"[..], &b"Some(\"b.example\")"[..])
+    );
+    // Hosts are case-insensitive; an absolute-form target's authority is the request's.
+    let (parts, a_again) = fetch(&svc, get_on(Some("A.Example"), "/page")).await;
+    assert_eq!(a_again, a);
+    assert!(cache_status(&parts).starts_with("layercake; hit"));
+    let (_, absolute) = fetch(&svc, get_on(None, "http://b.example/page")).await;
+    assert_eq!(absolute, b);
+    assert_eq!(origin.calls(), 2);
+
+    // Opted out, for a service that answers one host: every host shares the entry.
+    let origin = Origin::ok("one host");
+    let svc = CacheLayer::builder(Moka::default())
+        .authority_in_key(false)
+        .build()
+        .unwrap()
+        .layer(origin.clone());
+    fetch(&svc, get_on(Some("a.example"), "/page")).await;
+    let (parts, _) = fetch(&svc, get_on(Some("www.a.example"), "/page")).await;
+    assert!(cache_status(&parts).starts_with("layercake; hit"));
+    assert_eq!(origin.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_closures_key_parts_never_run_into_each_other() {
+    let origin = Origin::new(|req, _| async move {
+        let tenant = req.headers()["x-tenant"].to_str().unwrap().to_owned();
+        Ok(text(
+            StatusCode::OK,
+            format!("{tenant} {}", req.uri().path()),
+        ))
+    });
+    let svc = CacheLayer::builder(Moka::default())
+        .key(|req: &http::request::Parts| {
+            let tenant = req.headers.get("x-tenant")?.clone();
+            Some((tenant, req.uri.path().to_owned()))
+        })
+        .build()
+        .unwrap()
+        .layer(origin.clone());
+    let as_tenant = |tenant: &str, path: &str| {
+        let mut req = get(path);
+        req.headers_mut()
+            .insert("x-tenant", tenant.parse().unwrap());
+        req
+    };
+    let (_, first) = fetch(&svc, as_tenant("a", "/b/secret")).await;
+    let (_, second) = fetch(&svc, as_tenant("a/b", "/secret")).await;
+    assert_eq!(first, "a /b/secret");
+    assert_eq!(second, "a/b /secret");
+    assert_eq!(origin.calls(), 2);
+}

@@ -48,9 +48,17 @@ fn unsafe_request(
     req
 }
 
+/// A GET of `uri` on the same host as the unsafe requests (the host is part of the key).
+fn get_on_shop(uri: &str) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    let mut req = get(uri);
+    req.headers_mut()
+        .insert(header::HOST, "shop.example".parse().unwrap());
+    req
+}
+
 /// Whether `GET uri` is answered from the cache.
 async fn is_cached(svc: &CacheService<Origin, Moka>, uri: &str) -> bool {
-    let (parts, _) = fetch(svc, get(uri)).await;
+    let (parts, _) = fetch(svc, get_on_shop(uri)).await;
     cache_status(&parts).starts_with("layercake; hit")
 }
 
@@ -58,7 +66,7 @@ async fn is_cached(svc: &CacheService<Origin, Moka>, uri: &str) -> bool {
 async fn rfc9111_4_4_a_successful_post_invalidates_its_target_uri() {
     let origin = origin();
     let svc = layered(&origin);
-    fetch(&svc, get("/items")).await;
+    fetch(&svc, get_on_shop("/items")).await;
     assert!(is_cached(&svc, "/items").await);
 
     let (parts, _) = fetch(
@@ -78,7 +86,7 @@ async fn rfc9111_4_4_location_and_content_location_on_the_same_origin_are_invali
     let origin = origin();
     let svc = layered(&origin);
     for uri in ["/items/1", "/items/2", "/items/3", "/items/4"] {
-        fetch(&svc, get(uri)).await;
+        fetch(&svc, get_on_shop(uri)).await;
     }
     fetch(
         &svc,
@@ -105,7 +113,7 @@ async fn rfc9111_4_4_location_and_content_location_on_the_same_origin_are_invali
 async fn rfc9111_4_4_another_origin_in_location_is_not_invalidated() {
     let origin = origin();
     let svc = layered(&origin);
-    fetch(&svc, get("/items/9")).await;
+    fetch(&svc, get_on_shop("/items/9")).await;
     fetch(
         &svc,
         unsafe_request(
@@ -125,7 +133,7 @@ async fn rfc9111_4_4_another_origin_in_location_is_not_invalidated() {
 async fn rfc9111_4_4_an_error_response_invalidates_nothing() {
     let origin = origin();
     let svc = layered(&origin);
-    fetch(&svc, get("/items/1")).await;
+    fetch(&svc, get_on_shop("/items/1")).await;
     for status in ["404", "500"] {
         fetch(
             &svc,
@@ -149,8 +157,8 @@ async fn rfc9111_4_4_an_error_response_invalidates_nothing() {
 async fn rfc9111_4_4_the_query_string_is_part_of_the_uri_invalidated() {
     let origin = origin();
     let svc = layered(&origin);
-    fetch(&svc, get("/search?q=a")).await;
-    fetch(&svc, get("/search?q=b")).await;
+    fetch(&svc, get_on_shop("/search?q=a")).await;
+    fetch(&svc, get_on_shop("/search?q=b")).await;
     fetch(&svc, unsafe_request("PATCH", "/search?q=a", &[])).await;
     assert!(!is_cached(&svc, "/search?q=a").await);
     assert!(is_cached(&svc, "/search?q=b").await);
@@ -164,7 +172,7 @@ async fn safe_methods_invalidate_nothing() {
         .build()
         .unwrap();
     let svc = layer.layer(origin.clone());
-    fetch(&svc, get("/items")).await;
+    fetch(&svc, get_on_shop("/items")).await;
     fetch(&svc, request("OPTIONS", "/items")).await;
     fetch(&svc, request("HEAD", "/items")).await;
     assert!(is_cached(&svc, "/items").await);

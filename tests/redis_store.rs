@@ -283,5 +283,5 @@ async fn requests_keep_succeeding_while_redis_is_down_and_the_stack_recovers_by_
 
 /// The key the layer uses for `GET path` with its default configuration.
 fn layer_key(path: &str) -> Key {
-    Key::from_parts(["layercake", "http/2", "GET", path])
+    Key::from_parts(["layercake", "http/3", "GET", "", path])
 }

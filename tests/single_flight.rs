@@ -63,16 +63,17 @@ async fn sixty_four_concurrent_requests_for_a_cold_key_make_one_upstream_call() 
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_failing_leader_hands_over_to_a_waiting_request() {
+async fn a_failing_leaders_waiters_go_upstream_at_once_not_one_after_another() {
     let origin = Origin::new(|_, n| async move {
         sleep(Duration::from_millis(100)).await;
         if n == 1 {
             return Err("upstream exploded".into());
         }
-        Ok(text(StatusCode::OK, format!("v{n}")))
+        Ok(text(StatusCode::OK, "ok"))
     });
     let (_, svc) = layered(&origin);
 
+    let started = tokio::time::Instant::now();
     let results = spawn_requests(&svc, 10).join_all().await;
     let errors: Vec<String> = results
         .iter()
@@ -80,10 +81,11 @@ async fn a_failing_leader_hands_over_to_a_waiting_request() {
         .map(|e| e.to_string())
         .collect();
     assert_eq!(errors, ["upstream exploded"]);
-    for (_, body) in results.iter().filter_map(|r| r.as_ref().ok()) {
-        assert_eq!(body, "v2");
-    }
-    assert_eq!(origin.calls(), 2);
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 9);
+    // The service's error cannot be shared: the nine waiters went upstream together, as soon
+    // as the leader failed (one call's time after it), not one after another.
+    assert_eq!(origin.calls(), 10);
+    assert_eq!(started.elapsed(), Duration::from_millis(200));
 }
 
 #[tokio::test(start_paused = true)]
@@ -143,7 +145,7 @@ async fn a_cancelled_leader_hands_over_to_a_waiting_request() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_leader_whose_client_drops_the_body_hands_over() {
+async fn a_leader_whose_client_drops_the_body_still_fills_the_cache() {
     let origin = Origin::new(|_, n| async move {
         sleep(Duration::from_millis(100)).await;
         let chunks = [format!("v{n}-a"), format!("v{n}-b")].map(Bytes::from);
@@ -154,14 +156,92 @@ async fn a_leader_whose_client_drops_the_body_hands_over() {
     let leader = tokio::spawn(svc.clone().oneshot(get("/")));
     sleep(Duration::from_millis(10)).await;
     let followers = spawn_requests(&svc, 5);
-    // The leader's client reads the head, then goes away without reading the body.
+    // The leader's client reads the head, then goes away without reading the body: the layer
+    // reads it on, stores it, and serves the waiters from it.
     let response = leader.await.unwrap().unwrap();
     drop(response);
 
     for result in followers.join_all().await {
-        assert_eq!(result.expect("served").1, "v2-av2-b");
+        assert_eq!(result.expect("served").1, "v1-av1-b");
     }
-    assert_eq!(origin.calls(), 2);
+    assert_eq!(origin.calls(), 1);
+}
+
+/// A body whose frames are released one by one, by the test.
+struct Gated(tokio::sync::mpsc::UnboundedReceiver<Bytes>);
+
+impl http_body::Body for Gated {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|c| Ok(http_body::Frame::data(c))))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiters_are_served_when_the_upstream_body_ends_not_when_the_leaders_client_reads_it() {
+    let origin = Origin::new(|_, _| async move {
+        sleep(Duration::from_millis(100)).await;
+        let body =
+            http_body_util::BodyExt::boxed(http_body_util::Full::new(Bytes::from("a whole body")));
+        Ok(http::Response::new(body))
+    });
+    let (_, svc) = layered(&origin);
+
+    // The leader's client takes the response head and then reads nothing.
+    let leader = tokio::spawn(svc.clone().oneshot(get("/")));
+    sleep(Duration::from_millis(10)).await;
+    let started = tokio::time::Instant::now();
+    let followers = spawn_requests(&svc, 5);
+    let stalled = leader.await.unwrap().unwrap();
+    for result in followers.join_all().await {
+        let (status, body) = result.expect("served");
+        assert_eq!(body, "a whole body");
+        assert_eq!(status, "layercake; fwd=uri-miss; fwd-status=200; collapsed");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the waiters did not wait for the leader's client: {:?}",
+        started.elapsed()
+    );
+    // The leader's client still gets its whole body when it reads at last.
+    assert_eq!(read(stalled).await.1, "a whole body");
+    assert_eq!(origin.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_client_of_a_body_over_the_size_limit_reads_the_rest_at_its_own_pace() {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let rx = std::sync::Mutex::new(Some(rx));
+    let origin = Origin::new(move |_, _| {
+        let body = Gated(rx.lock().unwrap().take().expect("one call"));
+        async move { Ok(http::Response::new(http_body_util::BodyExt::boxed(body))) }
+    });
+    let layer = CacheLayer::builder(Moka::default())
+        .max_body_size(4)
+        .build()
+        .unwrap();
+    let svc = layer.layer(origin.clone());
+    let response = svc.oneshot(get("/")).await.unwrap();
+    for chunk in ["ab", "cd", "ef", "gh"] {
+        tx.send(Bytes::from(chunk)).unwrap();
+    }
+    drop(tx);
+    let (parts, body) = read(response).await;
+    assert_eq!(body, "abcdefgh", "every byte reaches the client, in order");
+    assert_eq!(
+        cache_status(&parts),
+        "layercake; fwd=uri-miss; fwd-status=200"
+    );
+    settle().await;
+    assert_eq!(layer.stats().stores, 0);
+    assert_eq!(layer.stats().uncacheable, 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -219,4 +299,30 @@ async fn a_waiter_stops_waiting_after_the_lock_timeout() {
     );
     assert_eq!(started.elapsed(), Duration::from_secs(3));
     assert_eq!(origin.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiters_total_wait_is_bounded_by_the_lock_timeout_across_takeovers() {
+    // Every upstream call hangs.
+    let origin = Origin::new(|_, _| async move {
+        sleep(Duration::from_secs(3600)).await;
+        Ok(text(StatusCode::OK, "late"))
+    });
+    let layer = CacheLayer::builder(Moka::default())
+        .lock_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let svc = layer.layer(origin.clone());
+
+    let first = tokio::spawn(svc.clone().oneshot(get("/")));
+    sleep(Duration::from_millis(10)).await;
+    let _waiters = spawn_requests(&svc, 2);
+    sleep(Duration::from_secs(4)).await;
+    // The leader's client goes away after 4 s: one waiter takes over, the other waits on.
+    first.abort();
+    sleep(Duration::from_millis(10)).await;
+    assert_eq!(origin.calls(), 2);
+    // The other has waited 5 s in all a moment later, not 5 s more: it goes upstream alone.
+    sleep(Duration::from_millis(1100)).await;
+    assert_eq!(origin.calls(), 3);
 }

@@ -389,3 +389,97 @@ async fn two_clients_on_their_own_connections_never_get_each_others_private_resp
     );
     server.abort();
 }
+
+/// An origin that answers `hello <Cookie>` with `headers`.
+async fn cookie_greeting(headers: &'static [(&'static str, &'static str)]) -> HttpOrigin {
+    HttpOrigin::start(move |req, _| async move {
+        let who = req
+            .headers()
+            .get(header::COOKIE)
+            .map_or("anonymous", |v| v.to_str().unwrap())
+            .to_owned();
+        respond(200, headers, format!("hello {who}"))
+    })
+    .await
+}
+
+#[tokio::test(start_paused = true)]
+async fn shared_cache_treats_a_cookie_as_credentials_by_default() {
+    let origin = cookie_greeting(&[("cache-control", "max-age=60")]).await;
+    let proxy = origin.behind(&layer());
+    let (parts, body) = fetch(&proxy, get_with("/me", &[("cookie", "session=alice")])).await;
+    assert_eq!(body, "hello session=alice");
+    assert_eq!(
+        cache_status(&parts),
+        "layercake; fwd=uri-miss; fwd-status=200; detail=cookie"
+    );
+    let (_, body) = fetch(&proxy, get_with("/me", &[("cookie", "session=bob")])).await;
+    assert_eq!(body, "hello session=bob", "alice's page never reaches bob");
+    // An anonymous entry is not served to a request with a cookie either.
+    fetch(&proxy, get_with("/me", &[])).await;
+    let (parts, body) = fetch(&proxy, get_with("/me", &[("cookie", "session=carol")])).await;
+    assert_eq!(body, "hello session=carol");
+    assert_eq!(
+        cache_status(&parts),
+        "layercake; fwd=miss; fwd-status=200; detail=cookie"
+    );
+    assert_eq!(origin.calls(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_response_that_varies_on_cookie_or_is_public_is_shared_by_cookie() {
+    let origin = cookie_greeting(&[("cache-control", "max-age=60"), ("vary", "Cookie")]).await;
+    let proxy = origin.behind(&layer());
+    fetch(&proxy, get_with("/me", &[("cookie", "session=alice")])).await;
+    let (parts, body) = fetch(&proxy, get_with("/me", &[("cookie", "session=alice")])).await;
+    assert_eq!(body, "hello session=alice");
+    assert!(cache_status(&parts).starts_with("layercake; hit"));
+    let (_, body) = fetch(&proxy, get_with("/me", &[("cookie", "session=bob")])).await;
+    assert_eq!(body, "hello session=bob");
+    assert_eq!(origin.calls(), 2);
+
+    let origin = cookie_greeting(&[("cache-control", "public, max-age=60")]).await;
+    let proxy = origin.behind(&layer());
+    fetch(&proxy, get_with("/doc", &[("cookie", "session=alice")])).await;
+    let (parts, _) = fetch(&proxy, get_with("/doc", &[("cookie", "session=bob")])).await;
+    assert!(cache_status(&parts).starts_with("layercake; hit"));
+    assert_eq!(origin.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn ignored_cookies_and_the_opt_in_let_cookie_requests_share_entries() {
+    let origin = cookie_greeting(&[("cache-control", "max-age=60")]).await;
+    let analytics = CacheLayer::builder(Moka::default())
+        .ignore_cookies(["_ga*", "consent"])
+        .build()
+        .unwrap();
+    let proxy = origin.behind(&analytics);
+    fetch(
+        &proxy,
+        get_with("/page", &[("cookie", "_ga=1; _ga_X=2; consent=yes")]),
+    )
+    .await;
+    let (parts, _) = fetch(&proxy, get_with("/page", &[])).await;
+    assert!(cache_status(&parts).starts_with("layercake; hit"));
+    let (parts, _) = fetch(&proxy, get_with("/page", &[("cookie", "_gid=3")])).await;
+    assert_eq!(
+        cache_status(&parts),
+        "layercake; fwd=miss; fwd-status=200; detail=cookie",
+        "a cookie not on the list counts"
+    );
+    assert_eq!(origin.calls(), 2);
+
+    let origin = cookie_greeting(&[("cache-control", "max-age=60")]).await;
+    let allowing = CacheLayer::builder(Moka::default())
+        .allow_cookies(true)
+        .build()
+        .unwrap();
+    let proxy = origin.behind(&allowing);
+    fetch(&proxy, get_with("/page", &[("cookie", "session=alice")])).await;
+    let (_, body) = fetch(&proxy, get_with("/page", &[("cookie", "session=bob")])).await;
+    assert_eq!(
+        body, "hello session=alice",
+        "opted in: cookies do not split entries"
+    );
+    assert_eq!(origin.calls(), 1);
+}

@@ -152,21 +152,25 @@ async fn race(
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_failed_computation_is_not_cached_and_a_waiter_takes_over() {
+async fn a_failed_computation_is_handed_to_every_waiter_at_once_and_not_cached() {
     let values = cache::<u32>(60);
     let calls = Arc::new(AtomicUsize::new(0));
+    let started = tokio::time::Instant::now();
     let results = race(&values, &calls, 8, "fail").await;
-    let ok: Vec<u32> = results
-        .iter()
-        .filter_map(|r| r.as_ref().unwrap().as_ref().ok().copied())
-        .collect();
-    let err: Vec<&String> = results
+    let errors: Vec<&String> = results
         .iter()
         .filter_map(|r| r.as_ref().unwrap().as_ref().err())
         .collect();
-    assert_eq!(err, ["database down"]);
-    assert_eq!(ok, vec![2; 7]);
-    assert_eq!(calls.load(SeqCst), 2);
+    assert_eq!(errors, vec!["database down"; 8]);
+    assert_eq!(calls.load(SeqCst), 1);
+    // Every caller has its answer when the one computation fails, not one computation later
+    // per caller.
+    assert_eq!(started.elapsed(), Duration::from_millis(100));
+    // The error was not stored: the next caller computes.
+    let value = values
+        .try_get_or_compute("k", || async { Ok::<u32, String>(9) })
+        .await;
+    assert_eq!(value, Ok(9));
 }
 
 #[tokio::test(start_paused = true)]

@@ -261,3 +261,23 @@ async fn vary_is_kept_when_a_header_allowlist_would_drop_it() {
     assert_eq!(parts.headers[header::VARY], "Accept-Language");
     assert_eq!(origin.calls(), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn rfc9110_5_3_whitespace_inside_a_member_is_part_of_its_value() {
+    let origin = greeter(Duration::ZERO).await;
+    let proxy = origin.behind(&layer());
+    assert_eq!(
+        in_language(&proxy, "John  Smith").await.0,
+        "hello in John  Smith #1"
+    );
+    assert_eq!(
+        in_language(&proxy, "John Smith").await.0,
+        "hello in John Smith #2"
+    );
+    assert_eq!(
+        in_language(&proxy, " John  Smith ").await.0,
+        "hello in John  Smith #1",
+        "whitespace around a member is not"
+    );
+    assert_eq!(origin.calls(), 2);
+}

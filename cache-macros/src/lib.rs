@@ -27,8 +27,9 @@ pub fn cached_handler(attr: TokenStream, item: TokenStream) -> TokenStream {
 enum Shape {
     /// Any other type: cached as is.
     Plain,
-    /// `Result<T, E>`: `Ok(T)` is cached (or the whole result, with `cache_err`).
-    Result(Type),
+    /// `Result<T, E>`: `Ok(T)` is cached (or the whole result, with `cache_err`); `E` is
+    /// handed to the callers waiting on a failed computation when it is `Clone`.
+    Result(Type, Box<Type>),
     /// `Option<T>`: `Some(T)` is cached (or the whole option, with `cache_none`).
     Option(Type),
 }
@@ -38,6 +39,8 @@ struct Config {
     ttl: Option<(u64, Span)>,
     stale: Option<(u64, Span)>,
     negative_ttl: Option<(u64, Span)>,
+    lock_timeout: Option<u64>,
+    upstream_timeout: Option<u64>,
     key: Option<Expr>,
     skip: Vec<Ident>,
     backend: Option<Expr>,
@@ -50,7 +53,7 @@ struct Config {
     tags: Vec<LitStr>,
 }
 
-const KNOWN: &str = "ttl, stale, negative_ttl, tags, key, skip, backend, concurrency, namespace, version, cache_err, cache_none, stale_policy";
+const KNOWN: &str = "ttl, stale, negative_ttl, lock_timeout, upstream_timeout, tags, key, skip, backend, concurrency, namespace, version, cache_err, cache_none, stale_policy";
 
 fn error(span: impl Spanned, message: impl std::fmt::Display) -> syn::Error {
     syn::Error::new(span.span(), message)
@@ -163,6 +166,18 @@ fn parse_config(attr: Tokens, args: &[Ident]) -> syn::Result<Config> {
                     return Err(error(value, "`negative_ttl` must be greater than zero"));
                 }
                 config.negative_ttl = Some((ms, name_ident.span()));
+            }
+            "lock_timeout" | "upstream_timeout" => {
+                let value = value()?;
+                let ms = duration(&name, value)?;
+                if ms == 0 {
+                    return Err(error(value, format!("`{name}` must be greater than zero")));
+                }
+                if name == "lock_timeout" {
+                    config.lock_timeout = Some(ms);
+                } else {
+                    config.upstream_timeout = Some(ms);
+                }
             }
             "key" => config.key = Some(value()?.clone()),
             "tags" => {
@@ -310,7 +325,7 @@ fn shape(output: &ReturnType) -> Shape {
         })
         .collect();
     match (last.ident.to_string().as_str(), types.as_slice()) {
-        ("Result", [ok, _]) => Shape::Result((*ok).clone()),
+        ("Result", [ok, err]) => Shape::Result((*ok).clone(), Box::new((*err).clone())),
         ("Option", [some]) => Shape::Option((*some).clone()),
         _ => Shape::Plain,
     }
@@ -423,7 +438,7 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
     });
     let value_type = match &shape {
         _ if handler => syn::parse_quote!(::layercake::layer::CachedResponse),
-        Shape::Result(ok) if !config.cache_err => ok.clone(),
+        Shape::Result(ok, _) if !config.cache_err => ok.clone(),
         Shape::Option(some) if !config.cache_none => some.clone(),
         _ => ret.clone(),
     };
@@ -439,6 +454,12 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
     let stale = config
         .stale
         .map(|(ms, _)| quote!(.stale(::std::time::Duration::from_millis(#ms))));
+    let lock_timeout = config
+        .lock_timeout
+        .map(|ms| quote!(.lock_timeout(::std::time::Duration::from_millis(#ms))));
+    let upstream_timeout = config
+        .upstream_timeout
+        .map(|ms| quote!(.upstream_timeout(::std::time::Duration::from_millis(#ms))));
     let concurrency = config.concurrency.map(|n| {
         let n = n as usize;
         quote!(.concurrency(#n))
@@ -500,28 +521,38 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
     // Calls the original body, and returns what the cache gives.
     let compute =
         quote!(move || async move { let __result: #ret = async move #body.await; __result });
+    // How a failed computation's error reaches the callers waiting on it: a clone each when
+    // the error type is `Clone`, else they compute on their own.
+    let share = |err: &Type| {
+        quote_spanned!(err.span()=> {
+            #[allow(unused_imports)]
+            use ::layercake::__private::{NoShare as _, ViaClone as _};
+            (&&::layercake::__private::Share::<#err>::new()).share()
+        })
+    };
     let call = match &shape {
         _ if handler => quote! {
             match __cache
                 .try_get_or_compute_key(__key, move || async move {
                     let __result = async move #body.await;
                     ::layercake::__private::handler::to_cached(__result, #negative).await
-                })
+                }, ::layercake::__private::handler::share)
                 .await
             {
                 ::core::result::Result::Ok(cached) => ::layercake::__private::handler::from_cached(cached),
-                ::core::result::Result::Err(response) => response,
+                ::core::result::Result::Err(passed) => passed.into_response(),
             }
         },
-        Shape::Result(_) if !config.cache_err => {
-            quote!(__cache.try_get_or_compute_key(__key, #compute).await)
+        Shape::Result(_, err) if !config.cache_err => {
+            let share = share(err);
+            quote!(__cache.try_get_or_compute_key(__key, #compute, #share).await)
         }
         Shape::Option(_) if !config.cache_none => quote! {
             __cache
                 .try_get_or_compute_key(__key, move || async move {
                     let __result: #ret = async move #body.await;
                     __result.ok_or(::layercake::__private::NotCached)
-                })
+                }, |_: &::layercake::__private::NotCached| ::core::option::Option::Some(::layercake::__private::NotCached))
                 .await
                 .ok()
         },
@@ -530,7 +561,7 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
                 .try_get_or_compute_key(__key, move || async move {
                     let __result: #ret = async move #body.await;
                     ::core::result::Result::<_, ::core::convert::Infallible>::Ok(__result)
-                })
+                }, |never: &::core::convert::Infallible| match *never {})
                 .await
             {
                 ::core::result::Result::Ok(value) => value,
@@ -563,7 +594,8 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
                 #value_assertion
                 ::layercake::__private::cache(&SLOT, || {
                     ::layercake::Cache::builder(#backend)
-                        #ttl #stale #stale_policy #concurrency #namespace #lifetime #tags
+                        #ttl #stale #stale_policy #concurrency #lock_timeout #upstream_timeout
+                        #namespace #lifetime #tags
                         .build()
                         .expect("the configuration was checked by #[cached_handler]")
                 })

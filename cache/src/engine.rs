@@ -9,7 +9,7 @@ use layercake_backends::{Backend, Entry, Freshness, Key, Lookup, Timestamp};
 
 use crate::{
     BuildError,
-    flight::{Flights, Join, Leader, Outcome, follow},
+    flight::{Flights, Join, Leader, Outcome, SharedError, follow},
     offload::OffloadManager,
     stats::Stats,
 };
@@ -53,6 +53,15 @@ pub enum StalePolicy {
     OffloadRevalidate,
 }
 
+/// How long a caller waits, in all, for other callers' upstream call before going upstream
+/// itself: 5 s.
+///
+/// Long enough for any upstream call that should be cached in front of, short enough that a
+/// hung upstream stalls its waiters for seconds, not half a minute; nginx's
+/// `proxy_cache_lock_timeout` is 5 s for the same reason. Raise it for computations that take
+/// longer: past it, every waiting caller goes upstream at once.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Settings common to every cache on the engine.
 #[derive(Debug, Clone)]
 pub(crate) struct Policy {
@@ -74,7 +83,7 @@ impl Default for Policy {
             ttl: Duration::from_secs(60),
             stale: Duration::ZERO,
             stale_policy: StalePolicy::default(),
-            lock_timeout: Duration::from_secs(30),
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
             concurrency: 1,
             refresh_before: None,
             stale_if_error: Duration::ZERO,
@@ -137,7 +146,7 @@ macro_rules! policy_setters {
             self
         }
 
-        #[doc = concat!("How long a ", $who, " waits for another ", $who, "'s upstream call before going upstream itself. Default: 30 s.")]
+        #[doc = concat!("How long a ", $who, " waits, in all, for other ", $who, "s' upstream call before going upstream itself (when a leader goes away and another takes over, the time already waited counts). Default: [`DEFAULT_LOCK_TIMEOUT`](crate::DEFAULT_LOCK_TIMEOUT), 5 s.")]
         pub fn lock_timeout(mut self, timeout: std::time::Duration) -> Self {
             self.policy.lock_timeout = timeout;
             self
@@ -274,6 +283,9 @@ pub(crate) enum Acquired<V> {
     /// Go upstream on your own and store nothing: the leader's response could not be shared,
     /// or waiting for it took longer than the lock timeout.
     Alone,
+    /// The leader's upstream call failed: answer with its error where it can be shared, else
+    /// go upstream on your own (as [`Acquired::Alone`]).
+    Failed(Option<SharedError>),
 }
 
 /// The remaining freshness of `entry` at `now`, in whole seconds rounded down (stale by 0.4 s
@@ -480,7 +492,11 @@ where
     /// The single-flight protocol for a caller that has to go upstream for `key`. With
     /// `recheck`, a leader first looks once more for a fresh entry (see below); without, it
     /// goes upstream whatever is stored (the caller asked for the origin's answer).
+    ///
+    /// A caller waits for other callers at most the lock timeout in all: when a leader goes
+    /// away without a result and a follower takes over, the time already waited counts.
     pub(crate) async fn acquire(&self, key: &Key, recheck: bool) -> Acquired<V> {
+        let deadline = tokio::time::Instant::now() + self.policy.lock_timeout;
         loop {
             match self.flights.join(key, self.policy.concurrency) {
                 Join::Leader(leader) => {
@@ -496,12 +512,13 @@ where
                     return Acquired::Lead(leader);
                 }
                 Join::Follower(rx) => {
-                    match tokio::time::timeout(self.policy.lock_timeout, follow(rx)).await {
+                    match tokio::time::timeout_at(deadline, follow(rx)).await {
                         Ok(Some(Outcome::Entry(entry))) => {
                             Stats::bump(&self.stats.coalesced);
                             return Acquired::Collapsed(entry);
                         }
                         Ok(Some(Outcome::Uncacheable)) => return Acquired::Alone,
+                        Ok(Some(Outcome::Failed(error))) => return Acquired::Failed(error),
                         // Every leader went away without a result: try to take over.
                         Ok(None) => continue,
                         Err(_elapsed) => {

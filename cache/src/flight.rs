@@ -25,15 +25,23 @@ const SHARDS: usize = 64;
 pub(crate) enum Outcome<V> {
     /// The entry it fetched (and is storing): serve it.
     Entry(Arc<Entry<V>>),
-    /// What it fetched cannot be shared (not cacheable): go upstream yourselves.
+    /// What it fetched cannot be shared (not cacheable): go upstream yourselves, all at once.
     Uncacheable,
+    /// Its upstream call failed: answer with this error when it can be shared (see
+    /// [`SharedError`]), else go upstream yourselves, all at once.
+    Failed(Option<SharedError>),
 }
+
+/// A leader's error, handed to its followers: the caller's error type `E` in a
+/// `Mutex<E>` (so that `E` need only be `Send`), each follower taking a copy of its own.
+pub(crate) type SharedError = Arc<dyn std::any::Any + Send + Sync>;
 
 impl<V> Clone for Outcome<V> {
     fn clone(&self) -> Self {
         match self {
             Outcome::Entry(entry) => Outcome::Entry(Arc::clone(entry)),
             Outcome::Uncacheable => Outcome::Uncacheable,
+            Outcome::Failed(error) => Outcome::Failed(error.clone()),
         }
     }
 }
@@ -132,10 +140,12 @@ impl<V> Flights<V> {
 impl<V> Leader<V> {
     /// Hands `outcome` to every follower, now and until the last leader is gone (late arrivals
     /// that find the flight still registered get it too). Returns `false`, changing nothing,
-    /// when another leader settled first: its result is the one shared and stored.
+    /// when another leader settled an entry first: its result is the one shared and stored.
+    /// An entry replaces a failure another leader settled (with a dogpile width over 1): the
+    /// followers that took the failure are gone, the later ones get the entry.
     pub(crate) fn settle(&self, outcome: Outcome<V>) -> bool {
         self.tx.send_if_modified(|slot| {
-            if slot.is_some() {
+            if matches!(slot, Some(Outcome::Entry(_))) {
                 return false;
             }
             *slot = Some(outcome);
@@ -143,9 +153,9 @@ impl<V> Leader<V> {
         })
     }
 
-    /// Whether a leader has settled the flight already.
+    /// Whether a leader has settled the flight with an entry already.
     pub(crate) fn is_settled(&self) -> bool {
-        self.rx.borrow().is_some()
+        matches!(*self.rx.borrow(), Some(Outcome::Entry(_)))
     }
 }
 

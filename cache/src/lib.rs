@@ -97,10 +97,17 @@ pub use layercake_backends::{
 /// | `skip` | arguments left out of the key | `skip(request_id)` |
 /// | `backend` | the store (any [`Backend`]: a shared `Moka`, a `Compose`, `Redis` …); default: a `Moka` of the function's own | `backend = STORE.clone()` |
 /// | `concurrency` | how many callers of a missing key compute at once | `concurrency = 2` |
+/// | `lock_timeout` | how long, in all, a caller waits for another's computation (default [`DEFAULT_LOCK_TIMEOUT`], 5 s) | `lock_timeout = "10s"` |
+/// | `upstream_timeout` | with a stale entry to fall back on, a computation slower than this is abandoned for it | `upstream_timeout = "500ms"` |
 /// | `namespace` | the first part of every key | `namespace = "billing"` |
 /// | `version` | part of every key: change it and old entries are no longer read | `version = 2` |
 /// | `cache_err` | also cache `Err` results | `cache_err` |
 /// | `cache_none` | also cache `None` results | `cache_none = true` |
+///
+/// Concurrent calls for one key run the body once. When it fails, its `Err` is handed to every
+/// call waiting on it if the error type is `Clone` (else they run the body themselves, at once);
+/// an axum handler's error response is handed to them when it has no `Set-Cookie` and is not
+/// `private`.
 ///
 /// ```
 /// use std::sync::LazyLock;
@@ -154,7 +161,7 @@ let app: Router = Router::new().route("/products/{id}", get(product));
 pub use layercake_macros::cached_handler;
 
 pub use crate::{
-    engine::StalePolicy,
+    engine::{DEFAULT_LOCK_TIMEOUT, StalePolicy},
     error::BuildError,
     layer::{CacheLayer, CacheLayerBuilder},
     stats::CacheStats,

@@ -90,6 +90,43 @@ where
         .expect("one function, one cache type")
 }
 
+/// How a failed computation's error is copied for the callers waiting on it: by `Clone` when
+/// the error has it ([`ViaClone`], found first by the macro's `(&&Share::<E>::new()).share()`),
+/// else not at all ([`NoShare`]: the waiting callers compute on their own).
+pub struct Share<E>(std::marker::PhantomData<fn() -> E>);
+
+impl<E> Share<E> {
+    /// The marker for error type `E`.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        Share(std::marker::PhantomData)
+    }
+}
+
+/// Shares an error by cloning it.
+pub trait ViaClone<E> {
+    /// The function that copies an error.
+    fn share(&self) -> fn(&E) -> Option<E>;
+}
+
+impl<E: Clone> ViaClone<E> for &Share<E> {
+    fn share(&self) -> fn(&E) -> Option<E> {
+        |error| Some(error.clone())
+    }
+}
+
+/// Does not share an error.
+pub trait NoShare<E> {
+    /// The function that says an error cannot be copied.
+    fn share(&self) -> fn(&E) -> Option<E>;
+}
+
+impl<E> NoShare<E> for Share<E> {
+    fn share(&self) -> fn(&E) -> Option<E> {
+        |_| None
+    }
+}
+
 /// A `None` result, kept out of the cache.
 #[derive(Debug, Clone, Copy)]
 pub struct NotCached;
@@ -108,14 +145,43 @@ pub mod handler {
     /// The most a cached handler response may weigh; larger ones are passed on, not stored.
     pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
+    /// A handler's response that is not stored.
+    pub enum Passed {
+        /// An error response that may be handed to every request waiting on the same
+        /// computation (read whole: no `Set-Cookie`, not `private` or `no-store`).
+        Shared(CachedResponse),
+        /// A response for its own request only, passed on as it is.
+        Own(Response),
+    }
+
+    impl Passed {
+        /// The response to send.
+        pub fn into_response(self) -> Response {
+            match self {
+                Passed::Shared(cached) => from_cached(cached),
+                Passed::Own(response) => response,
+            }
+        }
+    }
+
+    /// A copy of `passed` for a request that waited on the same computation, when it may have
+    /// one.
+    pub fn share(passed: &Passed) -> Option<Passed> {
+        match passed {
+            Passed::Shared(cached) => Some(Passed::Shared(cached.clone())),
+            Passed::Own(_) => None,
+        }
+    }
+
     /// The handler's response as it may be stored, or as it is when it may not: an error
     /// status (but for the heuristically cacheable 404, 405, 410, 414 and 501 when `negative`
     /// caching is on), `Set-Cookie`, `Cache-Control: private` or `no-store`, a body over 4 MiB,
-    /// a body that fails.
+    /// a body that fails. An error response without `Set-Cookie` that is not private is read
+    /// whole, so that the requests waiting on it get it too.
     pub async fn to_cached(
         response: impl IntoResponse,
         negative: bool,
-    ) -> Result<CachedResponse, Response> {
+    ) -> Result<CachedResponse, Passed> {
         let response = response.into_response();
         let (parts, body) = response.into_parts();
         let headers = &parts.headers;
@@ -130,22 +196,26 @@ pub mod handler {
             });
         let status = parts.status.as_u16();
         let storable_error = negative && matches!(status, 404 | 405 | 410 | 414 | 501);
-        if (status >= 400 && !storable_error) || headers.contains_key(header::SET_COOKIE) || private
-        {
-            return Err(Response::from_parts(parts, body));
+        if headers.contains_key(header::SET_COOKIE) || private {
+            return Err(Passed::Own(Response::from_parts(parts, body)));
         }
+        let error = status >= 400 && !storable_error;
         match crate::layer::collect_body(body, MAX_BODY).await {
             Ok(bytes) => {
                 let mut headers = parts.headers;
                 headers.remove(header::CONTENT_LENGTH);
                 headers.remove(header::TRANSFER_ENCODING);
                 headers.insert(header::CONTENT_LENGTH, http::HeaderValue::from(bytes.len()));
-                Ok(CachedResponse::new(parts.status, headers, bytes))
+                let cached = CachedResponse::new(parts.status, headers, bytes);
+                if error {
+                    return Err(Passed::Shared(cached));
+                }
+                Ok(cached)
             }
-            Err(_) => Err(Response::from_parts(
+            Err(_) => Err(Passed::Own(Response::from_parts(
                 parts,
                 Body::from("the response could not be read"),
-            )),
+            ))),
         }
     }
 

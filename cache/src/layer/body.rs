@@ -1,7 +1,9 @@
 //! The response body of the layer: a stored body, or the upstream body passed through
-//! (and, on a cacheable miss, recorded for the store as it streams).
+//! (and, on a cacheable miss, read by a task of its own that records it for the store and
+//! hands it to the client as it arrives).
 
 use std::{
+    future::poll_fn,
     pin::Pin,
     task::{Context, Poll, ready},
 };
@@ -9,15 +11,19 @@ use std::{
 use bytes::{Buf, Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
-use tokio::sync::oneshot;
+use tokio::sync::mpsc;
 
 pin_project! {
     /// The body of a response from [`CacheService`](super::CacheService).
     ///
     /// A hit is one frame holding the stored `Bytes` (shared, not copied). A miss streams the
-    /// upstream body frame by frame as it arrives; when the response is being stored, each frame
-    /// is also kept (a reference count, not a copy) until the end of the body, or dropped as soon
-    /// as the body outgrows the size limit, after which the rest simply streams.
+    /// upstream body frame by frame as it arrives. When the response is being stored, a task
+    /// of the layer's reads the upstream body, keeps each frame for the store (a reference
+    /// count, not a copy) and passes it on to this body: the upstream is read at its own pace,
+    /// so requests waiting for the same response are served as soon as it is complete, however
+    /// slowly this body's client reads. Once the body outgrows the size limit, the task hands
+    /// the rest of the upstream body over and this body reads it directly, at the client's
+    /// pace: what the layer holds for a slow client is bounded by the size limit.
     pub struct CacheBody<B> {
         #[pin]
         kind: Kind<B>,
@@ -29,8 +35,26 @@ pin_project! {
     enum Kind<B> {
         Cached { data: Option<Bytes> },
         Upstream { #[pin] inner: B },
-        Recording { #[pin] inner: B, recorder: Recorder },
+        Pumped {
+            rx: mpsc::UnboundedReceiver<Pumped<B>>,
+            rest: Option<Pin<Box<B>>>,
+            hint: SizeHint,
+            done: bool,
+        },
     }
+}
+
+/// What the task reading an upstream body sends its client's body.
+pub(crate) enum Pumped<B> {
+    /// The next frame.
+    Frame(Frame<Bytes>),
+    /// The upstream body failed with this error (the body's own error type, boxed on its way:
+    /// a failing body is rare, and the box keeps `CacheBody` free of bounds on `B`).
+    Error(Box<dyn std::any::Any + Send>),
+    /// The rest of the upstream body, to be read directly.
+    Rest(Pin<Box<B>>),
+    /// The end of the body.
+    End,
 }
 
 impl<B> CacheBody<B> {
@@ -52,16 +76,16 @@ impl<B> CacheBody<B> {
             kind: Kind::Upstream { inner },
         }
     }
-}
 
-impl<B: Body> CacheBody<B> {
-    pub(crate) fn recording(inner: B, mut recorder: Recorder) -> Self {
-        if inner.is_end_stream() {
-            // Nobody will poll an empty body: it is complete now.
-            recorder.finish();
-        }
+    /// The client's side of a body read by [`pump`]; `hint` is the upstream body's size hint.
+    pub(crate) fn pumped(rx: mpsc::UnboundedReceiver<Pumped<B>>, hint: SizeHint) -> Self {
         CacheBody {
-            kind: Kind::Recording { inner, recorder },
+            kind: Kind::Pumped {
+                rx,
+                rest: None,
+                hint,
+                done: false,
+            },
         }
     }
 }
@@ -69,6 +93,7 @@ impl<B: Body> CacheBody<B> {
 impl<B> Body for CacheBody<B>
 where
     B: Body,
+    B::Error: 'static,
 {
     type Data = Bytes;
     type Error = B::Error;
@@ -83,39 +108,54 @@ where
                 let frame = ready!(inner.poll_frame(cx));
                 Poll::Ready(frame.map(|f| f.map(into_bytes_frame)))
             }
-            KindProj::Recording {
-                mut inner,
-                recorder,
-            } => {
-                let frame = match ready!(inner.as_mut().poll_frame(cx)) {
-                    None => {
-                        recorder.finish();
+            KindProj::Pumped {
+                rx,
+                rest,
+                hint,
+                done,
+            } => loop {
+                if let Some(rest) = rest {
+                    let frame = ready!(rest.as_mut().poll_frame(cx));
+                    return Poll::Ready(frame.map(|f| f.map(into_bytes_frame)));
+                }
+                if *done {
+                    return Poll::Ready(None);
+                }
+                match ready!(rx.poll_recv(cx)) {
+                    Some(Pumped::Frame(frame)) => {
+                        if let Some(data) = frame.data_ref() {
+                            *hint = remaining(hint, data.len() as u64);
+                        }
+                        return Poll::Ready(Some(Ok(frame)));
+                    }
+                    Some(Pumped::Error(error)) => {
+                        *done = true;
+                        match error.downcast::<B::Error>() {
+                            Ok(error) => return Poll::Ready(Some(Err(*error))),
+                            // `pump` sends only `B::Error`s: unreachable, and harmless.
+                            Err(_) => return Poll::Ready(None),
+                        }
+                    }
+                    Some(Pumped::Rest(body)) => *rest = Some(body),
+                    // Without `End`, the task ended early (a panic in the upstream body, a
+                    // runtime shutting down): the body ends short, which a client that was
+                    // told the length sees.
+                    Some(Pumped::End) | None => {
+                        *done = true;
                         return Poll::Ready(None);
                     }
-                    Some(Err(error)) => {
-                        // An upstream body that fails is not stored; waiting callers take over.
-                        recorder.abandon();
-                        return Poll::Ready(Some(Err(error)));
-                    }
-                    Some(Ok(frame)) => into_bytes_frame(frame),
-                };
-                match frame.data_ref() {
-                    Some(data) => recorder.push(data),
-                    None => recorder.give_up("trailers"),
                 }
-                // The server stops polling once the body says it has ended.
-                if inner.is_end_stream() {
-                    recorder.finish();
-                }
-                Poll::Ready(Some(Ok(frame)))
-            }
+            },
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Cached { data } => data.is_none(),
-            Kind::Upstream { inner } | Kind::Recording { inner, .. } => inner.is_end_stream(),
+            Kind::Upstream { inner } => inner.is_end_stream(),
+            Kind::Pumped { rest, done, .. } => {
+                *done || rest.as_ref().is_some_and(|rest| rest.is_end_stream())
+            }
         }
     }
 
@@ -124,9 +164,23 @@ where
             Kind::Cached { data } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
-            Kind::Upstream { inner } | Kind::Recording { inner, .. } => inner.size_hint(),
+            Kind::Upstream { inner } => inner.size_hint(),
+            Kind::Pumped {
+                rest: Some(rest), ..
+            } => rest.size_hint(),
+            Kind::Pumped { hint, .. } => *hint,
         }
     }
+}
+
+/// What is left of `hint` after `sent` bytes.
+fn remaining(hint: &SizeHint, sent: u64) -> SizeHint {
+    let mut left = SizeHint::new();
+    left.set_lower(hint.lower().saturating_sub(sent));
+    if let Some(upper) = hint.upper() {
+        left.set_upper(upper.saturating_sub(sent));
+    }
+    left
 }
 
 impl<B> std::fmt::Debug for CacheBody<B> {
@@ -134,7 +188,7 @@ impl<B> std::fmt::Debug for CacheBody<B> {
         let kind = match &self.kind {
             Kind::Cached { .. } => "cached",
             Kind::Upstream { .. } => "upstream",
-            Kind::Recording { .. } => "recording",
+            Kind::Pumped { .. } => "recording",
         };
         f.debug_struct("CacheBody").field("kind", &kind).finish()
     }
@@ -145,64 +199,80 @@ fn into_bytes_frame<D: Buf>(frame: Frame<D>) -> Frame<Bytes> {
     frame.map_data(|mut data| data.copy_to_bytes(data.remaining()))
 }
 
-/// How a recorded body ended.
-pub(crate) enum Recorded {
-    /// The whole body.
-    Complete(Bytes),
-    /// Not storable after all, for this reason.
-    Abandoned(&'static str),
+/// Reads `body` to its end, passing every frame to `tx` and recording it up to `max` bytes:
+/// the whole body, or why it cannot be stored. A body that outgrows `max` (or has trailers) is
+/// handed over to `tx` to be read by the client directly; one whose client went away is read
+/// on while it can still be stored.
+pub(crate) async fn pump<B>(
+    mut body: Pin<Box<B>>,
+    tx: mpsc::UnboundedSender<Pumped<B>>,
+    max: usize,
+) -> Result<Bytes, &'static str>
+where
+    B: Body,
+    B::Error: Send + 'static,
+{
+    let mut recorder = Recorder::new(max);
+    loop {
+        let frame = match poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+            None => break,
+            Some(Err(error)) => {
+                let _ = tx.send(Pumped::Error(Box::new(error)));
+                return Err("upstream-error");
+            }
+            Some(Ok(frame)) => into_bytes_frame(frame),
+        };
+        let kept = match frame.data_ref() {
+            Some(data) => recorder.push(data),
+            None => Err("trailers"),
+        };
+        let _ = tx.send(Pumped::Frame(frame));
+        if let Err(why) = kept {
+            let _ = tx.send(Pumped::Rest(body));
+            return Err(why);
+        }
+        // A body that says it has ended is not polled again (nor would a server poll it).
+        if body.is_end_stream() {
+            break;
+        }
+    }
+    let _ = tx.send(Pumped::End);
+    Ok(recorder.finish())
 }
 
-/// Keeps the frames of a body being stored, up to a size limit, and hands the whole body (or
-/// the reason it cannot be stored) to the task that stores it. Dropped before the end of the
-/// body (the client went away), it hands over nothing and the store task gives up.
-pub(crate) struct Recorder {
-    tx: Option<oneshot::Sender<Recorded>>,
+/// Keeps the frames of a body being stored, up to a size limit.
+struct Recorder {
     chunks: Vec<Bytes>,
     len: usize,
     max: usize,
 }
 
 impl Recorder {
-    pub(crate) fn new(tx: oneshot::Sender<Recorded>, max: usize) -> Self {
+    fn new(max: usize) -> Self {
         Recorder {
-            tx: Some(tx),
             chunks: Vec::new(),
             len: 0,
             max,
         }
     }
 
-    fn push(&mut self, data: &Bytes) {
-        if self.tx.is_none() || data.is_empty() {
-            return;
+    /// Keeps `data` (a reference count); an error once the body is over the limit.
+    fn push(&mut self, data: &Bytes) -> Result<(), &'static str> {
+        if data.is_empty() {
+            return Ok(());
         }
         self.len += data.len();
         if self.len > self.max {
-            self.give_up("too-large");
-        } else {
-            self.chunks.push(data.clone());
+            self.chunks = Vec::new();
+            return Err("too-large");
         }
+        self.chunks.push(data.clone());
+        Ok(())
     }
 
-    fn give_up(&mut self, why: &'static str) {
-        self.chunks = Vec::new();
-        if let Some(tx) = self.tx.take() {
-            let _ = tx.send(Recorded::Abandoned(why));
-        }
-    }
-
-    fn abandon(&mut self) {
-        self.chunks = Vec::new();
-        self.tx = None;
-    }
-
-    fn finish(&mut self) {
-        let Some(tx) = self.tx.take() else {
-            return;
-        };
-        let chunks = std::mem::take(&mut self.chunks);
-        let body = match <[Bytes; 1]>::try_from(chunks) {
+    /// The whole body: the one chunk as it is, or the chunks joined.
+    fn finish(self) -> Bytes {
+        match <[Bytes; 1]>::try_from(self.chunks) {
             Ok([single]) => single,
             Err(chunks) => {
                 let mut body = BytesMut::with_capacity(self.len);
@@ -211,7 +281,6 @@ impl Recorder {
                 }
                 body.freeze()
             }
-        };
-        let _ = tx.send(Recorded::Complete(body));
+        }
     }
 }

@@ -104,13 +104,6 @@ pub(crate) fn has_validator(headers: &HeaderMap) -> bool {
     headers.contains_key(header::ETAG) || headers.contains_key(header::LAST_MODIFIED)
 }
 
-/// Whether a stored response may be served to a request with `Authorization` by a shared
-/// cache (RFC 9111 §3.5).
-pub(crate) fn shareable_with_authorization(cached: &CachedResponse) -> bool {
-    let d = ResponseDirectives::parse(cached.headers());
-    d.public || d.s_maxage.is_some() || d.must_revalidate
-}
-
 /// What a request's directives make of a stored entry that is not past all its windows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {

@@ -1,17 +1,26 @@
 //! Key extractors: which parts of a request make its cache key.
 
-use http::{HeaderName, request::Parts};
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, request::Parts};
 use layercake_backends::KeyBuilder;
 
 /// Adds the parts of a request that identify its response to the cache key.
 ///
-/// The layer always starts the key with its namespace and the request method (`HEAD` counts as
-/// `GET`, so a `HEAD` is answered from a stored `GET`), so a key extractor only says what else
-/// matters. Built in: [`Path`], [`PathAndQuery`] (the default), [`Headers`], any closure
-/// `Fn(&Parts) -> Option<impl AsRef<[u8]>>`, and tuples of extractors, which add their parts
-/// in order.
+/// The layer always starts the key with its namespace, the request method (`HEAD` counts as
+/// `GET`, so a `HEAD` is answered from a stored `GET`) and the request's authority (its `Host`;
+/// see [`authority_in_key`](super::CacheLayerBuilder::authority_in_key)), so a key extractor
+/// only says what else matters. Built in: [`Path`], [`PathAndQuery`] (the default),
+/// [`Headers`], any closure `Fn(&Parts) -> Option<impl KeyParts>`, and tuples of extractors,
+/// which add their parts in order.
 ///
-/// Return `false` to let the request pass through uncached (no lookup, no store).
+/// Every part is length-prefixed in the key, so parts never run into each other: a closure
+/// returns its parts as a tuple, `Some((tenant, path))`, never as one formatted string (tenant
+/// `a` with path `/b/c` and tenant `a/b` with path `/c` would format alike).
+///
+/// Return `false` (a closure: `None`) to let the request pass through uncached (no lookup, no
+/// store).
 ///
 /// ```
 /// use http::header::ACCEPT_LANGUAGE;
@@ -24,11 +33,11 @@ use layercake_backends::KeyBuilder;
 ///     .build()
 ///     .unwrap();
 ///
-/// // A closure: cache per tenant, and not at all without one.
+/// // A closure: cache per tenant (one part) and path (another), not at all without a tenant.
 /// let layer = CacheLayer::builder(Moka::default())
 ///     .key(|req: &http::request::Parts| {
-///         let tenant = req.headers.get("x-tenant")?.to_str().ok()?;
-///         Some(format!("{tenant}{}", req.uri.path()))
+///         let tenant = req.headers.get("x-tenant")?.clone();
+///         Some((tenant, req.uri.path().to_owned()))
 ///     })
 ///     .build()
 ///     .unwrap();
@@ -37,7 +46,7 @@ use layercake_backends::KeyBuilder;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot build cache keys",
     label = "not a key extractor",
-    note = "use `Path`, `PathAndQuery`, `Headers`, a tuple of them, or a closure `Fn(&http::request::Parts) -> Option<impl AsRef<[u8]>>`"
+    note = "use `Path`, `PathAndQuery`, `Headers`, a tuple of them, or a closure `Fn(&http::request::Parts) -> Option<impl KeyParts>`"
 )]
 pub trait KeyExtractor: Send + Sync + 'static {
     /// Adds this extractor's parts for `request` to `key`; `false` means "do not cache".
@@ -125,18 +134,144 @@ impl KeyExtractor for Headers {
 impl<F, R> KeyExtractor for F
 where
     F: Fn(&Parts) -> Option<R> + Send + Sync + 'static,
-    R: AsRef<[u8]>,
+    R: KeyParts,
 {
     fn extract(&self, request: &Parts, key: &mut KeyBuilder) -> bool {
         match self(request) {
-            Some(part) => {
-                key.push(part);
+            Some(parts) => {
+                parts.push_to(key);
                 true
             }
             None => false,
         }
     }
 }
+
+/// What a key extractor closure returns: one key part, or a tuple of parts, each added to the
+/// key as a part of its own (length-prefixed), so that different inputs never make one key.
+///
+/// Implemented for strings, byte strings, `Bytes`, header values, integers (in decimal) and
+/// tuples of up to six of them.
+///
+/// ```
+/// use layercake::{Key, layer::KeyParts};
+///
+/// let mut key = Key::builder();
+/// ("a", "/b/secret").push_to(&mut key);
+/// let mut other = Key::builder();
+/// ("a/b", "/secret").push_to(&mut other);
+/// assert_ne!(key.build(), other.build());
+///
+/// let mut key = Key::builder();
+/// (7u64, String::from("x")).push_to(&mut key);
+/// assert_eq!(key.build().to_string(), "7:x");
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be part of a cache key",
+    label = "not a key part",
+    note = "return a string, bytes, a header value, an integer, or a tuple of them: `Some((tenant, path))`"
+)]
+pub trait KeyParts {
+    /// Adds this value's parts to `key`.
+    fn push_to(&self, key: &mut KeyBuilder);
+}
+
+macro_rules! byte_parts {
+    ($($ty:ty),+) => {$(
+        impl KeyParts for $ty {
+            fn push_to(&self, key: &mut KeyBuilder) {
+                key.push(AsRef::<[u8]>::as_ref(self));
+            }
+        }
+    )+};
+}
+
+byte_parts!(str, String, [u8], Vec<u8>, Bytes, Cow<'_, [u8]>);
+
+impl KeyParts for Cow<'_, str> {
+    fn push_to(&self, key: &mut KeyBuilder) {
+        key.push(self.as_bytes());
+    }
+}
+
+impl KeyParts for HeaderValue {
+    fn push_to(&self, key: &mut KeyBuilder) {
+        key.push(self.as_bytes());
+    }
+}
+
+impl<T: KeyParts + ?Sized> KeyParts for &T {
+    fn push_to(&self, key: &mut KeyBuilder) {
+        (**self).push_to(key);
+    }
+}
+
+macro_rules! integer_parts {
+    ($($ty:ty),+) => {$(
+        impl KeyParts for $ty {
+            fn push_to(&self, key: &mut KeyBuilder) {
+                let mut digits = Digits::default();
+                key.push(digits.of(i128::from(*self)));
+            }
+        }
+    )+};
+}
+
+integer_parts!(u8, u16, u32, u64, i8, i16, i32, i64);
+
+impl KeyParts for usize {
+    fn push_to(&self, key: &mut KeyBuilder) {
+        (*self as u64).push_to(key);
+    }
+}
+
+/// A decimal number written on the stack.
+struct Digits([u8; 40]);
+
+impl Default for Digits {
+    fn default() -> Self {
+        Digits([0; 40])
+    }
+}
+
+impl Digits {
+    fn of(&mut self, n: i128) -> &[u8] {
+        let mut at = self.0.len();
+        let mut rest = n.unsigned_abs();
+        loop {
+            at -= 1;
+            self.0[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        if n < 0 {
+            at -= 1;
+            self.0[at] = b'-';
+        }
+        &self.0[at..]
+    }
+}
+
+macro_rules! tuple_parts {
+    ($($name:ident),+) => {
+        impl<$($name: KeyParts),+> KeyParts for ($($name,)+) {
+            #[allow(non_snake_case)]
+            fn push_to(&self, key: &mut KeyBuilder) {
+                let ($($name,)+) = self;
+                $($name.push_to(key);)+
+            }
+        }
+    };
+}
+
+tuple_parts!(A);
+tuple_parts!(A, B);
+tuple_parts!(A, B, C);
+tuple_parts!(A, B, C, D);
+tuple_parts!(A, B, C, D, E);
+tuple_parts!(A, B, C, D, E, G);
 
 macro_rules! tuple_extractor {
     ($($name:ident),+) => {

@@ -28,8 +28,8 @@
 //! 1. **Request predicate.** Only the configured methods (GET and HEAD by default) use the
 //!    cache. Anything else goes straight to the inner service: no key, no lookup, no
 //!    allocation.
-//! 2. **Key.** The namespace, the method (HEAD counts as GET) and what the
-//!    [`KeyExtractor`] adds (path and query by default). When the URL's responses carry
+//! 2. **Key.** The namespace, the method (HEAD counts as GET), the authority (`Host`) and what
+//!    the [`KeyExtractor`] adds (path and query by default). When the URL's responses carry
 //!    `Vary`, the key of the request's variant follows from the headers `Vary` names.
 //! 3. **Lookup.** A fresh entry is served (a client's matching `If-None-Match` or
 //!    `If-Modified-Since` gets `304`, a single `Range` gets `206`); a stale one inside its stale
@@ -38,13 +38,17 @@
 //!    `min-fresh`, `max-stale`, `no-cache`, `only-if-cached`) say otherwise. A stale entry with
 //!    a validator is revalidated with a conditional request; a `304` refreshes it without its
 //!    body. On a miss, one request per key goes upstream (single-flight); the others wait and
-//!    are served its response (`collapsed`). If the leader fails, panics or its client goes
-//!    away, a waiting request takes over.
+//!    are served its response (`collapsed`) as soon as its body is complete, whatever the
+//!    leader's client does. If the leader's call panics or is cancelled, a waiting request
+//!    takes over; if it fails, the waiting requests go upstream at once. Nobody waits longer
+//!    than the [lock timeout](CacheLayerBuilder::lock_timeout) in all.
 //! 4. **Response predicate.** A response is stored when its status is allowed (errors only with
 //!    a [negative ttl](CacheLayerBuilder::negative_ttl)), it has no `Set-Cookie`, no
 //!    `Cache-Control: no-store` (nor had its request), no `private` in shared
 //!    [mode](CacheLayerBuilder::mode), no `Vary: *`, is not a response to `Authorization` a
-//!    shared cache may not keep (RFC 9111 §3.5), and its body fits the size limits. Its
+//!    shared cache may not keep (RFC 9111 §3.5) nor to a `Cookie` (the same rule, unless it
+//!    varies on `Cookie`; see [`allow_cookies`](CacheLayerBuilder::allow_cookies)), and its
+//!    body fits the size limits. Its
 //!    freshness is the origin's (`s-maxage`, `max-age`, `Expires`, or a tenth of the time since
 //!    `Last-Modified`), minus the age it already has (RFC 9111 §4.2.3), else the layer's ttl.
 //!    Its body streams to the client as it arrives and is recorded on the way; a body that
@@ -127,7 +131,7 @@ pub(crate) use self::service::collect as collect_body;
 pub use self::{
     body::CacheBody,
     future::ResponseFuture,
-    key::{Headers, KeyExtractor, Path, PathAndQuery},
+    key::{Headers, KeyExtractor, KeyParts, Path, PathAndQuery},
     response::{CacheControl, CacheMode, CachedResponse, remove_hop_by_hop},
     service::CacheService,
 };
@@ -144,7 +148,7 @@ use crate::{
 
 /// What every HTTP key starts with after the namespace: the kind of entry and the layout
 /// version of keys.
-const KEY_SCHEMA: &str = "http/2";
+const KEY_SCHEMA: &str = "http/3";
 
 /// A tower layer that caches HTTP responses; see the [module docs](self).
 ///
@@ -161,10 +165,11 @@ where
     /// A builder for a layer that stores in `backend`.
     ///
     /// Defaults: ttl 60 s, no stale window, no negative caching, methods GET and HEAD, statuses
-    /// 200, 203, 300, 301, 308 (and 404, 410 once a negative ttl is set), key = path and query,
+    /// 200, 203, 300, 301, 308 (and 404, 410 once a negative ttl is set), key = authority, path
+    /// and query,
     /// bodies up to 4 MiB, every end-to-end header stored, requests with `Authorization` and
     /// responses with `Set-Cookie` or `Cache-Control: private` not stored, cache name and key
-    /// namespace `layercake`, lock timeout 30 s.
+    /// namespace `layercake`, lock timeout 5 s ([`DEFAULT_LOCK_TIMEOUT`](crate::DEFAULT_LOCK_TIMEOUT)).
     ///
     /// ```
     /// use std::time::Duration;
@@ -192,6 +197,7 @@ where
             rules: Rules::default(),
             name: "layercake".to_owned(),
             namespace: "layercake".to_owned(),
+            authority: true,
         }
     }
 }
@@ -332,6 +338,7 @@ pub struct CacheLayerBuilder<B, K = PathAndQuery> {
     rules: Rules,
     name: String,
     namespace: String,
+    authority: bool,
 }
 
 impl<B, K> CacheLayerBuilder<B, K>
@@ -358,7 +365,28 @@ where
             rules: self.rules,
             name: self.name,
             namespace: self.namespace,
+            authority: self.authority,
         }
+    }
+
+    /// Whether keys include the request's authority: the host (and port) of an absolute-form
+    /// target, else its `Host` header, lowercased. RFC 9111 §2 makes the target URI, authority
+    /// included, the primary cache key, so a layer in front of several virtual hosts never
+    /// answers one host's request with another's response. Default: `true`. Set `false` only
+    /// for a service that answers a single host, so that `Host: example.com` and
+    /// `Host: www.example.com` share their entries.
+    ///
+    /// ```
+    /// # use layercake::{CacheLayer, Moka};
+    /// let single_host = CacheLayer::builder(Moka::default())
+    ///     .authority_in_key(false)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(single_host);
+    /// ```
+    pub fn authority_in_key(mut self, include: bool) -> Self {
+        self.authority = include;
+        self
     }
 
     /// The methods whose responses are cached. Default: GET and HEAD. The method is always
@@ -421,6 +449,38 @@ where
         self
     }
 
+    /// Lets a shared cache store and share responses to requests with `Cookie` like any other.
+    ///
+    /// By default (`false`), a shared cache treats a request's `Cookie` as RFC 9111 §3.5 treats
+    /// `Authorization`: its response is stored, and such a request is served from the cache,
+    /// only when the response is marked `public`, `s-maxage` or `must-revalidate`, or varies on
+    /// `Cookie` (`Vary: Cookie`). That is what the trusted server caches do (Varnish passes such
+    /// requests), because an application that forgets `Vary: Cookie` would otherwise serve one
+    /// user's page to another. Allow it for sites whose pages do not depend on cookies; to
+    /// disregard only some cookies (analytics), see [`ignore_cookies`](Self::ignore_cookies).
+    /// A private cache ignores this setting.
+    pub fn allow_cookies(mut self, allow: bool) -> Self {
+        self.rules.allow_cookies = allow;
+        self
+    }
+
+    /// Cookies that do not make a request personal: a request whose `Cookie` names only these
+    /// is cached as if it had none (see [`allow_cookies`](Self::allow_cookies)). A name ending
+    /// in `*` is a prefix (`_ga*` covers `_ga` and `_ga_XYZ`). Default: none.
+    ///
+    /// ```
+    /// # use layercake::{CacheLayer, Moka};
+    /// let layer = CacheLayer::builder(Moka::default())
+    ///     .ignore_cookies(["_ga*", "_gid", "consent"])
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(layer);
+    /// ```
+    pub fn ignore_cookies<T: Into<Box<str>>>(mut self, names: impl IntoIterator<Item = T>) -> Self {
+        self.rules.ignored_cookies = names.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Stores responses that carry `Set-Cookie` (and replays the cookie to everyone served
     /// from the entry). Default: `false`.
     pub fn allow_set_cookie(mut self, allow: bool) -> Self {
@@ -471,6 +531,7 @@ where
             rules,
             status,
             key: self.key,
+            authority: self.authority,
             prefix,
         };
         Ok(CacheLayer {

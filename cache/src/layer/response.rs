@@ -216,6 +216,8 @@ pub(crate) struct Rules {
     pub(crate) max_body_size: usize,
     pub(crate) header_allowlist: Option<Vec<HeaderName>>,
     pub(crate) allow_authorization: bool,
+    pub(crate) allow_cookies: bool,
+    pub(crate) ignored_cookies: Vec<Box<str>>,
     pub(crate) allow_set_cookie: bool,
     pub(crate) mode: CacheMode,
     pub(crate) cache_control: CacheControl,
@@ -226,6 +228,9 @@ pub(crate) struct Rules {
 pub(crate) struct RequestFacts {
     /// The request carries `Authorization`.
     pub(crate) authorization: bool,
+    /// The request carries a `Cookie` the layer does not disregard (see
+    /// [`Rules::ignored_cookies`]).
+    pub(crate) cookie: bool,
     /// Its `Cache-Control` (or `Pragma`) directives, when it has any.
     pub(crate) directives: Option<RequestDirectives>,
     /// It has `If-None-Match` or `If-Modified-Since`.
@@ -235,12 +240,15 @@ pub(crate) struct RequestFacts {
 }
 
 impl RequestFacts {
-    pub(crate) fn of(headers: &HeaderMap) -> Self {
+    /// What `rules` need to know of a request with `headers`.
+    pub(crate) fn of(headers: &HeaderMap, rules: &Rules) -> Self {
         let mut facts = RequestFacts::default();
         let mut directives = false;
         for name in headers.keys() {
             if name == header::AUTHORIZATION {
                 facts.authorization = true;
+            } else if name == header::COOKIE {
+                facts.cookie = rules.counts_cookies(headers);
             } else if name == header::CACHE_CONTROL || name == header::PRAGMA {
                 directives = true;
             } else if name == header::IF_NONE_MATCH || name == header::IF_MODIFIED_SINCE {
@@ -253,6 +261,11 @@ impl RequestFacts {
             facts.directives = Some(RequestDirectives::parse(headers)).filter(|d| !d.is_empty());
         }
         facts
+    }
+
+    /// The request carries credentials: `Authorization`, or a `Cookie` that counts.
+    pub(crate) fn credentials(&self) -> bool {
+        self.authorization || self.cookie
     }
 
     /// The request says `no-store`: its response is not stored.
@@ -315,6 +328,8 @@ impl Default for Rules {
             max_body_size: 4 * 1024 * 1024,
             header_allowlist: None,
             allow_authorization: false,
+            allow_cookies: false,
+            ignored_cookies: Vec::new(),
             allow_set_cookie: false,
             mode: CacheMode::Shared,
             cache_control: CacheControl::Respect,
@@ -326,6 +341,51 @@ impl Rules {
     /// Whether requests with `method` use the cache at all.
     pub(crate) fn caches_method(&self, method: &Method) -> bool {
         self.methods.contains(method)
+    }
+
+    /// Whether a request's `Cookie` header names a cookie the layer does not disregard.
+    fn counts_cookies(&self, headers: &HeaderMap) -> bool {
+        if self.ignored_cookies.is_empty() {
+            return true;
+        }
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .flat_map(|value| value.as_bytes().split(|&b| b == b';'))
+            .map(|pair| {
+                let pair = pair.trim_ascii();
+                pair.split(|&b| b == b'=').next().unwrap_or(pair)
+            })
+            .filter(|name| !name.is_empty())
+            .any(|name| {
+                !self
+                    .ignored_cookies
+                    .iter()
+                    .any(|ignored| cookie_matches(ignored, name))
+            })
+    }
+
+    /// Whether a shared cache may serve `cached` to a request with `facts`' credentials:
+    /// RFC 9111 §3.5 for `Authorization`, and the same rule for `Cookie` unless the response
+    /// varies on it (unless the layer allows either).
+    pub(crate) fn may_serve(&self, cached: &CachedResponse, facts: &RequestFacts) -> bool {
+        if self.mode == CacheMode::Private || !facts.credentials() {
+            return true;
+        }
+        let d = ResponseDirectives::parse(cached.headers());
+        let (authorization, cookie) = self.credentials_allowed(&d, cached.headers());
+        (!facts.authorization || authorization) && (!facts.cookie || cookie)
+    }
+
+    /// Whether a response with directives `d` and `headers` may be stored for, and served to,
+    /// a request with `Authorization`, and one with `Cookie`, by a shared cache.
+    fn credentials_allowed(&self, d: &ResponseDirectives, headers: &HeaderMap) -> (bool, bool) {
+        let marked = d.public || d.s_maxage.is_some() || d.must_revalidate;
+        let authorization = self.allow_authorization || marked;
+        let cookie = self.allow_cookies
+            || marked
+            || super::vary::names(headers).is_some_and(|names| names.contains(&header::COOKIE));
+        (authorization, cookie)
     }
 
     /// Whether an upstream status counts as a failure, for stale-if-error.
@@ -368,13 +428,16 @@ impl Rules {
             return Err("private");
         }
         // §3.5: a shared cache stores a response to a request with credentials only when the
-        // response says it may.
-        if request.authorization
-            && shared
-            && !self.allow_authorization
-            && !(d.public || d.s_maxage.is_some() || d.must_revalidate)
-        {
-            return Err("authorization");
+        // response says it may; a `Cookie` is read as credentials too (what Varnish's built-in
+        // policy does), unless the response varies on it.
+        if shared && request.credentials() {
+            let (authorization, cookie) = self.credentials_allowed(&d, headers);
+            if request.authorization && !authorization {
+                return Err("authorization");
+            }
+            if request.cookie && !cookie {
+                return Err("cookie");
+            }
         }
         if super::vary::names(headers).is_none() {
             // `Vary: *`: no later request can be known to match (§4.1).
@@ -470,6 +533,15 @@ impl Rules {
         stored.insert(header::AGE, HeaderValue::from_static("0"));
         stored.insert(CACHE_STATUS, HeaderValue::from_static("-"));
         stored
+    }
+}
+
+/// Whether cookie `name` is disregarded by the `ignored` entry: equal, or, for an entry ending
+/// in `*`, starting with what precedes it.
+fn cookie_matches(ignored: &str, name: &[u8]) -> bool {
+    match ignored.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix.as_bytes()),
+        None => name == ignored.as_bytes(),
     }
 }
 

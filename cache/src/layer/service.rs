@@ -12,15 +12,15 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header, request};
 use http_body::Body;
 use layercake_backends::{Backend, Entry, Key, Timestamp};
-use tokio::sync::oneshot;
+use tokio::sync::mpsc;
 use tower_service::Service;
 use tracing::Instrument;
 
 use super::{
     CacheBody, CachedResponse, KeyExtractor, PathAndQuery, ResponseFuture,
-    body::{Recorded, Recorder},
+    body::{Pumped, pump},
     cache_control::ResponseDirectives,
-    freshness::{Exchange, Verdict, judge, shareable_with_authorization},
+    freshness::{Exchange, Verdict, judge},
     range::{Ranged, content_range, ranged},
     response::{CacheControl, CacheMode, Lifetime, NotStored, RequestFacts, Rules, Vary},
     status::{CACHE_STATUS, CacheStatus, Forwarded, set_cache_status},
@@ -46,6 +46,8 @@ pub(crate) struct Shared<B, K> {
     pub(crate) rules: Rules,
     pub(crate) status: CacheStatus,
     pub(crate) key: K,
+    /// Whether keys include the request's authority.
+    pub(crate) authority: bool,
     /// Namespace and schema: the first parts of every key.
     pub(crate) prefix: Key,
 }
@@ -93,6 +95,7 @@ where
     K: KeyExtractor,
     ReqBody: Send + 'static,
     ResBody: Body + Send + 'static,
+    ResBody::Error: Send + 'static,
 {
     type Response = Response<CacheBody<ResBody>>;
     type Error = S::Error;
@@ -129,7 +132,7 @@ where
         }
 
         // 3. Lookup, at once when the tier can answer at once.
-        let facts = RequestFacts::of(&parts.headers);
+        let facts = RequestFacts::of(&parts.headers, &shared.rules);
         let now = Timestamp::now();
         let mut found = shared.engine.peek(&key, now);
         let mut route = Route::plain(key);
@@ -193,6 +196,9 @@ where
             &parts.method
         };
         key.push(method.as_str());
+        if self.authority {
+            push_authority(parts, &mut key);
+        }
         self.key.extract(parts, &mut key).then(|| key.build())
     }
 
@@ -374,10 +380,10 @@ where
     ) -> (Plan<CachedResponse>, Forward) {
         let engine = &self.engine;
         let entry = match found.entry() {
-            Some(entry) if facts.authorization || facts.directives.is_some() => Arc::clone(entry),
+            Some(entry) if facts.credentials() || facts.directives.is_some() => Arc::clone(entry),
             _ => return (engine.plan(found, now), None),
         };
-        if facts.authorization && !self.may_serve_to_authorized(&entry) {
+        if !self.rules.may_serve(entry.value(), facts) {
             // Stored, but not for a request with credentials (§3.5).
             return (engine.plan(Found::Miss, now), Some("miss"));
         }
@@ -397,13 +403,6 @@ where
                 (engine.plan(Found::Retained(entry), now), refused)
             }
         }
-    }
-
-    /// Whether a stored response may answer a request with `Authorization` (RFC 9111 §3.5).
-    fn may_serve_to_authorized(&self, entry: &Entry<CachedResponse>) -> bool {
-        self.rules.mode == CacheMode::Private
-            || self.rules.allow_authorization
-            || shareable_with_authorization(entry.value())
     }
 
     /// A response from an entry the plan says to serve.
@@ -637,6 +636,24 @@ impl Kept {
     }
 }
 
+/// The request's authority as a key part (RFC 9111 §2: the target URI, authority included, is
+/// the primary key): an absolute-form target's, else the `Host` header's (RFC 9112 §3.2.2),
+/// lowercased (hosts are case-insensitive); empty when the request names none.
+fn push_authority(parts: &request::Parts, key: &mut layercake_backends::KeyBuilder) {
+    let authority = match parts.uri.authority() {
+        Some(authority) => authority.as_str().as_bytes(),
+        None => parts
+            .headers
+            .get(header::HOST)
+            .map_or(&b""[..], HeaderValue::as_bytes),
+    };
+    if authority.iter().any(u8::is_ascii_uppercase) {
+        key.push(authority.to_ascii_lowercase());
+    } else {
+        key.push(authority);
+    }
+}
+
 /// POST, PUT, DELETE and PATCH: methods whose success changes the resource (RFC 9110 §9.2.1).
 fn is_unsafe(method: &Method) -> bool {
     [Method::POST, Method::PUT, Method::DELETE, Method::PATCH].contains(method)
@@ -792,7 +809,7 @@ where
     ResBody: Body,
 {
     tracing::debug!(key = %route.key, "refreshing in the background");
-    let facts = RequestFacts::of(request.headers());
+    let facts = RequestFacts::of(request.headers(), &shared.rules);
     let request_headers = request.headers().clone();
     let stale =
         stale.filter(|stale| make_conditional(request.headers_mut(), stale.value().headers()));
@@ -891,6 +908,7 @@ where
     K: KeyExtractor,
     ReqBody: Send + 'static,
     ResBody: Body + Send + 'static,
+    ResBody::Error: Send + 'static,
 {
     let engine = &shared.engine;
     let plan = match plan {
@@ -947,7 +965,7 @@ where
     };
     let leader = match acquired {
         Acquired::Collapsed(entry)
-            if (!facts.authorization || shared.may_serve_to_authorized(&entry))
+            if shared.rules.may_serve(entry.value(), &facts)
                 && shared.answers(&entry, &kept.headers) =>
         {
             tracing::trace!(%key, "served by another request's upstream call");
@@ -957,7 +975,7 @@ where
             return Ok(shared.respond(&entry, &kept.asking(), status, Timestamp::now()));
         }
         Acquired::Found(entry, ttl)
-            if (!facts.authorization || shared.may_serve_to_authorized(&entry))
+            if shared.rules.may_serve(entry.value(), &facts)
                 && shared.answers(&entry, &kept.headers) =>
         {
             let ttl = whole_seconds(ttl);
@@ -965,7 +983,11 @@ where
             return Ok(shared.serve(&entry, ttl, Refresh::No, &kept.asking(), now));
         }
         Acquired::Lead(leader) => Some(leader),
-        Acquired::Collapsed(_) | Acquired::Found(..) | Acquired::Alone => None,
+        // An upstream error cannot be shared (the service's error type is not `Clone`): the
+        // waiting requests go upstream themselves, all at once.
+        Acquired::Collapsed(_) | Acquired::Found(..) | Acquired::Alone | Acquired::Failed(_) => {
+            None
+        }
     };
 
     // A leader with a stored response that has validators asks the origin whether it changed.
@@ -998,7 +1020,12 @@ where
         },
         Ok(Err(error)) => match &fallback {
             Some(stale) => return Ok(stale_on_error(&"the upstream service failed", None, stale)),
-            None => return Err(error),
+            None => {
+                if let Some(leader) = &leader {
+                    leader.settle(Outcome::Failed(None));
+                }
+                return Err(error);
+            }
         },
         Err(stale) => return Ok(stale_on_error(&"the upstream timed out", None, stale)),
     };
@@ -1051,18 +1078,24 @@ where
         }
     };
 
-    // Stream the body to the client and record it on the way; the store happens when it ends.
-    // With a dogpile width over 1, another leader may have settled first: then this response
-    // is only passed on.
+    // Another leader settled first (a dogpile width over 1): its result is the one stored;
+    // this response is only passed on.
+    if leader.is_settled() {
+        let response = Response::from_parts(parts, body);
+        return Ok(shared.forwarded(response, fwd, Forwarded::Plain));
+    }
+    // A task reads the body, records it for the store and passes it to the client as it
+    // arrives; the waiting requests are served when the body is complete, not when this
+    // request's client has read it.
     let fits = size
         .upper()
         .is_some_and(|upper| upper <= shared.rules.max_body_size as u64);
-    let outcome = if fits && !leader.is_settled() {
+    let outcome = if fits {
         Forwarded::Stored
     } else {
         Forwarded::Plain
     };
-    let (tx, rx) = oneshot::channel();
+    let (tx, rx) = mpsc::unbounded_channel();
     let placement = shared.placement(&route, &parts.headers, &kept.headers, &lifetime);
     let pending = PendingStore {
         shared: Arc::clone(&shared),
@@ -1072,15 +1105,15 @@ where
         headers: shared.rules.stored_headers(&parts.headers, 0),
         lifetime,
     };
-    tokio::spawn(pending.store_when_recorded(rx));
-    let body = CacheBody::recording(body, Recorder::new(tx, shared.rules.max_body_size));
-    let mut response = Response::from_parts(parts, body);
+    let max = shared.rules.max_body_size;
+    tokio::spawn(pending.store_when_read(Box::pin(body), tx, max));
+    let mut response = Response::from_parts(parts, CacheBody::pumped(rx, size));
     let status = shared.status.forward(fwd, outcome, response.status());
     set_cache_status(response.headers_mut(), status);
     Ok(response)
 }
 
-/// A response whose body is streaming to the client; stored once the body is complete.
+/// A response whose body is being read; stored once the body is complete.
 struct PendingStore<B, K> {
     shared: Arc<Shared<B, K>>,
     placement: Placement,
@@ -1095,14 +1128,20 @@ where
     B: Backend<CachedResponse>,
     K: KeyExtractor,
 {
-    async fn store_when_recorded(self, recorded: oneshot::Receiver<Recorded>) {
-        let body = match recorded.await {
-            Ok(Recorded::Complete(body)) if body.len() >= self.shared.rules.min_body_size => body,
-            Ok(Recorded::Complete(_)) => return self.give_up("too-small"),
-            Ok(Recorded::Abandoned(why)) => return self.give_up(why),
-            // The body was dropped before its end (client gone, upstream error): dropping the
-            // leader lets a waiting request take over.
-            Err(_) => return,
+    /// Reads `body` (see [`pump`]) and stores it when it is complete and may be stored.
+    async fn store_when_read<ResBody>(
+        self,
+        body: std::pin::Pin<Box<ResBody>>,
+        tx: mpsc::UnboundedSender<Pumped<ResBody>>,
+        max: usize,
+    ) where
+        ResBody: Body,
+        ResBody::Error: Send + 'static,
+    {
+        let body = match pump(body, tx, max).await {
+            Ok(body) if body.len() >= self.shared.rules.min_body_size => body,
+            Ok(_) => return self.give_up("too-small"),
+            Err(why) => return self.give_up(why),
         };
         let shared = &self.shared;
         let vary = self.placement.vary.clone();
@@ -1114,6 +1153,8 @@ where
             .await;
     }
 
+    /// The response may not be stored after all: the waiting requests go upstream themselves,
+    /// all at once.
     fn give_up(self, why: &'static str) {
         tracing::debug!(key = %self.placement.key, why, "response not stored");
         Stats::bump(&self.shared.engine.stats.uncacheable);
