@@ -285,3 +285,82 @@ async fn requests_keep_succeeding_while_redis_is_down_and_the_stack_recovers_by_
 fn layer_key(path: &str) -> Key {
     Key::from_parts(["layercake", "http/3", "GET", "", path])
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_refused_for_lack_of_memory_do_not_shut_off_reads() {
+    let server = RedisServer::start(&["--maxmemory-policy", "noeviction"]).await;
+    let store = redis(&server, "oom:");
+    let cache: Cache<String, Redis> = Cache::builder(store.clone()).build().unwrap();
+    cache.insert("kept", "stored before".to_owned()).await;
+    // From now on every write needs memory Redis may not use: `OOM` on each `SET`.
+    let mut conn = raw(&server).await;
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("1")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    for i in 0..10 {
+        cache.insert(format!("new {i}"), "refused".to_owned()).await;
+    }
+    let stats = store.stats();
+    assert!(stats.errors >= 5, "the writes failed: {stats:?}");
+    assert!(
+        stats.write_breaker_open && !stats.read_breaker_open,
+        "{stats:?}"
+    );
+    // Reads go on from Redis.
+    for _ in 0..10 {
+        assert_eq!(cache.get("kept").await.as_deref(), Some("stored before"));
+    }
+    assert_eq!(
+        store.stats().rejected,
+        stats.rejected,
+        "no read was refused"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_whose_caller_gives_up_does_not_leave_the_breaker_half_open() {
+    let server = RedisServer::start(&[]).await;
+    let store = Redis::builder()
+        .url(server.url())
+        .prefix("probe:")
+        .timeout(Duration::from_millis(100))
+        .circuit_breaker(2, Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let key = Key::from_parts(["k"]);
+    let get = || <Redis as Backend<String>>::get(&store, &key);
+    assert!(get().await.unwrap().is_none(), "connected");
+    // Redis stops answering for 1.5 s: two timeouts open the breaker.
+    let mut conn = raw(&server).await;
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(1500)
+        .arg("ALL")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        assert!(get().await.is_err());
+    }
+    assert!(store.stats().read_breaker_open);
+    // After the cool-down, one call probes: its caller gives up before Redis answers.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let gave_up = tokio::time::timeout(Duration::from_millis(20), get()).await;
+    assert!(gave_up.is_err(), "the probe was still waiting for Redis");
+    // Once Redis answers again, the next calls probe and close the breaker.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let mut recovered = false;
+    for _ in 0..50 {
+        if get().await.is_ok() {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(recovered, "Redis is used again: {:?}", store.stats());
+    assert!(!store.stats().breaker_open);
+}

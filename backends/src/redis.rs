@@ -57,8 +57,23 @@ pub struct Redis<F = Postcard> {
     prefix: Arc<str>,
     codec: Arc<Codec<F>>,
     timeout: Duration,
-    breaker: Arc<Breaker>,
+    breakers: Arc<Breakers>,
     stats: Arc<Counters>,
+}
+
+/// A breaker for reads and one for writes: a Redis that refuses writes (`OOM` under
+/// `maxmemory` with `noeviction`, `READONLY` on a replica) still serves the reads it can.
+#[derive(Debug)]
+struct Breakers {
+    read: Breaker,
+    write: Breaker,
+}
+
+/// Which breaker a call goes through.
+#[derive(Debug, Clone, Copy)]
+enum Access {
+    Read,
+    Write,
 }
 
 /// A single Redis (through a `ConnectionManager`) or a Redis Cluster.
@@ -129,8 +144,12 @@ pub struct RedisStats {
     pub rejected: u64,
     /// Entries read back that could not be decoded (read as misses).
     pub corrupt: u64,
-    /// Whether the breaker is open now (Redis is being left alone).
+    /// Whether a breaker is open now: Redis is being left alone for reads, writes or both.
     pub breaker_open: bool,
+    /// Whether the breaker for reads (`GET`) is open now.
+    pub read_breaker_open: bool,
+    /// Whether the breaker for writes (`SET`, `DEL`, clears) is open now.
+    pub write_breaker_open: bool,
 }
 
 #[derive(Debug, Default)]
@@ -222,7 +241,10 @@ impl<F> RedisBuilder<F> {
     }
 
     /// The breaker opens after `failures` failed calls in a row and stays open for
-    /// `cool_down`, then lets one call through to probe Redis. Default: 5, 1 s.
+    /// `cool_down`, then lets one call through to probe Redis. Reads and writes have a breaker
+    /// each, so a Redis that refuses writes (out of memory, a read-only replica) still serves
+    /// reads. A probe whose caller goes away before it is answered lets the next call probe.
+    /// Default: 5, 1 s.
     pub fn circuit_breaker(mut self, failures: u32, cool_down: Duration) -> Self {
         self.failure_threshold = failures.max(1);
         self.cool_down = cool_down;
@@ -300,7 +322,10 @@ impl<F> RedisBuilder<F> {
             prefix: self.prefix.into(),
             codec: Arc::new(self.codec),
             timeout: self.timeout,
-            breaker: Arc::new(Breaker::new(self.failure_threshold, self.cool_down)),
+            breakers: Arc::new(Breakers {
+                read: Breaker::new(self.failure_threshold, self.cool_down),
+                write: Breaker::new(self.failure_threshold, self.cool_down),
+            }),
             stats: Arc::default(),
         }
     }
@@ -342,7 +367,9 @@ impl<F> Redis<F> {
             timeouts: self.stats.timeouts.load(Relaxed),
             rejected: self.stats.rejected.load(Relaxed),
             corrupt: self.stats.corrupt.load(Relaxed),
-            breaker_open: self.breaker.is_open(),
+            breaker_open: self.breakers.read.is_open() || self.breakers.write.is_open(),
+            read_breaker_open: self.breakers.read.is_open(),
+            write_breaker_open: self.breakers.write.is_open(),
         }
     }
 
@@ -355,25 +382,35 @@ impl<F> Redis<F> {
         }
     }
 
-    /// Runs one Redis call under the timeout and the breaker.
-    async fn call<T, Fut>(&self, op: &'static str, call: Fut) -> Result<T, BackendError>
+    /// Runs one Redis call under the timeout and the breaker for its kind of access. Dropped
+    /// before it is answered, the call settles the breaker anyway (see [`Permit`]).
+    async fn call<T, Fut>(
+        &self,
+        op: &'static str,
+        access: Access,
+        call: Fut,
+    ) -> Result<T, BackendError>
     where
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        if !self.breaker.allow() {
+        let breaker = match access {
+            Access::Read => &self.breakers.read,
+            Access::Write => &self.breakers.write,
+        };
+        let Some(permit) = breaker.allow() else {
             self.stats.rejected.fetch_add(1, Relaxed);
             return Err(BackendError::new(
                 BackendErrorKind::Unavailable,
                 format!("redis {op}: circuit open, not calling Redis"),
             ));
-        }
+        };
         match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(value)) => {
-                self.breaker.success();
+                permit.success();
                 Ok(value)
             }
             Ok(Err(error)) => {
-                self.breaker.failure();
+                permit.failure();
                 self.stats.errors.fetch_add(1, Relaxed);
                 Err(BackendError::new(
                     BackendErrorKind::Unavailable,
@@ -381,7 +418,7 @@ impl<F> Redis<F> {
                 ))
             }
             Err(_) => {
-                self.breaker.failure();
+                permit.failure();
                 self.stats.timeouts.fetch_add(1, Relaxed);
                 Err(BackendError::new(
                     BackendErrorKind::Timeout,
@@ -411,14 +448,16 @@ impl<F> Redis<F> {
                 .arg(&pattern)
                 .arg("COUNT")
                 .arg(500);
-            let (next, keys): (u64, Vec<String>) =
-                self.call("SCAN", self.connection.query(&scan)).await?;
+            let (next, keys): (u64, Vec<String>) = self
+                .call("SCAN", Access::Write, self.connection.query(&scan))
+                .await?;
             if !keys.is_empty() {
                 let deletes = keys
                     .iter()
                     .map(|key| redis::cmd("DEL").arg(key).clone())
                     .collect();
-                self.call("DEL", self.connection.run_all(deletes)).await?;
+                self.call("DEL", Access::Write, self.connection.run_all(deletes))
+                    .await?;
                 removed += keys.len() as u64;
             }
             if next == 0 {
@@ -452,7 +491,8 @@ impl<F> Redis<F> {
             }
             commands.push(command);
         }
-        self.call("SET", self.connection.run_all(commands)).await
+        self.call("SET", Access::Write, self.connection.run_all(commands))
+            .await
     }
 }
 
@@ -473,7 +513,7 @@ impl<F> Clone for Redis<F> {
             prefix: Arc::clone(&self.prefix),
             codec: Arc::clone(&self.codec),
             timeout: self.timeout,
-            breaker: Arc::clone(&self.breaker),
+            breakers: Arc::clone(&self.breakers),
             stats: Arc::clone(&self.stats),
         }
     }
@@ -488,7 +528,9 @@ where
 {
     async fn get(&self, key: &Key) -> Lookup<V> {
         let command = redis::cmd("GET").arg(self.redis_key(key)).clone();
-        let bytes: Option<Vec<u8>> = self.call("GET", self.connection.query(&command)).await?;
+        let bytes: Option<Vec<u8>> = self
+            .call("GET", Access::Read, self.connection.query(&command))
+            .await?;
         let Some(bytes) = bytes else {
             return Ok(None);
         };
@@ -507,7 +549,7 @@ where
 
     async fn remove(&self, key: &Key) -> Result<(), BackendError> {
         let command = redis::cmd("DEL").arg(self.redis_key(key)).clone();
-        self.call("DEL", self.connection.query::<()>(&command))
+        self.call("DEL", Access::Write, self.connection.query::<()>(&command))
             .await
     }
 
@@ -551,20 +593,30 @@ impl Breaker {
         self.state.load(Relaxed) != CLOSED
     }
 
-    fn allow(&self) -> bool {
-        match self.state.load(Relaxed) {
-            CLOSED => true,
+    /// A permit to call Redis, or `None` while the breaker is open (or another call probes).
+    fn allow(&self) -> Option<Permit<'_>> {
+        let probe = match self.state.load(Relaxed) {
+            CLOSED => false,
             OPEN => {
                 let now = Timestamp::now().as_millis();
                 // After the cool-down, exactly one caller gets to probe.
-                now >= self.open_until.load(Relaxed)
+                let due = now >= self.open_until.load(Relaxed)
                     && self
                         .state
                         .compare_exchange(OPEN, PROBING, Relaxed, Relaxed)
-                        .is_ok()
+                        .is_ok();
+                if !due {
+                    return None;
+                }
+                true
             }
-            _ => false,
-        }
+            _ => return None,
+        };
+        Some(Permit {
+            breaker: self,
+            probe,
+            settled: false,
+        })
     }
 
     fn success(&self) {
@@ -583,6 +635,42 @@ impl Breaker {
             if self.state.swap(OPEN, Relaxed) == CLOSED {
                 tracing::warn!(failures, cool_down = ?self.cool_down, "redis keeps failing: circuit open");
             }
+        }
+    }
+
+    /// A probe that was never answered (its caller went away): it says nothing of Redis, so the
+    /// breaker is open as before and the next call probes again at once.
+    fn abandon_probe(&self) {
+        let _ = self.state.compare_exchange(PROBING, OPEN, Relaxed, Relaxed);
+    }
+}
+
+/// One call's permission to reach Redis. Its outcome settles the breaker; dropped unsettled (the
+/// call's future was dropped mid-flight: a caller's timeout, a client that went away), a probe
+/// gives its turn back instead of leaving the breaker half-open for good.
+#[must_use]
+struct Permit<'a> {
+    breaker: &'a Breaker,
+    probe: bool,
+    settled: bool,
+}
+
+impl Permit<'_> {
+    fn success(mut self) {
+        self.settled = true;
+        self.breaker.success();
+    }
+
+    fn failure(mut self) {
+        self.settled = true;
+        self.breaker.failure();
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if self.probe && !self.settled {
+            self.breaker.abandon_probe();
         }
     }
 }
@@ -625,18 +713,33 @@ mod tests {
     async fn breaker_opens_after_failures_then_probes_once() {
         let breaker = Breaker::new(3, Duration::from_secs(1));
         for _ in 0..3 {
-            assert!(breaker.allow());
-            breaker.failure();
+            breaker.allow().expect("closed").failure();
         }
-        assert!(!breaker.allow(), "open");
+        assert!(breaker.allow().is_none(), "open");
         tokio::time::advance(Duration::from_millis(1001)).await;
-        assert!(breaker.allow(), "one probe after the cool-down");
-        assert!(!breaker.allow(), "only one");
-        breaker.failure();
-        assert!(!breaker.allow(), "the failed probe opens it again");
+        let probe = breaker.allow().expect("one probe after the cool-down");
+        assert!(breaker.allow().is_none(), "only one");
+        probe.failure();
+        assert!(breaker.allow().is_none(), "the failed probe opens it again");
         tokio::time::advance(Duration::from_millis(1001)).await;
-        assert!(breaker.allow());
-        breaker.success();
-        assert!(breaker.allow() && breaker.allow(), "closed");
+        breaker.allow().expect("a probe").success();
+        assert!(
+            breaker.allow().is_some() && breaker.allow().is_some(),
+            "closed"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_dropped_unanswered_lets_the_next_call_probe() {
+        let breaker = Breaker::new(1, Duration::from_secs(1));
+        breaker.allow().expect("closed").failure();
+        tokio::time::advance(Duration::from_millis(1001)).await;
+        drop(breaker.allow().expect("the probe"));
+        let probe = breaker.allow().expect("the next call probes");
+        probe.success();
+        assert!(!breaker.is_open());
+        // A call that was let through while closed and then dropped changes nothing.
+        drop(breaker.allow().expect("closed"));
+        assert!(!breaker.is_open());
     }
 }
