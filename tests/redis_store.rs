@@ -364,3 +364,20 @@ async fn a_probe_whose_caller_gives_up_does_not_leave_the_breaker_half_open() {
     assert!(recovered, "Redis is used again: {:?}", store.stats());
     assert!(!store.stats().breaker_open);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typed_value_is_never_read_as_another_type() {
+    let server = RedisServer::start(&[]).await;
+    let store = redis(&server, "types:");
+    let names: Cache<String, Redis> = Cache::builder(store.clone()).build().unwrap();
+    let counts: Cache<u64, Redis> = Cache::builder(store.clone()).build().unwrap();
+    names.insert("k", "abcdef".to_owned()).await;
+    // Same namespace, same key: postcard would read the string's length prefix as `6`.
+    assert_eq!(counts.get("k").await, None);
+    assert_eq!(store.stats().corrupt, 1, "counted");
+    assert_eq!(counts.stats().errors, 1);
+    let computed = counts.get_or_compute("k", || async { 7 }).await;
+    assert_eq!(computed, 7);
+    assert_eq!(counts.get("k").await, Some(7));
+    assert_eq!(names.get("k").await, None, "and the other way round");
+}

@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! magic "LYCK" | envelope version | format id | compression id | flags
+//! value type (xxh3-64 of the Rust type's name, u64 LE)
 //! stored_at | fresh_until | stale_until | error_until | retain_until   (u64 LE, ms since the epoch)
 //! key length (u32 LE) | the key's encoded parts
 //! tag count (u16 LE) | each tag: length (u16 LE) and UTF-8 bytes
@@ -12,8 +13,12 @@
 //! ```
 //!
 //! Reading checks every part: foreign, truncated or corrupt bytes, another format, an unknown
-//! compression, a checksum that does not match, or an entry written for another key (the full
-//! key is compared, not its hash) all fail to decode. The store reports that as a
+//! compression, a checksum that does not match, an entry written for another key (the full
+//! key is compared, not its hash), or one written as a value of another type (two caches of
+//! different value types on one namespace: a `String` is never read as a `u64`) all fail to
+//! decode. The value type is identified by its name, as `std::any::type_name` gives it: the
+//! same in every process built from the same code; a build with another compiler may name a
+//! type differently, which reads as a miss, never as a wrong value. The store reports that as a
 //! [`Corrupt`](crate::BackendErrorKind::Corrupt) error, which the engine counts and reads as a
 //! miss: never a panic, never a wrong answer.
 //!
@@ -53,8 +58,16 @@ use bytes::Bytes;
 use crate::{BackendError, BackendErrorKind, Entry, Key, Timestamp};
 
 const MAGIC: &[u8; 4] = b"LYCK";
-const ENVELOPE_VERSION: u8 = 2;
-const HEADER: usize = 4 + 4 + 5 * 8;
+const ENVELOPE_VERSION: u8 = 3;
+/// Magic and ids, the value type, five times.
+const HEADER: usize = 4 + 4 + 8 + 5 * 8;
+/// Where the five times start.
+const TIMES: usize = 4 + 4 + 8;
+
+/// The identity of value type `V` in the envelope.
+fn type_id<V>() -> u64 {
+    xxhash_rust::xxh3::xxh3_64(std::any::type_name::<V>().as_bytes())
+}
 const CHECKSUM: usize = 8;
 
 /// A serialization format for values of type `V` in byte tiers.
@@ -256,6 +269,7 @@ impl<F> Codec<F> {
         let mut out = Vec::with_capacity(HEADER + 8 + key.len() + payload.len() + CHECKSUM);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&[ENVELOPE_VERSION, F::ID, compression.id(), 0]);
+        out.extend_from_slice(&type_id::<V>().to_le_bytes());
         for time in [
             entry.stored_at(),
             entry.fresh_until(),
@@ -313,13 +327,16 @@ impl<F> Codec<F> {
                 F::NAME
             )));
         }
-        let time = |at: usize| {
-            Timestamp::from_millis(u64::from_le_bytes(
-                body[at..at + 8].try_into().expect("8 bytes"),
-            ))
-        };
+        let word = |at: usize| u64::from_le_bytes(body[at..at + 8].try_into().expect("8 bytes"));
+        if word(8) != type_id::<V>() {
+            return Err(CodecError::new(format!(
+                "stored as another type than `{}`",
+                std::any::type_name::<V>()
+            )));
+        }
+        let time = |n: usize| Timestamp::from_millis(word(TIMES + 8 * n));
         let (stored_at, fresh_until, stale_until, error_until, retain_until) =
-            (time(8), time(16), time(24), time(32), time(40));
+            (time(0), time(1), time(2), time(3), time(4));
         let mut at = HEADER;
         let read_len = |at: &mut usize| -> Result<usize, CodecError> {
             let end = *at + 4;
@@ -548,6 +565,25 @@ mod tests {
         assert_eq!(
             compressing.encode(&key, &small).unwrap(),
             plain.encode(&key, &small).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_value_of_another_type_is_refused() {
+        let key = Key::from_parts(["k"]);
+        let codec = Codec::new(Postcard);
+        let text = Entry::new(
+            "abcdef".to_owned(),
+            Timestamp::from_millis(0),
+            Duration::from_secs(60),
+            Duration::ZERO,
+        );
+        let bytes = Bytes::from(codec.encode(&key, &text).unwrap());
+        let err = codec.decode::<u64>(&key, bytes.clone()).unwrap_err();
+        assert_eq!(err.to_string(), "stored as another type than `u64`");
+        assert_eq!(
+            codec.decode::<String>(&key, bytes).unwrap().value(),
+            "abcdef"
         );
     }
 
