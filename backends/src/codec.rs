@@ -171,14 +171,19 @@ impl Compression {
     }
 }
 
-/// Decompresses a payload stored with compression `id`, refusing to grow past `limit` bytes.
+/// Decompresses a payload stored with compression `id`, refusing to grow past `limit` bytes,
+/// and never allocating more than `limit` bytes on the way.
 fn decompress(id: u8, data: Bytes, limit: usize) -> Result<Bytes, CodecError> {
     match id {
+        0 if data.len() > limit => Err(CodecError::new("payload larger than allowed")),
         0 => Ok(data),
         #[cfg(feature = "zstd")]
         1 => {
-            let decoder = zstd::stream::read::Decoder::new(&data[..])
-                .map_err(|e| CodecError::new(format!("zstd: {e}")))?;
+            let zstd = |e: std::io::Error| CodecError::new(format!("zstd: {e}"));
+            // The slice is its own buffer (no `BufReader`), and the window the decoder keeps is
+            // no larger than the limit: a frame asking for more is refused, not allocated.
+            let mut decoder = zstd::stream::read::Decoder::with_buffer(&data[..]).map_err(zstd)?;
+            decoder.window_log_max(window_log(limit)).map_err(zstd)?;
             read_limited("zstd", decoder, limit)
         }
         #[cfg(feature = "gzip")]
@@ -192,22 +197,47 @@ fn decompress(id: u8, data: Bytes, limit: usize) -> Result<Bytes, CodecError> {
     }
 }
 
-/// Reads all of a decompressor, but never more than `limit` bytes (a small payload must not
-/// expand into an unbounded allocation).
+/// The zstd window (log 2 of its bytes) that a payload of at most `limit` bytes can need: zstd
+/// never needs a window larger than its content. Within zstd's bounds (10 to 31).
+#[cfg(feature = "zstd")]
+fn window_log(limit: usize) -> u32 {
+    limit
+        .max(1)
+        .next_power_of_two()
+        .trailing_zeros()
+        .clamp(10, 31)
+}
+
+/// Reads all of a decompressor, but never more than `limit` bytes, in an output that grows by
+/// doubling but never past `limit` (so a small payload cannot expand into a large allocation,
+/// and a payload that fits never costs more than its size).
 #[cfg(any(feature = "zstd", feature = "gzip"))]
-fn read_limited(name: &str, reader: impl std::io::Read, limit: usize) -> Result<Bytes, CodecError> {
-    use std::io::Read;
-    let mut out = Vec::new();
-    reader
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| CodecError::new(format!("{name}: {e}")))?;
-    if out.len() > limit {
-        return Err(CodecError::new(format!(
-            "{name}: payload larger than allowed"
-        )));
+fn read_limited(
+    name: &str,
+    mut reader: impl std::io::Read,
+    limit: usize,
+) -> Result<Bytes, CodecError> {
+    let mut out: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 8 * 1024];
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => return Ok(Bytes::from(out)),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CodecError::new(format!("{name}: {e}"))),
+        };
+        let len = out.len() + n;
+        if len > limit {
+            return Err(CodecError::new(format!(
+                "{name}: payload larger than allowed"
+            )));
+        }
+        if len > out.capacity() {
+            let grown = (out.capacity() * 2).max(len).max(chunk.len()).min(limit);
+            out.reserve_exact(grown - out.len());
+        }
+        out.extend_from_slice(&chunk[..n]);
     }
-    Ok(Bytes::from(out))
 }
 
 /// Encodes and decodes entries for byte tiers: a [`Format`], a [`Compression`] and the
@@ -221,13 +251,16 @@ pub struct Codec<F> {
 }
 
 impl<F> Codec<F> {
+    /// The default bound on a payload read back: 256 MiB.
+    pub const DEFAULT_MAX_PAYLOAD_SIZE: usize = 256 * 1024 * 1024;
+
     /// A codec in `format`, without compression.
     pub fn new(format: F) -> Self {
         Codec {
             format,
             compression: Compression::None,
             min_compress_size: 1024,
-            max_payload_size: 256 * 1024 * 1024,
+            max_payload_size: Self::DEFAULT_MAX_PAYLOAD_SIZE,
         }
     }
 
@@ -241,6 +274,21 @@ impl<F> Codec<F> {
     /// it saves). Default: 1 KiB.
     pub fn min_compress_size(mut self, bytes: usize) -> Self {
         self.min_compress_size = bytes;
+        self
+    }
+
+    /// The largest payload a read accepts, decompressed: a larger one reads as corrupt, and
+    /// decoding never allocates more than this for the payload (a few kilobytes of a
+    /// decompressor's own state aside). Default: 256 MiB ([`Codec::DEFAULT_MAX_PAYLOAD_SIZE`]).
+    ///
+    /// ```
+    /// use layercake_backends::codec::{Codec, Postcard};
+    ///
+    /// let codec = Codec::new(Postcard).max_payload_size(8 * 1024 * 1024);
+    /// # drop(codec);
+    /// ```
+    pub fn max_payload_size(mut self, bytes: usize) -> Self {
+        self.max_payload_size = bytes;
         self
     }
 
@@ -457,15 +505,37 @@ where
             .map_err(|e| CodecError::new(format!("bincode: {e}")))
     }
 
+    /// bincode allocates a string or a byte buffer as long as the length its input claims,
+    /// before reading it; its limit bounds what all claims add up to. The limit is the
+    /// smallest power of two that holds the payload, so a lying length can never make it
+    /// allocate more than twice the payload's size (bincode's limit is a type parameter, hence
+    /// one instance per power of two).
     fn decode(&self, payload: Bytes) -> Result<V, CodecError> {
-        let config = bincode::config::standard().with_limit::<{ 256 * 1024 * 1024 }>();
-        let (value, read) = bincode::serde::decode_from_slice(&payload, config)
-            .map_err(|e| CodecError::new(format!("bincode: {e}")))?;
-        if read != payload.len() {
-            return Err(CodecError::new("bincode: trailing bytes"));
+        macro_rules! limited {
+            ($($bits:literal)+) => {$(
+                if payload.len() <= 1 << $bits {
+                    return bincode_decode::<V, { 1 << $bits }>(&payload);
+                }
+            )+};
         }
-        Ok(value)
+        limited!(6 8 10 12 14 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30);
+        Err(CodecError::new("bincode: payload larger than 1 GiB"))
     }
+}
+
+/// Decodes `payload` with bincode, its claims bounded by `LIMIT` bytes.
+#[cfg(feature = "bincode")]
+fn bincode_decode<V, const LIMIT: usize>(payload: &[u8]) -> Result<V, CodecError>
+where
+    V: serde::de::DeserializeOwned,
+{
+    let config = bincode::config::standard().with_limit::<LIMIT>();
+    let (value, read) = bincode::serde::decode_from_slice(payload, config)
+        .map_err(|e| CodecError::new(format!("bincode: {e}")))?;
+    if read != payload.len() {
+        return Err(CodecError::new("bincode: trailing bytes"));
+    }
+    Ok(value)
 }
 
 /// [rkyv](https://docs.rs/rkyv): read in place, without deserializing. Feature `rkyv`.

@@ -234,6 +234,14 @@ impl<F> RedisBuilder<F> {
         self
     }
 
+    /// The largest payload a read accepts, decompressed (see [`Codec::max_payload_size`]): a
+    /// larger one reads as a counted miss, and reading never allocates more than this for it.
+    /// Default: 256 MiB.
+    pub fn max_payload_size(mut self, bytes: usize) -> Self {
+        self.codec = self.codec.max_payload_size(bytes);
+        self
+    }
+
     /// Every Redis call gives up after this long (read as a miss). Default: 100 ms.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
