@@ -8,10 +8,10 @@
 use std::{hint::black_box, sync::LazyLock, time::Duration};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use layercake::{Cache, Moka, cached_handler};
+use layercake::{Cache, GetSize, Moka, cached_handler};
 use layercake_benches::poll_now;
 
-#[derive(Clone)]
+#[derive(Clone, GetSize)]
 struct Report {
     rows: Vec<u64>,
 }

@@ -8,13 +8,13 @@ use std::{
     time::Duration,
 };
 
-use layercake::{Cache, Moka, StalePolicy};
+use layercake::{Cache, GetSize, Moka, StalePolicy};
 use tokio::{
     task::JoinSet,
     time::{advance, sleep},
 };
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, GetSize)]
 struct Profile {
     id: u32,
     name: String,
@@ -28,7 +28,7 @@ fn numbered(
     move || std::future::ready(calls.fetch_add(1, SeqCst) as u32 + 1)
 }
 
-fn cache<V: Clone + Send + Sync + 'static>(ttl: u64) -> Cache<V, Moka> {
+fn cache<V: Clone + Send + Sync + GetSize + 'static>(ttl: u64) -> Cache<V, Moka> {
     Cache::builder(Moka::default())
         .ttl(Duration::from_secs(ttl))
         .build()
@@ -251,4 +251,37 @@ async fn caches_of_different_types_share_one_store_without_mixing() {
     let other: Cache<u64, Moka> = Cache::builder(store).namespace("other").build().unwrap();
     assert_eq!(other.get("same-key").await, None);
     assert_eq!(other.stats().errors, 0);
+}
+
+#[derive(Clone, GetSize)]
+enum Shape {
+    Named { label: String, points: Vec<u32> },
+    Tuple(Vec<u8>, #[get_size(ignore)] Vec<u8>),
+    Empty,
+}
+
+#[derive(Clone, GetSize)]
+struct Wrapper<T>(T, u64);
+
+#[tokio::test]
+async fn values_are_weighed_by_the_heap_they_own() {
+    let store = Moka::new(64 * 1024 * 1024);
+    let texts: Cache<String, Moka> = Cache::builder(store.clone()).build().unwrap();
+    texts.insert("big", "x".repeat(1024 * 1024)).await;
+    store.run_pending_tasks();
+    let weighed = store.weighted_size();
+    assert!(
+        (1024 * 1024..1024 * 1024 + 4096).contains(&weighed),
+        "a 1 MiB string weighs its bytes, not its 24-byte handle: {weighed}"
+    );
+
+    // The derive sums the fields' heap; `ignore` leaves one out.
+    let named = Shape::Named {
+        label: "abc".to_owned(),
+        points: Vec::with_capacity(10),
+    };
+    assert_eq!(named.get_heap_size(), 3 + 10 * 4);
+    assert_eq!(Shape::Tuple(vec![0; 5], vec![0; 100]).get_heap_size(), 5);
+    assert_eq!(Shape::Empty.get_heap_size(), 0);
+    assert_eq!(Wrapper("hello".to_owned(), 1).get_heap_size(), 5);
 }

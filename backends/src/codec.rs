@@ -506,20 +506,23 @@ where
     }
 
     /// bincode allocates a string or a byte buffer as long as the length its input claims,
-    /// before reading it; its limit bounds what all claims add up to. The limit is the
-    /// smallest power of two that holds the payload, so a lying length can never make it
-    /// allocate more than twice the payload's size (bincode's limit is a type parameter, hence
-    /// one instance per power of two).
+    /// before reading it; its limit bounds what all claims add up to. Numbers claim their size
+    /// in memory, up to 16 bytes for one byte of input (a `u128` varint), so the limit is the
+    /// smallest power of two at least 16 times the payload: a lying length can never make it
+    /// allocate more than 32 times the payload's size, where it could allocate 256 MiB from a
+    /// few bytes (bincode's limit is a type parameter, hence one instance per power of two).
     fn decode(&self, payload: Bytes) -> Result<V, CodecError> {
+        let claims = payload.len().saturating_mul(16);
         macro_rules! limited {
             ($($bits:literal)+) => {$(
-                if payload.len() <= 1 << $bits {
+                if claims <= 1 << $bits {
                     return bincode_decode::<V, { 1 << $bits }>(&payload);
                 }
             )+};
         }
-        limited!(6 8 10 12 14 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30);
-        Err(CodecError::new("bincode: payload larger than 1 GiB"))
+        limited!(8 10 12 14 16 18 20 21 22 23 24 25 26 27 28 29 30);
+        // Payloads over 64 MiB: 2 GiB of claims, the most a 32-bit target can count.
+        bincode_decode::<V, { 1 << 31 }>(&payload)
     }
 }
 

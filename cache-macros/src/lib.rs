@@ -1,5 +1,8 @@
-//! `#[cached_handler]`: caching for async functions, generated at compile time. Use it through
-//! `layercake::cached_handler`; the generated code refers only to `::layercake::…` paths.
+//! `#[cached_handler]`: caching for async functions, generated at compile time, and
+//! `#[derive(GetSize)]` for the weight of cached values. Use them through `layercake`; the
+//! generated code refers only to `::layercake::…` paths.
+
+mod get_size;
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as Tokens};
@@ -8,6 +11,16 @@ use syn::{
     Expr, ExprLit, FnArg, GenericArgument, Ident, ItemFn, Lit, LitStr, Meta, Pat, PathArguments,
     ReturnType, Token, Type, parse::Parser, punctuated::Punctuated, spanned::Spanned,
 };
+
+/// Derives `layercake::GetSize` (get-size2's trait): the heap a value owns is the sum of its
+/// fields' (`#[get_size(ignore)]` leaves a field out). See `layercake::weigh`.
+#[proc_macro_derive(GetSize, attributes(get_size))]
+pub fn derive_get_size(item: TokenStream) -> TokenStream {
+    match syn::parse(item).and_then(get_size::expand) {
+        Ok(tokens) => tokens.into(),
+        Err(error) => error.to_compile_error().into(),
+    }
+}
 
 /// Caches an async function: see `layercake::cached_handler`.
 #[proc_macro_attribute]
@@ -465,6 +478,12 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
         quote!(.concurrency(#n))
     });
     let namespace = config.namespace.as_ref().map(|ns| quote!(.namespace(#ns)));
+    // Values are weighed for a memory tier's budget the best way their type allows.
+    let weigher = quote!(.weigher({
+        #[allow(unused_imports)]
+        use ::layercake::__private::{WeighByGetSize as _, WeighBySerde as _, WeighBySize as _};
+        (&&&::layercake::__private::WeighAs::<#value_type>::new()).weigher()
+    }));
     let tags = (!config.tags.is_empty()).then(|| {
         let tags = &config.tags;
         quote!(.tags([#(#tags),*]))
@@ -594,6 +613,7 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
                 #value_assertion
                 ::layercake::__private::cache(&SLOT, || {
                     ::layercake::Cache::builder(#backend)
+                        #weigher
                         #ttl #stale #stale_policy #concurrency #lock_timeout #upstream_timeout
                         #namespace #lifetime #tags
                         .build()

@@ -42,6 +42,7 @@ mod private;
 pub mod refresh;
 mod stats;
 mod typed;
+pub mod weigh;
 
 /// The storage crate, `layercake-backends`.
 pub use layercake_backends as backends;
@@ -166,6 +167,7 @@ pub use crate::{
     layer::{CacheLayer, CacheLayerBuilder},
     stats::CacheStats,
     typed::{Cache, CacheBuilder},
+    weigh::GetSize,
 };
 
 /// The README's examples, compiled and run as doc tests (they use the Redis store).

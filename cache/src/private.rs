@@ -127,6 +127,59 @@ impl<E> NoShare<E> for Share<E> {
     }
 }
 
+/// How the macro weighs a function's values for a memory tier's byte budget, the best way the
+/// value type allows, found by `(&&&WeighAs::<T>::new()).weigher()`: [`GetSize`](crate::GetSize)
+/// ([`WeighByGetSize`]), else the size of its serde encoding ([`WeighBySerde`], feature
+/// `codec`), else `size_of` ([`WeighBySize`]).
+pub struct WeighAs<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T> WeighAs<T> {
+    /// The marker for value type `T`.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        WeighAs(std::marker::PhantomData)
+    }
+}
+
+/// Weighs by `GetSize`.
+pub trait WeighByGetSize<T> {
+    /// The weigher.
+    fn weigher(&self) -> fn(&T) -> usize;
+}
+
+impl<T: crate::GetSize> WeighByGetSize<T> for &&WeighAs<T> {
+    fn weigher(&self) -> fn(&T) -> usize {
+        |value| value.get_size()
+    }
+}
+
+/// Weighs by the size of the value's serde encoding (what it owns, about), and its own size.
+pub trait WeighBySerde<T> {
+    /// The weigher.
+    fn weigher(&self) -> fn(&T) -> usize;
+}
+
+#[cfg(feature = "codec")]
+impl<T: serde::Serialize> WeighBySerde<T> for &WeighAs<T> {
+    fn weigher(&self) -> fn(&T) -> usize {
+        |value| {
+            std::mem::size_of::<T>() + postcard::experimental::serialized_size(value).unwrap_or(0)
+        }
+    }
+}
+
+/// Weighs by `size_of` alone: for values that own no heap, or say nothing of it.
+pub trait WeighBySize<T> {
+    /// The weigher.
+    fn weigher(&self) -> fn(&T) -> usize;
+}
+
+impl<T> WeighBySize<T> for WeighAs<T> {
+    fn weigher(&self) -> fn(&T) -> usize {
+        |_| std::mem::size_of::<T>()
+    }
+}
+
 /// A `None` result, kept out of the cache.
 #[derive(Debug, Clone, Copy)]
 pub struct NotCached;

@@ -10,6 +10,7 @@ use crate::{
     flight::{Outcome, SharedError},
     offload::TaskError,
     refresh::{HotKeys, spawn_checker},
+    weigh::{ByGetSize, Weigher},
 };
 
 /// Keeps `compute` to be run again: each run uses a fresh copy.
@@ -51,15 +52,17 @@ const KEY_SCHEMA: &str = "value/1";
 ///
 /// `get_or_compute` answers from the backend when it holds a fresh entry; otherwise exactly one
 /// caller per key runs its `compute` future and every concurrent caller for the same key gets
-/// that result. If the computing caller fails, panics or is cancelled, a waiting caller takes
-/// over with its own `compute`, so nobody hangs. `Cache` is a cheap handle: clones share
-/// entries, flights and counters.
+/// that result. If the computing caller panics or is cancelled, a waiting caller takes over
+/// with its own `compute`, so nobody hangs; if it fails, the waiting callers get its error (see
+/// [`try_get_or_compute`](Cache::try_get_or_compute)). `Cache` is a cheap handle: clones share
+/// entries, flights and counters. Values are weighed for a memory tier's byte budget by what
+/// they own (see [`weigh`](crate::weigh)).
 ///
 /// ```
 /// use std::time::Duration;
-/// use layercake::{Cache, Moka};
+/// use layercake::{Cache, GetSize, Moka};
 ///
-/// #[derive(Clone)]
+/// #[derive(Clone, GetSize)]
 /// struct User { name: String }
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -109,13 +112,14 @@ impl<V, B> fmt::Debug for Cache<V, B> {
     }
 }
 
-/// Builds a [`Cache`]; see [`Cache::builder`].
+/// Builds a [`Cache`]; see [`Cache::builder`]. `W` is how values are weighed (see
+/// [`weigh`](crate::weigh)): [`ByGetSize`] until [`weigher`](CacheBuilder::weigher) is called.
 #[must_use]
-pub struct CacheBuilder<V, B> {
+pub struct CacheBuilder<V, B, W = ByGetSize> {
     backend: B,
     policy: Policy,
     namespace: String,
-    weigher: fn(&V) -> usize,
+    weigher: W,
     lifetime: fn(&V) -> Option<std::time::Duration>,
     tags: Vec<Arc<str>>,
     _value: PhantomData<fn() -> V>,
@@ -126,14 +130,16 @@ where
     V: Clone + Send + Sync + 'static,
     B: Backend<V>,
 {
-    /// A builder for a cache on `backend`. Defaults: ttl 60 s, no stale window,
+    /// A builder for a cache on `backend`. Values are weighed with [`GetSize`](crate::GetSize)
+    /// (see [`weigh`](crate::weigh)) unless a [`weigher`](CacheBuilder::weigher) is given.
+    /// Defaults: ttl 60 s, no stale window,
     /// [`StalePolicy::Return`](crate::StalePolicy::Return), namespace `"layercake"`, lock timeout 5 s ([`DEFAULT_LOCK_TIMEOUT`](crate::DEFAULT_LOCK_TIMEOUT)).
-    pub fn builder(backend: B) -> CacheBuilder<V, B> {
+    pub fn builder(backend: B) -> CacheBuilder<V, B, ByGetSize> {
         CacheBuilder {
             backend,
             policy: Policy::default(),
             namespace: "layercake".to_owned(),
-            weigher: |_| std::mem::size_of::<V>(),
+            weigher: ByGetSize,
             lifetime: |_| None,
             tags: Vec::new(),
             _value: PhantomData,
@@ -405,27 +411,38 @@ where
     }
 }
 
-impl<V, B> CacheBuilder<V, B>
+impl<V, B, W> CacheBuilder<V, B, W>
 where
     V: Clone + Send + Sync + 'static,
     B: Backend<V>,
 {
     policy_setters!("caller");
 
-    /// How many bytes a value occupies, for the byte budget of in-memory stores.
-    /// Default: `size_of::<V>()`, which undercounts values that own heap data.
+    /// How many bytes a value occupies, for the byte budget of in-memory stores: its own size
+    /// and the heap it owns. Default: [`GetSize::get_size`](crate::GetSize::get_size); types
+    /// without `GetSize` need one (see [`weigh`](crate::weigh)).
     ///
     /// ```
     /// # use layercake::{Cache, Moka};
-    /// let cache: Cache<String, Moka> = Cache::builder(Moka::default())
-    ///     .weigher(|s: &String| s.len())
+    /// #[derive(Clone)]
+    /// struct Page { html: std::sync::Arc<str> }
+    ///
+    /// let cache: Cache<Page, Moka> = Cache::builder(Moka::default())
+    ///     .weigher(|page: &Page| std::mem::size_of::<Page>() + 16 + page.html.len())
     ///     .build()
     ///     .unwrap();
     /// # drop(cache);
     /// ```
-    pub fn weigher(mut self, weigher: fn(&V) -> usize) -> Self {
-        self.weigher = weigher;
-        self
+    pub fn weigher(self, weigher: fn(&V) -> usize) -> CacheBuilder<V, B, fn(&V) -> usize> {
+        CacheBuilder {
+            backend: self.backend,
+            policy: self.policy,
+            namespace: self.namespace,
+            weigher,
+            lifetime: self.lifetime,
+            tags: self.tags,
+            _value: PhantomData,
+        }
     }
 
     /// Stores `tags` with every entry, for invalidation by tag (the list is shared by the
@@ -453,7 +470,10 @@ where
     }
 
     /// Builds the cache, or says what is wrong with the configuration.
-    pub fn build(self) -> Result<Cache<V, B>, BuildError> {
+    pub fn build(self) -> Result<Cache<V, B>, BuildError>
+    where
+        W: Weigher<V>,
+    {
         let prefix = self.policy.validate(&self.namespace, KEY_SCHEMA)?;
         let hot = self
             .policy
@@ -463,7 +483,7 @@ where
         Ok(Cache {
             engine: Arc::new(Engine::new(self.backend, self.policy)),
             prefix,
-            weigher: self.weigher,
+            weigher: self.weigher.into_fn(),
             lifetime: self.lifetime,
             tags: (!self.tags.is_empty()).then(|| Arc::from(self.tags)),
             hot,

@@ -102,14 +102,47 @@ impl CachedResponse {
         &self.body
     }
 
-    /// About how many bytes the response occupies in memory.
+    /// About how many bytes the response occupies in memory: itself, its header map (every
+    /// slot it has room for, and the bytes of the names and values), how it varies, and the
+    /// body.
     pub fn weight(&self) -> usize {
-        let headers: usize = self
+        let bytes: usize = self
             .headers
             .iter()
-            .map(|(name, value)| name.as_str().len() + value.len() + 32)
+            .map(|(name, value)| name.as_str().len() + value.len())
             .sum();
-        std::mem::size_of::<Self>() + headers + self.body.len()
+        let vary = self.vary.as_deref().map_or(0, |vary| {
+            ARC_HEADER
+                + std::mem::size_of::<Vary>()
+                + match vary {
+                    Vary::Selected { selection } => selection.len(),
+                    Vary::Variants { names, .. } => {
+                        ARC_HEADER
+                            + names
+                                .iter()
+                                .map(|n| std::mem::size_of::<HeaderName>() + n.as_str().len())
+                                .sum::<usize>()
+                    }
+                }
+        });
+        std::mem::size_of::<Self>()
+            + self.headers.capacity() * HEADER_SLOT
+            + bytes
+            + vary
+            + self.body.len()
+    }
+}
+
+/// What one slot of a `HeaderMap` costs: its entry (name, value, hash, links: 104 bytes on
+/// 64-bit targets) and its share of the index table.
+const HEADER_SLOT: usize = 112;
+
+/// The counts in front of an `Arc`'s value.
+const ARC_HEADER: usize = 2 * std::mem::size_of::<usize>();
+
+impl crate::GetSize for CachedResponse {
+    fn get_heap_size_with_tracker<T: get_size2::GetSizeTracker>(&self, tracker: T) -> (usize, T) {
+        (self.weight() - std::mem::size_of::<Self>(), tracker)
     }
 }
 

@@ -306,13 +306,14 @@ where
         let list = list.then(|| {
             let now = Timestamp::now();
             let value = CachedResponse::variants(names, generation);
+            let weight = value.weight();
             let entry = Entry::new(
                 value,
                 now,
                 horizon.saturating_duration_since(now),
                 Duration::ZERO,
             );
-            (primary.clone(), Arc::new(entry.with_weight(128)))
+            (primary.clone(), Arc::new(entry.with_weight(weight)))
         });
         Placement {
             key,
