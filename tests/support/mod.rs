@@ -639,6 +639,8 @@ pub mod http_origin {
     }
 }
 
+pub mod memory;
+
 #[path = "../../examples/reverse_proxy.rs"]
 #[allow(dead_code)]
 pub mod reverse_proxy;

@@ -1,0 +1,176 @@
+//! Filling memory stores far past their budget, and a counting allocator to measure them with,
+//! for `tests/memory_budget.rs` and `benches/memory.rs`. Each fill calls `at_end` while its
+//! store still holds its entries.
+
+// A counting global allocator needs `unsafe impl GlobalAlloc`; it only forwards to `System`.
+#![allow(unsafe_code)]
+
+use std::{
+    alloc::{GlobalAlloc, Layout, System},
+    convert::Infallible,
+    sync::atomic::{AtomicUsize, Ordering::Relaxed},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use http::{Request, Response, header};
+use http_body_util::Full;
+use layercake::{Cache, CacheLayer, Moka};
+use tower::{Layer, Service, ServiceExt};
+
+/// A global allocator that counts the live heap and its peak (bytes asked of the allocator).
+/// A binary measuring with it declares `#[global_allocator] static A: LiveHeap = LiveHeap;`.
+pub struct LiveHeap;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+static END: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(size: usize) {
+    let live = LIVE.fetch_add(size, Relaxed) + size;
+    PEAK.fetch_max(live, Relaxed);
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged; the counters are atomics.
+unsafe impl GlobalAlloc for LiveHeap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        grew(layout.size());
+        // SAFETY: forwarded as is.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Relaxed);
+        // SAFETY: forwarded as is.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if new_size >= layout.size() {
+            grew(new_size - layout.size());
+        } else {
+            LIVE.fetch_sub(layout.size() - new_size, Relaxed);
+        }
+        // SAFETY: forwarded as is.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// Notes what is live now: the end of a fill, while its store still holds its entries.
+pub fn mark_end() {
+    END.store(LIVE.load(Relaxed), Relaxed);
+}
+
+/// The peak live heap `fill` reaches above what was live before it, and what was live when it
+/// called [`mark_end`] (both 0 unless [`LiveHeap`] is the global allocator).
+pub fn measure(fill: impl FnOnce()) -> (usize, usize) {
+    let base = LIVE.load(Relaxed);
+    PEAK.store(base, Relaxed);
+    END.store(base, Relaxed);
+    fill();
+    (
+        PEAK.load(Relaxed) - base,
+        END.load(Relaxed).saturating_sub(base),
+    )
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Typed: `count` distinct strings of `size` bytes into a cache of `budget` bytes.
+pub fn typed_strings(count: usize, size: usize, budget: usize, at_end: impl FnOnce()) {
+    let rt = runtime();
+    rt.block_on(async {
+        let cache: Cache<String, Moka> = Cache::builder(Moka::new(budget as u64))
+            .ttl(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        for i in 0..count {
+            let value = format!("{i:0>size$}");
+            cache.insert(i.to_string(), value).await;
+        }
+        cache.backend().run_pending_tasks();
+        at_end();
+    });
+}
+
+/// Typed: `count` distinct byte buffers of `size` bytes into a cache of `budget` bytes.
+pub fn typed_bytes(count: usize, size: usize, budget: usize, at_end: impl FnOnce()) {
+    let rt = runtime();
+    rt.block_on(async {
+        let cache: Cache<Bytes, Moka> = Cache::builder(Moka::new(budget as u64))
+            .ttl(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        for i in 0..count {
+            cache
+                .insert(i.to_string(), Bytes::from(vec![i as u8; size]))
+                .await;
+        }
+        cache.backend().run_pending_tasks();
+        at_end();
+    });
+}
+
+/// The inner service: a response of `size` bytes of its own (not shared between responses),
+/// varying on `x-variant` when `vary` is set.
+fn origin(
+    size: usize,
+    vary: bool,
+) -> impl Service<
+    Request<Full<Bytes>>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future: Send,
+> + Clone
++ Send
++ 'static {
+    tower::service_fn(move |_: Request<Full<Bytes>>| async move {
+        let mut response = Response::new(Full::new(Bytes::from(vec![b'x'; size])));
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        if vary {
+            headers.insert(header::VARY, "x-variant".parse().unwrap());
+        }
+        Ok::<_, Infallible>(response)
+    })
+}
+
+/// Through the layer: `count` requests, each for a URL of its own (or, with `vary`, one URL
+/// and a variant of its own), of `size` bytes, into a store of `budget` bytes.
+pub fn layer(count: usize, size: usize, budget: usize, vary: bool, at_end: impl FnOnce()) {
+    let rt = runtime();
+    rt.block_on(async {
+        let store = Moka::new(budget as u64);
+        let cache = CacheLayer::builder(store.clone())
+            .ttl(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        let svc = cache.layer(origin(size, vary));
+        for i in 0..count {
+            let mut request = Request::get(if vary {
+                "/page".to_owned()
+            } else {
+                format!("/page/{i}")
+            });
+            if vary {
+                request = request.header("x-variant", i.to_string());
+            }
+            let request = request.body(Full::default()).unwrap();
+            let response = svc.clone().oneshot(request).await.unwrap();
+            let body = http_body_util::BodyExt::collect(response.into_body()).await;
+            drop(body);
+            // The store follows the body, in a task.
+            tokio::task::yield_now().await;
+        }
+        for _ in 0..16 {
+            tokio::task::yield_now().await;
+        }
+        store.run_pending_tasks();
+        at_end();
+    });
+}
