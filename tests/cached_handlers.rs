@@ -268,3 +268,28 @@ async fn eight_requests_to_a_failing_handler_all_have_its_error_after_one_call()
     }
     assert_eq!(BROKEN_CALLS.load(SeqCst), 6);
 }
+
+static HUGE_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached_handler(ttl = 60)]
+async fn huge(Path(id): Path<u8>) -> impl IntoResponse {
+    HUGE_CALLS.fetch_add(1, SeqCst);
+    // Over the 4 MiB a cached handler response may weigh.
+    vec![id; 5 * 1024 * 1024]
+}
+
+#[tokio::test]
+async fn a_response_too_large_to_cache_is_passed_on_whole() {
+    for _ in 0..2 {
+        let response = huge(Path(7)).await.into_response();
+        assert_eq!(response.status(), StatusCode::OK);
+        use http_body_util::BodyExt;
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body.len(), 5 * 1024 * 1024);
+        assert!(
+            body.iter().all(|&b| b == 7),
+            "every byte as the handler made it"
+        );
+    }
+    assert_eq!(HUGE_CALLS.load(SeqCst), 2, "not cached");
+}

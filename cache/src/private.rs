@@ -187,11 +187,19 @@ pub struct NotCached;
 /// Responses of axum handlers, as the cache keeps them.
 #[cfg(feature = "axum")]
 pub mod handler {
+    use std::{
+        collections::VecDeque,
+        pin::Pin,
+        task::{Context, Poll},
+    };
+
     use axum_core::{
         body::Body,
         response::{IntoResponse, Response},
     };
+    use bytes::{Bytes, BytesMut};
     use http::header;
+    use http_body::{Body as _, Frame};
 
     use crate::layer::CachedResponse;
 
@@ -253,7 +261,7 @@ pub mod handler {
             return Err(Passed::Own(Response::from_parts(parts, body)));
         }
         let error = status >= 400 && !storable_error;
-        match crate::layer::collect_body(body, MAX_BODY).await {
+        match read_whole(body, MAX_BODY).await {
             Ok(bytes) => {
                 let mut headers = parts.headers;
                 headers.remove(header::CONTENT_LENGTH);
@@ -265,10 +273,83 @@ pub mod handler {
                 }
                 Ok(cached)
             }
-            Err(_) => Err(Passed::Own(Response::from_parts(
-                parts,
-                Body::from("the response could not be read"),
-            ))),
+            // Too long to keep, or it has trailers or fails: passed on as the handler made it.
+            Err(body) => Err(Passed::Own(Response::from_parts(parts, body))),
+        }
+    }
+
+    /// Reads a whole body of at most `max` bytes. A body that is longer, has trailers or fails
+    /// is given back whole instead: the frames read so far, then the rest of it (or its error),
+    /// so that nothing the handler made is lost.
+    async fn read_whole(mut body: Body, max: usize) -> Result<Bytes, Body> {
+        let mut read = VecDeque::new();
+        let mut len = 0;
+        loop {
+            let frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
+            let frame = match frame {
+                None => break,
+                Some(Ok(frame)) => frame,
+                Some(Err(error)) => return Err(Body::new(Resumed::failed(read, error))),
+            };
+            len += frame.data_ref().map_or(0, Bytes::len);
+            let done = len > max || !frame.is_data();
+            read.push_back(frame);
+            if done {
+                return Err(Body::new(Resumed::rest(read, body)));
+            }
+        }
+        let mut whole = BytesMut::with_capacity(len);
+        for frame in read {
+            if let Ok(data) = frame.into_data() {
+                whole.extend_from_slice(&data);
+            }
+        }
+        Ok(whole.freeze())
+    }
+
+    /// A body given back after some of it was read: those frames, then the rest, or an error.
+    struct Resumed {
+        read: VecDeque<Frame<Bytes>>,
+        rest: Option<Body>,
+        error: Option<axum_core::Error>,
+    }
+
+    impl Resumed {
+        fn rest(read: VecDeque<Frame<Bytes>>, rest: Body) -> Self {
+            Resumed {
+                read,
+                rest: Some(rest),
+                error: None,
+            }
+        }
+
+        fn failed(read: VecDeque<Frame<Bytes>>, error: axum_core::Error) -> Self {
+            Resumed {
+                read,
+                rest: None,
+                error: Some(error),
+            }
+        }
+    }
+
+    impl http_body::Body for Resumed {
+        type Data = Bytes;
+        type Error = axum_core::Error;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, axum_core::Error>>> {
+            if let Some(frame) = self.read.pop_front() {
+                return Poll::Ready(Some(Ok(frame)));
+            }
+            if let Some(error) = self.error.take() {
+                return Poll::Ready(Some(Err(error)));
+            }
+            match &mut self.rest {
+                Some(rest) => Pin::new(rest).poll_frame(cx),
+                None => Poll::Ready(None),
+            }
         }
     }
 

@@ -126,8 +126,6 @@ use http::{HeaderName, Method, StatusCode};
 use layercake_backends::Backend;
 use tower_layer::Layer;
 
-#[cfg(feature = "axum")]
-pub(crate) use self::service::collect as collect_body;
 pub use self::{
     body::CacheBody,
     future::ResponseFuture,
