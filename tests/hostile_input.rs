@@ -172,6 +172,8 @@ proptest! {
                 .stale_policy(StalePolicy::OffloadRevalidate)
                 .refresh_before(Duration::from_secs(1))
                 .negative_ttl(Duration::MAX)
+                .lock_timeout(Duration::MAX)
+                .upstream_timeout(Duration::MAX)
                 .statuses((100..1000).map(|code| StatusCode::from_u16(code).unwrap()))
                 .mode(mode)
                 .build()

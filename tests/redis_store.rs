@@ -381,3 +381,48 @@ async fn a_typed_value_is_never_read_as_another_type() {
     assert_eq!(counts.get("k").await, Some(7));
     assert_eq!(names.get("k").await, None, "and the other way round");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_replica_refuses_writes_and_still_serves_reads() {
+    let primary = RedisServer::start(&[]).await;
+    let port = primary.port().to_string();
+    let replica = RedisServer::start(&[
+        "--replicaof",
+        "127.0.0.1",
+        &port,
+        "--replica-read-only",
+        "yes",
+    ])
+    .await;
+    // Written through the primary, read through the replica once it has synced.
+    let writer: Cache<String, Redis> = Cache::builder(redis(&primary, "ro:")).build().unwrap();
+    writer.insert("kept", "from the primary".to_owned()).await;
+    let store = redis(&replica, "ro:");
+    let cache: Cache<String, Redis> = Cache::builder(store.clone()).build().unwrap();
+    let mut replicated = false;
+    for _ in 0..200 {
+        if cache.get("kept").await.is_some() {
+            replicated = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(replicated, "the replica synced: {:?}", store.stats());
+    // Every write answers `READONLY`: the write breaker opens, reads go on.
+    for i in 0..10 {
+        cache.insert(format!("new {i}"), "refused".to_owned()).await;
+    }
+    let stats = store.stats();
+    assert!(
+        stats.write_breaker_open && !stats.read_breaker_open,
+        "{stats:?}"
+    );
+    for _ in 0..10 {
+        assert_eq!(cache.get("kept").await.as_deref(), Some("from the primary"));
+    }
+    assert_eq!(
+        store.stats().rejected,
+        stats.rejected,
+        "no read was refused"
+    );
+}

@@ -496,7 +496,11 @@ where
     /// A caller waits for other callers at most the lock timeout in all: when a leader goes
     /// away without a result and a follower takes over, the time already waited counts.
     pub(crate) async fn acquire(&self, key: &Key, recheck: bool) -> Acquired<V> {
-        let deadline = tokio::time::Instant::now() + self.policy.lock_timeout;
+        let now = tokio::time::Instant::now();
+        // A lock timeout too long to add (`Duration::MAX`: wait as long as it takes) is a year.
+        let deadline = now
+            .checked_add(self.policy.lock_timeout)
+            .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600));
         loop {
             match self.flights.join(key, self.policy.concurrency) {
                 Join::Leader(leader) => {

@@ -7,7 +7,9 @@
 //! to go removes the key from the map and, with the last sender gone, closes the channel, so
 //! leaders that return, error, panic or are cancelled (their futures dropped) never leave
 //! followers hanging. Followers that see the channel closed without a result start over, and
-//! one of them leads. No lock is held across an `.await`.
+//! one of them leads. A leader whose upstream call fails settles that too ([`Outcome::Failed`]),
+//! with its error when it can be shared, so its followers do not retry one after another. No
+//! lock is held across an `.await`.
 
 use std::{
     collections::HashMap,
