@@ -163,6 +163,56 @@ mod over_http {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn rfc9110_5_6_7_a_date_in_any_case_with_a_wrong_weekday_is_read() {
+        whole_second().await;
+        let origin = HttpOrigin::start(|_, n| async move {
+            // `tue, 06 nov 1994 …  gmt` for a date that is not a Tuesday (or `mon, …`).
+            let expires = date_in(30);
+            let wrong = if expires.starts_with("Mon") {
+                "Tue"
+            } else {
+                "Mon"
+            };
+            let odd = format!("{wrong}{}", &expires[3..]).to_lowercase();
+            respond(200, &[("expires", &odd)], format!("v{n}"))
+        })
+        .await;
+        let proxy = origin.behind(&layer());
+        fetch(&proxy, get_with("/", &[])).await;
+        let (parts, _) = fetch(&proxy, get_with("/", &[])).await;
+        assert_eq!(cache_status(&parts), "layercake; hit; ttl=30");
+        assert_eq!(origin.calls(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rfc9111_4_2_1_a_repeated_max_age_counts_by_its_first_value() {
+        let origin = origin(&[("cache-control", "max-age=5, max-age=1800")]).await;
+        let proxy = origin.behind(&layer());
+        fetch(&proxy, get_with("/", &[])).await;
+        let (parts, _) = fetch(&proxy, get_with("/", &[])).await;
+        assert_eq!(cache_status(&parts), "layercake; hit; ttl=5");
+        // On two lines, the first line's value.
+        let two_lines = self::origin(&[
+            ("cache-control", "max-age=5"),
+            ("cache-control", "max-age=1800"),
+        ])
+        .await;
+        let proxy = two_lines.behind(&layer());
+        fetch(&proxy, get_with("/", &[])).await;
+        let (parts, _) = fetch(&proxy, get_with("/", &[])).await;
+        assert_eq!(cache_status(&parts), "layercake; hit; ttl=5");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rfc9111_5_1_a_list_valued_age_counts_by_its_first_member() {
+        let origin = origin(&[("cache-control", "max-age=60"), ("age", "50, 0")]).await;
+        let proxy = origin.behind(&layer());
+        fetch(&proxy, get_with("/", &[])).await;
+        let (parts, _) = fetch(&proxy, get_with("/", &[])).await;
+        assert_eq!(cache_status(&parts), "layercake; hit; ttl=10");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn rfc9111_4_2_2_heuristic_lifetime_is_a_tenth_of_the_time_since_last_modified() {
         whole_second().await;
         let origin = HttpOrigin::start(|_, n| async move {

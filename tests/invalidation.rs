@@ -179,6 +179,21 @@ async fn safe_methods_invalidate_nothing() {
     assert_eq!(layer.stats().invalidations, 0);
 }
 
+#[tokio::test(start_paused = true)]
+async fn rfc9111_4_4_a_method_not_known_to_be_safe_invalidates_like_post() {
+    let origin = origin();
+    let svc = layered(&origin);
+    for method in ["PROPFIND", "M-SEARCH", "PUT", "DELETE", "PATCH"] {
+        fetch(&svc, get_on_shop("/items")).await;
+        assert!(is_cached(&svc, "/items").await, "{method}");
+        fetch(&svc, unsafe_request(method, "/items", &[])).await;
+        assert!(
+            !is_cached(&svc, "/items").await,
+            "{method} invalidated GET /items"
+        );
+    }
+}
+
 /// The same rules through the example reverse proxy and a real hyper origin.
 mod over_http {
     use http::Method;

@@ -201,6 +201,40 @@ async fn rfc9111_3_no_store_in_the_response_or_the_request_is_never_stored() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn rfc9111_5_2_2_3_must_understand_with_a_known_status_overrides_no_store() {
+    let origin = greeting("max-age=60, must-understand, no-store").await;
+    let proxy = origin.behind(&layer());
+    fetch(&proxy, get_with("/", &[])).await;
+    let (parts, _) = fetch(&proxy, get_with("/", &[])).await;
+    assert!(
+        cache_status(&parts).starts_with("layercake; hit"),
+        "{}",
+        cache_status(&parts)
+    );
+    assert_eq!(origin.calls(), 1);
+
+    // A status whose caching rules the cache does not know is not stored.
+    let origin = HttpOrigin::start(|_, _| async move {
+        respond(
+            299,
+            &[("cache-control", "max-age=60, must-understand, no-store")],
+            "?",
+        )
+    })
+    .await;
+    let layer = CacheLayer::builder(Moka::default())
+        .statuses([StatusCode::from_u16(299).unwrap()])
+        .build()
+        .unwrap();
+    let proxy = origin.behind(&layer);
+    let (parts, _) = fetch(&proxy, get_with("/", &[])).await;
+    assert_eq!(
+        cache_status(&parts),
+        "layercake; fwd=uri-miss; fwd-status=299; detail=must-understand"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn rfc9110_7_6_1_hop_by_hop_headers_are_not_stored_end_to_end_ones_are() {
     let origin = HttpOrigin::start(|_, _| async move {
         respond(

@@ -240,6 +240,32 @@ async fn rfc9111_4_3_2_a_matching_if_none_match_is_answered_304_from_the_cache()
 }
 
 #[tokio::test(start_paused = true)]
+async fn rfc9110_8_8_3_entity_tags_with_obs_text_compare_byte_for_byte() {
+    // "café" and "cafe\u{301}": bytes above 0x7F, which an entity tag may hold (obs-text).
+    let origin = HttpOrigin::start(|_, _| async move {
+        respond(
+            200,
+            &[("cache-control", "max-age=60"), ("etag", "\"café\"")],
+            "menu",
+        )
+    })
+    .await;
+    let proxy = origin.behind(&layer());
+    get(&proxy, &[]).await;
+    let (parts, _) = get(&proxy, &[("if-none-match", "\"café\"")]).await;
+    assert_eq!(parts.status, StatusCode::NOT_MODIFIED);
+    let (parts, body) = get(&proxy, &[("if-none-match", "\"cafe\u{301}\"")]).await;
+    assert_eq!((parts.status, &body[..]), (StatusCode::OK, &b"menu"[..]));
+    let (parts, _) = get(&proxy, &[("range", "bytes=0-1"), ("if-range", "\"café\"")]).await;
+    assert_eq!(
+        parts.status,
+        StatusCode::PARTIAL_CONTENT,
+        "a strong match of If-Range"
+    );
+    assert_eq!(origin.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn rfc9111_4_3_2_if_modified_since_is_answered_from_the_cache() {
     whole_second().await;
     let origin = HttpOrigin::start(|_, _| async move {

@@ -15,6 +15,9 @@ pub(crate) struct ResponseDirectives {
     pub(crate) no_cache: bool,
     pub(crate) must_revalidate: bool,
     pub(crate) proxy_revalidate: bool,
+    /// `must-understand` (§5.2.2.3): store only a status whose caching rules are understood,
+    /// and then whatever `no-store` says.
+    pub(crate) must_understand: bool,
     /// `max-age`, in seconds.
     pub(crate) max_age: Option<u64>,
     /// `s-maxage`, in seconds: for shared caches, it wins over `max-age`.
@@ -51,15 +54,21 @@ impl ResponseDirectives {
                     d.must_revalidate = true;
                 } else if is("proxy-revalidate") {
                     d.proxy_revalidate = true;
+                } else if is("must-understand") {
+                    d.must_understand = true;
                 } else if is("max-age") {
                     // An invalid value makes the response stale at once (RFC 9111 §4.2.1).
-                    d.max_age = Some(seconds(argument).unwrap_or(0));
+                    first(&mut d.max_age, seconds(argument).unwrap_or(0));
                 } else if is("s-maxage") {
-                    d.s_maxage = Some(seconds(argument).unwrap_or(0));
+                    first(&mut d.s_maxage, seconds(argument).unwrap_or(0));
                 } else if is("stale-while-revalidate") {
-                    d.stale_while_revalidate = seconds(argument);
+                    if let Some(secs) = seconds(argument) {
+                        first(&mut d.stale_while_revalidate, secs);
+                    }
                 } else if is("stale-if-error") {
-                    d.stale_if_error = seconds(argument);
+                    if let Some(secs) = seconds(argument) {
+                        first(&mut d.stale_if_error, secs);
+                    }
                 }
             }
         }
@@ -104,15 +113,16 @@ impl RequestDirectives {
                 } else if is("only-if-cached") {
                     d.only_if_cached = true;
                 } else if is("max-age") {
-                    d.max_age = Some(seconds(argument).unwrap_or(0));
+                    first(&mut d.max_age, seconds(argument).unwrap_or(0));
                 } else if is("min-fresh") {
-                    d.min_fresh = Some(seconds(argument).unwrap_or(0));
+                    first(&mut d.min_fresh, seconds(argument).unwrap_or(0));
                 } else if is("max-stale") {
                     // Without a value, any staleness; an invalid value reads as none.
-                    d.max_stale = Some(match argument {
+                    let secs = match argument {
                         None => MAX_DELTA_SECONDS,
                         Some(_) => seconds(argument).unwrap_or(0),
-                    });
+                    };
+                    first(&mut d.max_stale, secs);
                 }
             }
         }
@@ -131,6 +141,12 @@ impl RequestDirectives {
     pub(crate) fn is_empty(&self) -> bool {
         *self == RequestDirectives::default()
     }
+}
+
+/// Sets a directive's value unless an earlier occurrence set it: with a directive repeated
+/// (`max-age=1, max-age=1800`, on one line or two), the first is used (RFC 9111 §4.2.1).
+fn first(slot: &mut Option<u64>, value: u64) {
+    slot.get_or_insert(value);
 }
 
 /// The largest delta-seconds a cache needs to represent: RFC 9111 §1.2.2 has a larger value
@@ -226,6 +242,20 @@ mod tests {
         assert_eq!((d.max_age, d.s_maxage), (Some(30), Some(120)));
         headers.insert(CACHE_CONTROL, "max-age=soon".parse().unwrap());
         assert_eq!(ResponseDirectives::parse(&headers).max_age, Some(0));
+    }
+
+    #[test]
+    fn rfc9111_4_2_1_a_repeated_directive_uses_its_first_value() {
+        let mut headers = HeaderMap::new();
+        headers.append(CACHE_CONTROL, "max-age=1, max-age=1800".parse().unwrap());
+        assert_eq!(ResponseDirectives::parse(&headers).max_age, Some(1));
+        headers.append(CACHE_CONTROL, "max-age=3600, s-maxage=5".parse().unwrap());
+        headers.append(CACHE_CONTROL, "s-maxage=9".parse().unwrap());
+        let d = ResponseDirectives::parse(&headers);
+        assert_eq!((d.max_age, d.s_maxage), (Some(1), Some(5)));
+        let mut request = HeaderMap::new();
+        request.append(CACHE_CONTROL, "max-age=5, max-age=50".parse().unwrap());
+        assert_eq!(RequestDirectives::parse(&request).max_age, Some(5));
     }
 
     #[test]

@@ -12,12 +12,55 @@ use super::{
 };
 
 /// Parses an HTTP-date (RFC 9110 §5.6.7: IMF-fixdate, and the obsolete RFC 850 and asctime
-/// forms a recipient must accept).
+/// forms a recipient must accept), as robustly as §5.6.7 asks: the names of days and months in
+/// any case, and a day of the week that does not match the date (the date wins). `httpdate`
+/// parses; it is strict about both, so a date it refuses is tried again with its names
+/// recapitalized, then with each day of the week in place of the one given.
 pub(crate) fn http_date(value: &HeaderValue) -> Option<Timestamp> {
-    let text = value.to_str().ok()?;
-    httpdate::parse_http_date(text.trim())
-        .ok()
-        .map(Timestamp::from)
+    let text = value.to_str().ok()?.trim();
+    if let Ok(time) = httpdate::parse_http_date(text) {
+        return Some(Timestamp::from(time));
+    }
+    lenient_http_date(text).map(Timestamp::from)
+}
+
+/// The slow path of [`http_date`]: only for dates `httpdate` refused as sent.
+fn lenient_http_date(text: &str) -> Option<std::time::SystemTime> {
+    const DAYS: [&str; 7] = [
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    ];
+    // Names as httpdate expects them: `Nov`, `Sunday`, `GMT`.
+    let mut normal = String::with_capacity(text.len());
+    for word in text.split_inclusive(|c: char| !c.is_ascii_alphabetic()) {
+        let letters = word.trim_end_matches(|c: char| !c.is_ascii_alphabetic());
+        if letters.eq_ignore_ascii_case("gmt") {
+            normal.push_str("GMT");
+        } else {
+            let mut chars = letters.chars();
+            if let Some(c) = chars.next() {
+                normal.push(c.to_ascii_uppercase());
+                normal.extend(chars.map(|c| c.to_ascii_lowercase()));
+            }
+        }
+        normal.push_str(&word[letters.len()..]);
+    }
+    if let Ok(time) = httpdate::parse_http_date(&normal) {
+        return Some(time);
+    }
+    // The day of the week is redundant: put each in place of the one given.
+    let given = normal.split(|c: char| !c.is_ascii_alphabetic()).next()?;
+    let long = DAYS.contains(&given);
+    let rest = &normal[given.len()..];
+    DAYS.iter().find_map(|day| {
+        let day = if long { day } else { &day[..3] };
+        httpdate::parse_http_date(&format!("{day}{rest}")).ok()
+    })
 }
 
 /// The date in header `name`, if it is present and valid.
@@ -41,9 +84,11 @@ impl Exchange {
         let apparent_age = date_header(headers, header::DATE)
             .map(|date| self.response_time.saturating_duration_since(date))
             .unwrap_or_default();
+        // A list-valued `Age` (`7200, 0`, or lines a proxy combined) counts by its first
+        // member (RFC 9111 §5.1).
         let age_value = headers
             .get(header::AGE)
-            .and_then(|v| seconds(v.to_str().ok()))
+            .and_then(|v| seconds(v.to_str().ok()?.split(',').next()))
             .map(Duration::from_secs)
             .unwrap_or_default();
         let response_delay = self
@@ -199,6 +244,37 @@ mod tests {
         // A Date in the future is no negative age.
         let h = headers(&[(header::DATE, &date(at(100)))]);
         assert_eq!(exchange.initial_age(&h), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn rfc9111_5_1_a_list_valued_age_counts_by_its_first_member() {
+        let exchange = Exchange {
+            request_time: at(0),
+            response_time: at(0),
+        };
+        let h = headers(&[(header::DATE, &date(at(0))), (header::AGE, "7200, 0")]);
+        assert_eq!(exchange.initial_age(&h), Duration::from_secs(7200));
+    }
+
+    #[test]
+    fn rfc9110_5_6_7_dates_are_read_in_every_form_and_case_whatever_the_weekday() {
+        let expected = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        for text in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+            "sun, 06 NOV 1994 08:49:37 gmt",
+            "SUNDAY, 06-nov-94 08:49:37 GMT",
+            "Wed, 06 Nov 1994 08:49:37 GMT",
+            "Monday, 06-Nov-94 08:49:37 GMT",
+            "Fri Nov  6 08:49:37 1994",
+        ] {
+            let parsed = http_date(&HeaderValue::from_static(text));
+            assert_eq!(parsed, Some(Timestamp::from(expected)), "{text}");
+        }
+        for junk in ["", "0", "Sun, 32 Nov 1994 08:49:37 GMT", "yesterday"] {
+            assert_eq!(http_date(&HeaderValue::from_static(junk)), None, "{junk}");
+        }
     }
 
     #[test]

@@ -453,7 +453,13 @@ impl Rules {
             return Err("set-cookie");
         }
         let d = ResponseDirectives::parse(headers);
-        if d.no_store {
+        if d.must_understand {
+            // §5.2.2.3: stored only by a cache that knows what the status means for caching,
+            // which may then ignore `no-store` (sent alongside for caches that do not).
+            if status.canonical_reason().is_none() {
+                return Err("must-understand");
+            }
+        } else if d.no_store {
             return Err("no-store");
         }
         let shared = self.mode == CacheMode::Shared;

@@ -655,9 +655,10 @@ fn push_authority(parts: &request::Parts, key: &mut layercake_backends::KeyBuild
     }
 }
 
-/// POST, PUT, DELETE and PATCH: methods whose success changes the resource (RFC 9110 §9.2.1).
+/// Every method not known to be safe (RFC 9110 §9.2.1: GET, HEAD, OPTIONS and TRACE are):
+/// POST, PUT, DELETE, PATCH, and any other, `PROPFIND` or `M-SEARCH` alike (RFC 9111 §4.4).
 fn is_unsafe(method: &Method) -> bool {
-    [Method::POST, Method::PUT, Method::DELETE, Method::PATCH].contains(method)
+    !method.is_safe()
 }
 
 /// RFC 9111 §4.4: a non-error response to an unsafe request invalidates the stored responses

@@ -11,38 +11,40 @@ use super::{
     status::CACHE_STATUS,
 };
 
-/// An entity tag: its opaque part and whether it is weak.
-fn entity_tag(tag: &str) -> Option<(bool, &str)> {
-    let tag = tag.trim();
-    let (weak, rest) = match tag.strip_prefix("W/") {
+/// An entity tag: whether it is weak, and its opaque part. Read as bytes: an entity tag may
+/// hold obs-text (bytes 0x80 to 0xFF, RFC 9110 §8.8.3), which `HeaderValue::to_str` refuses.
+fn entity_tag(tag: &[u8]) -> Option<(bool, &[u8])> {
+    let tag = tag.trim_ascii();
+    let (weak, rest) = match tag.strip_prefix(b"W/") {
         Some(rest) => (true, rest),
         None => (false, tag),
     };
-    let opaque = rest.strip_prefix('"')?.strip_suffix('"')?;
-    (!opaque.contains('"')).then_some((weak, opaque))
+    let opaque = rest.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+    (!opaque.contains(&b'"')).then_some((weak, opaque))
 }
 
 /// The entity tags of an `If-None-Match`/`If-Match` list (commas inside tags are not allowed,
 /// RFC 9110 §8.8.3, so splitting on them is exact).
-fn entity_tags(list: &str) -> impl Iterator<Item = (bool, &str)> {
-    list.split(',').filter_map(entity_tag)
+fn entity_tags(list: &[u8]) -> impl Iterator<Item = (bool, &[u8])> {
+    list.split(|&b| b == b',').filter_map(entity_tag)
+}
+
+/// Whether an `If-None-Match`/`If-Match` value is `*`.
+fn is_any(list: &HeaderValue) -> bool {
+    list.as_bytes().trim_ascii() == b"*"
 }
 
 /// Weak comparison (RFC 9110 §8.8.3.2): equal opaque parts, weak or not.
 fn matches_weakly(list: &HeaderValue, etag: &HeaderValue) -> bool {
-    let (Ok(list), Some((_, etag))) = (list.to_str(), etag.to_str().ok().and_then(entity_tag))
-    else {
+    let Some((_, etag)) = entity_tag(etag.as_bytes()) else {
         return false;
     };
-    list.trim() == "*" || entity_tags(list).any(|(_, tag)| tag == etag)
+    is_any(list) || entity_tags(list.as_bytes()).any(|(_, tag)| tag == etag)
 }
 
 /// Strong comparison (RFC 9110 §8.8.3.2): neither weak, equal opaque parts.
-fn matches_strongly(candidate: &str, etag: &HeaderValue) -> bool {
-    match (
-        entity_tag(candidate),
-        etag.to_str().ok().and_then(entity_tag),
-    ) {
+fn matches_strongly(candidate: &[u8], etag: &HeaderValue) -> bool {
+    match (entity_tag(candidate), entity_tag(etag.as_bytes())) {
         (Some((false, a)), Some((false, b))) => a == b,
         _ => false,
     }
@@ -56,7 +58,7 @@ pub(crate) fn not_modified(request: &HeaderMap, stored: &HeaderMap) -> bool {
     if let Some(list) = request.get(IF_NONE_MATCH) {
         return match stored.get(header::ETAG) {
             Some(etag) => matches_weakly(list, etag),
-            None => list.to_str().is_ok_and(|l| l.trim() == "*"),
+            None => is_any(list),
         };
     }
     let Some(since) = date_header(request, IF_MODIFIED_SINCE) else {
@@ -73,10 +75,8 @@ pub(crate) fn if_range_holds(request: &HeaderMap, stored: &HeaderMap) -> bool {
     let Some(condition) = request.get(IF_RANGE) else {
         return true;
     };
-    let Ok(text) = condition.to_str() else {
-        return false;
-    };
-    if text.trim_start().starts_with(['"', 'W']) {
+    let text = condition.as_bytes().trim_ascii_start();
+    if text.starts_with(b"\"") || text.starts_with(b"W/") {
         return stored
             .get(header::ETAG)
             .is_some_and(|etag| matches_strongly(text, etag));
@@ -113,13 +113,13 @@ pub(crate) fn make_conditional(request: &mut HeaderMap, stored: &HeaderMap) -> b
 /// `ETag` when it has one, else the same `Last-Modified` when it has one.
 pub(crate) fn validates(not_modified: &HeaderMap, stored: &HeaderMap) -> bool {
     if let Some(etag) = not_modified.get(header::ETAG) {
-        let Ok(etag) = etag.to_str() else {
+        let Some((_, etag)) = entity_tag(etag.as_bytes()) else {
             return false;
         };
-        return stored.get(header::ETAG).is_some_and(|stored| {
-            entity_tag(etag).map(|(_, tag)| tag)
-                == stored.to_str().ok().and_then(entity_tag).map(|(_, t)| t)
-        });
+        return stored
+            .get(header::ETAG)
+            .and_then(|stored| entity_tag(stored.as_bytes()))
+            .is_some_and(|(_, stored)| stored == etag);
     }
     match not_modified.get(header::LAST_MODIFIED) {
         Some(modified) => stored.get(header::LAST_MODIFIED) == Some(modified),
