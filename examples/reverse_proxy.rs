@@ -31,7 +31,7 @@ use hyper_util::{
 };
 use layercake::{
     CacheLayer, Moka,
-    layer::{CacheMode, remove_hop_by_hop},
+    layer::{CacheControl, CacheMode, remove_hop_by_hop},
 };
 use tower::{Layer, Service, ServiceExt};
 
@@ -114,12 +114,15 @@ where
     }
 }
 
-/// The proxy's cache: shared mode (the default), Moka, and the layer's defaults for
-/// responses that say nothing about their freshness.
+/// The proxy's cache: shared mode (the default), Moka, and the origin's freshness only
+/// ([`CacheControl::OriginOnly`]): a shared cache in front of any origin must not invent a
+/// lifetime for a response that says nothing of one (RFC 9111 §4.2). The ttl caps heuristic
+/// lifetimes (a tenth of the time since `Last-Modified`).
 pub fn cache() -> CacheLayer<Moka> {
     CacheLayer::builder(Moka::default())
         .mode(CacheMode::Shared)
-        .ttl(Duration::from_secs(60))
+        .cache_control(CacheControl::OriginOnly)
+        .ttl(Duration::from_secs(3600))
         .stale_if_error(Duration::from_secs(300))
         .build()
         .expect("a valid cache configuration")

@@ -303,24 +303,133 @@ async fn rfc9111_2_the_query_is_part_of_the_key() {
     assert_eq!(origin.calls(), 2);
 }
 
+/// An origin answering `status` with `headers`; the proxy in front of it has `layer`. Returns
+/// the `Cache-Status` of the first request and whether the second was a hit.
+async fn stored_as(
+    layer: &CacheLayer<Moka>,
+    status: u16,
+    headers: &'static [(&'static str, &'static str)],
+) -> (String, bool) {
+    // A path of its own: a layer may be shared by several calls.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let path = format!(
+        "/{}",
+        CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let origin = HttpOrigin::start(move |_, _| async move { respond(status, headers, "x") }).await;
+    let proxy = origin.behind(layer);
+    let (parts, _) = fetch(&proxy, get_with(&path, &[])).await;
+    assert_eq!(parts.status.as_u16(), status);
+    let first = cache_status(&parts).to_owned();
+    let (parts, _) = fetch(&proxy, get_with(&path, &[])).await;
+    (first, cache_status(&parts).starts_with("layercake; hit"))
+}
+
 #[tokio::test(start_paused = true)]
-async fn rfc9111_3_only_allowed_final_statuses_are_stored() {
-    for (status, detail) in [(201, "status"), (500, "status"), (206, "status")] {
-        let origin = HttpOrigin::start(move |_, _| async move {
-            respond(status, &[("cache-control", "max-age=60")], "x")
-        })
-        .await;
-        let proxy = origin.behind(&layer());
-        for _ in 0..2 {
-            let (parts, _) = fetch(&proxy, get_with("/", &[])).await;
-            assert_eq!(parts.status, StatusCode::from_u16(status).unwrap());
-            assert_eq!(
-                cache_status(&parts),
-                format!("layercake; fwd=uri-miss; fwd-status={status}; detail={detail}")
-            );
+async fn rfc9111_3_any_final_status_with_explicit_freshness_is_stored() {
+    for status in [201, 204, 302, 307, 400, 404, 500, 503, 599] {
+        for freshness in [
+            &[("cache-control", "max-age=60")][..],
+            &[("cache-control", "public, s-maxage=60")][..],
+        ] {
+            let (first, hit) = stored_as(&layer(), status, freshness).await;
+            assert!(first.ends_with("stored"), "{status}: {first}");
+            assert!(hit, "{status} {freshness:?}");
         }
-        assert_eq!(origin.calls(), 2);
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc9110_15_1_without_freshness_information_only_heuristically_cacheable_statuses_get_the_layer_ttl()
+ {
+    for (status, stored) in [
+        (200, true),
+        (204, true),
+        (301, true),
+        (201, false),
+        (302, false),
+    ] {
+        let (first, hit) = stored_as(&layer(), status, &[]).await;
+        assert_eq!(hit, stored, "{status}: {first}");
+    }
+    // Error statuses, heuristically cacheable or not, only with a negative ttl.
+    let (first, hit) = stored_as(&layer(), 404, &[]).await;
+    assert_eq!(
+        (first.as_str(), hit),
+        (
+            "layercake; fwd=uri-miss; fwd-status=404; detail=status",
+            false
+        )
+    );
+    let negative = CacheLayer::builder(Moka::default())
+        .negative_ttl(std::time::Duration::from_secs(5))
+        .build()
+        .unwrap();
+    assert!(stored_as(&negative, 404, &[]).await.1);
+    assert!(stored_as(&negative, 410, &[]).await.1);
+    assert!(
+        !stored_as(&negative, 500, &[]).await.1,
+        "500 is not heuristically cacheable"
+    );
+    // `public` makes a heuristic lifetime from `Last-Modified` allowed for any status.
+    let headers: &'static [(&'static str, &'static str)] = &[
+        ("cache-control", "public"),
+        ("last-modified", "Sat, 01 Jan 2000 00:00:00 GMT"),
+    ];
+    assert!(stored_as(&layer(), 302, headers).await.1);
+    // Partial content and 304 are never stored as responses, even with freshness.
+    for status in [206, 304] {
+        let (_, hit) = stored_as(&layer(), status, &[("cache-control", "max-age=60")]).await;
+        assert!(!hit, "{status}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn statuses_the_user_lists_are_the_only_ones_and_take_the_layer_ttl() {
+    let listed = CacheLayer::builder(Moka::default())
+        .statuses([StatusCode::CREATED, StatusCode::IM_A_TEAPOT])
+        .negative_ttl(std::time::Duration::from_secs(5))
+        .build()
+        .unwrap();
+    assert!(stored_as(&listed, 201, &[]).await.1);
+    assert!(stored_as(&listed, 418, &[]).await.1);
+    let (first, hit) = stored_as(&listed, 200, &[("cache-control", "max-age=60")]).await;
+    assert_eq!(
+        (first.as_str(), hit),
+        (
+            "layercake; fwd=uri-miss; fwd-status=200; detail=status",
+            false
+        )
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_reverse_proxy_never_invents_a_lifetime() {
+    use layercake_tests::reverse_proxy::cache;
+    let strict = cache();
+    let (first, hit) = stored_as(&strict, 200, &[]).await;
+    assert_eq!(
+        (first.as_str(), hit),
+        (
+            "layercake; fwd=uri-miss; fwd-status=200; detail=no-freshness",
+            false
+        )
+    );
+    assert!(
+        stored_as(&strict, 200, &[("cache-control", "max-age=60")])
+            .await
+            .1
+    );
+    let heuristic: &'static [(&'static str, &'static str)] =
+        &[("last-modified", "Sat, 01 Jan 2000 00:00:00 GMT")];
+    assert!(
+        stored_as(&strict, 200, heuristic).await.1,
+        "a heuristic lifetime is the origin's"
+    );
+    assert!(
+        !stored_as(&strict, 302, heuristic).await.1,
+        "302 is not heuristically cacheable"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -98,8 +98,9 @@ impl Exchange {
     }
 }
 
-/// The statuses a cache may give a heuristic freshness lifetime (RFC 9110 §15.1).
-fn heuristically_cacheable(status: StatusCode) -> bool {
+/// The statuses a cache may give a heuristic freshness lifetime (RFC 9110 §15.1), and the
+/// layer's ttl when a response says nothing of its freshness.
+pub(crate) fn heuristically_cacheable(status: StatusCode) -> bool {
     matches!(
         status.as_u16(),
         200 | 203 | 204 | 206 | 300 | 301 | 308 | 404 | 405 | 410 | 414 | 501
@@ -110,15 +111,16 @@ fn heuristically_cacheable(status: StatusCode) -> bool {
 const HEURISTIC_FRACTION: u32 = 10;
 
 /// The origin's freshness lifetime for a response (§4.2.1): `s-maxage` (shared caches only),
-/// `max-age`, or `Expires` minus `Date`; then, for heuristically cacheable statuses, a tenth
-/// of the time since `Last-Modified`, at most `default`. `None`: the origin says nothing.
+/// `max-age`, or `Expires` minus `Date`; then, for heuristically cacheable statuses or a
+/// response marked `public` (§4.2.2), a tenth of the time since `Last-Modified`, at most `cap`.
+/// `None`: the origin says nothing a cache may go by.
 pub(crate) fn origin_lifetime(
     status: StatusCode,
     headers: &HeaderMap,
     directives: &ResponseDirectives,
     shared: bool,
     response_time: Timestamp,
-    default: Duration,
+    cap: Duration,
 ) -> Option<Duration> {
     let explicit = shared
         .then_some(directives.s_maxage)
@@ -138,9 +140,9 @@ pub(crate) fn origin_lifetime(
         );
     }
     let last_modified = date_header(headers, header::LAST_MODIFIED)?;
-    heuristically_cacheable(status).then(|| {
+    (heuristically_cacheable(status) || directives.public).then(|| {
         let heuristic = date.saturating_duration_since(last_modified) / HEURISTIC_FRACTION;
-        heuristic.min(default)
+        heuristic.min(cap)
     })
 }
 

@@ -346,8 +346,10 @@ where
 {
     policy_setters!("request");
 
-    /// Caches error responses (statuses ≥ 400 that are in [`statuses`](Self::statuses), by
-    /// default 404 and 410) for `ttl`. Without it, error responses are never stored.
+    /// The ttl of error responses (statuses ≥ 400) that carry no freshness information of
+    /// their own: the heuristically cacheable 404, 405, 410, 414 and 501, or those in
+    /// [`statuses`](Self::statuses). Without it, such responses are not stored; an error
+    /// response with its own `max-age` or `Expires` is stored by it either way.
     pub fn negative_ttl(mut self, ttl: Duration) -> Self {
         self.rules.negative_ttl = Some(ttl);
         self
@@ -394,10 +396,15 @@ where
         self
     }
 
-    /// The statuses whose responses may be stored. Statuses ≥ 400 are stored only with a
-    /// [negative ttl](Self::negative_ttl). Default: 200, 203, 300, 301, 308, 404, 410.
+    /// The only statuses whose responses may be stored. Without it, any final status is stored
+    /// by its freshness (RFC 9111 §3): a response whose origin gave it a lifetime (`max-age`,
+    /// `s-maxage`, `Expires`, or `public` and `Last-Modified`) whatever its status, and one
+    /// that gives none with the layer's ttl only for the heuristically cacheable statuses (RFC
+    /// 9110 §15.1; error ones with a [negative ttl](Self::negative_ttl)). With it, the layer's
+    /// ttl applies to every listed status (error ones with a negative ttl), and nothing else is
+    /// stored. `206` and `304` are never stored as responses.
     pub fn statuses(mut self, statuses: impl IntoIterator<Item = StatusCode>) -> Self {
-        self.rules.statuses = StatusSet::new(statuses);
+        self.rules.statuses = Some(StatusSet::new(statuses));
         self
     }
 
@@ -424,8 +431,8 @@ where
     }
 
     /// Whose freshness lifetime a stored response gets: the origin's `s-maxage`/`max-age`
-    /// ([`CacheControl::Respect`], the default) or the layer's ttl
-    /// ([`CacheControl::Override`]).
+    /// ([`CacheControl::Respect`], the default), the origin's only, as a reverse proxy must
+    /// ([`CacheControl::OriginOnly`]), or the layer's ttl ([`CacheControl::Override`]).
     pub fn cache_control(mut self, policy: CacheControl) -> Self {
         self.rules.cache_control = policy;
         self

@@ -10,7 +10,7 @@ use layercake_backends::Timestamp;
 
 use super::{
     cache_control::{RequestDirectives, ResponseDirectives},
-    freshness::{Exchange, has_validator, origin_lifetime},
+    freshness::{Exchange, has_validator, heuristically_cacheable, origin_lifetime},
     status::CACHE_STATUS,
 };
 use crate::engine::Policy;
@@ -191,8 +191,12 @@ impl StatusSet {
 pub enum CacheControl {
     /// The origin's freshness information sets how long a response is fresh (RFC 9111
     /// §4.2.1): `s-maxage` (shared mode), `max-age`, `Expires` minus `Date`, or, for
-    /// heuristically cacheable statuses, a tenth of the time since `Last-Modified` (at most the
-    /// layer's ttl); the layer's ttl (or negative ttl) applies to responses that give none.
+    /// heuristically cacheable statuses (or `public`), a tenth of the time since
+    /// `Last-Modified` (at most the layer's ttl); a response with such information is stored
+    /// whatever its final status. The layer's ttl (or negative ttl, for error statuses) applies
+    /// to responses that give none, of the heuristically cacheable statuses (RFC 9110 §15.1:
+    /// 200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501) or those in
+    /// [`statuses`](super::CacheLayerBuilder::statuses).
     /// `no-cache` and `must-revalidate`, and RFC 5861's `stale-while-revalidate` and
     /// `stale-if-error`, are honoured. The right choice in front of origins you do not
     /// control, or that know their content best (a CDN-like cache, a reverse proxy). A response
@@ -205,6 +209,15 @@ pub enum CacheControl {
     /// `Authorization` and `Set-Cookie` rules still hold). For origins you own that send no or
     /// wrong freshness information, when the cache's lifetime is your decision.
     Override,
+    /// The origin's freshness information only, as a standards-conforming shared cache in
+    /// front of any origin must (RFC 9111 §4.2): explicit lifetimes, and heuristic ones (a tenth
+    /// of the time since `Last-Modified`, at most the layer's ttl) for heuristically cacheable
+    /// statuses or responses marked `public`; a response without either is not stored, since
+    /// nothing says it may be reused. The right choice for a reverse proxy or a CDN-like cache
+    /// (`examples/reverse_proxy.rs`); [`Respect`](CacheControl::Respect) is for an
+    /// application's own routes, which often say nothing of their freshness and rely on the
+    /// layer's ttl.
+    OriginOnly,
 }
 
 /// Which of RFC 9111's caches the layer is: shared by many users, or private to one.
@@ -242,7 +255,9 @@ pub(crate) type NotStored = &'static str;
 #[derive(Debug, Clone)]
 pub(crate) struct Rules {
     pub(crate) methods: Vec<Method>,
-    pub(crate) statuses: StatusSet,
+    /// The statuses the user allows; `None`: any final status by its freshness (see
+    /// [`Rules::response`]).
+    pub(crate) statuses: Option<StatusSet>,
     pub(crate) error_statuses: StatusSet,
     pub(crate) negative_ttl: Option<Duration>,
     pub(crate) min_body_size: usize,
@@ -340,16 +355,7 @@ impl Default for Rules {
     fn default() -> Self {
         Rules {
             methods: vec![Method::GET, Method::HEAD],
-            // RFC 9110 §15.1: heuristically cacheable; 404 and 410 only with a negative ttl.
-            statuses: StatusSet::new([
-                StatusCode::OK,
-                StatusCode::NON_AUTHORITATIVE_INFORMATION,
-                StatusCode::MULTIPLE_CHOICES,
-                StatusCode::MOVED_PERMANENTLY,
-                StatusCode::PERMANENT_REDIRECT,
-                StatusCode::NOT_FOUND,
-                StatusCode::GONE,
-            ]),
+            statuses: None,
             error_statuses: StatusSet::new([
                 StatusCode::INTERNAL_SERVER_ERROR,
                 StatusCode::BAD_GATEWAY,
@@ -436,15 +442,17 @@ impl Rules {
         exchange: Exchange,
     ) -> Result<Lifetime, NotStored> {
         let status = response.status;
-        if !self.statuses.contains(status) {
+        // A `206` holds part of a representation, a `304` none of it: neither is stored as a
+        // response (a `304` updates one, §4.3.4).
+        if matches!(status.as_u16(), 206 | 304) {
             return Err("status");
         }
-        let negative = status.as_u16() >= 400;
-        let default_ttl = if negative {
-            self.negative_ttl.ok_or("status")?
-        } else {
-            policy.ttl
+        let listed = match &self.statuses {
+            Some(allowed) if !allowed.contains(status) => return Err("status"),
+            Some(_) => true,
+            None => false,
         };
+        let negative = status.as_u16() >= 400;
         if request.no_store() {
             return Err("no-store");
         }
@@ -492,18 +500,35 @@ impl Rules {
             return Err("too-small");
         }
 
-        let respect = self.cache_control == CacheControl::Respect;
-        let (mut ttl, mut stale, mut stale_if_error) = if negative {
-            (default_ttl, Duration::ZERO, Duration::ZERO)
+        // §3, §4.2: a response with freshness information of the origin's is stored by it,
+        // whatever its final status; one without gets the layer's ttl, but only for the
+        // statuses that allows (heuristically cacheable ones, or those the user listed; error
+        // ones with a negative ttl), and never in `OriginOnly` mode.
+        let respect = self.cache_control != CacheControl::Override;
+        let layer_ttl = if negative {
+            self.negative_ttl
         } else {
-            (policy.ttl, policy.stale, policy.stale_if_error)
+            Some(policy.ttl)
+        };
+        let cap = layer_ttl.unwrap_or(policy.ttl);
+        let time = exchange.response_time;
+        let origin = respect
+            .then(|| origin_lifetime(status, headers, &d, shared, time, cap))
+            .flatten();
+        let mut ttl = match origin {
+            Some(lifetime) => lifetime,
+            None if self.cache_control == CacheControl::OriginOnly => {
+                return Err("no-freshness");
+            }
+            None if listed || heuristically_cacheable(status) => layer_ttl.ok_or("status")?,
+            None => return Err("status"),
+        };
+        let (mut stale, mut stale_if_error) = if negative {
+            (Duration::ZERO, Duration::ZERO)
+        } else {
+            (policy.stale, policy.stale_if_error)
         };
         if respect {
-            let time = exchange.response_time;
-            if let Some(lifetime) = origin_lifetime(status, headers, &d, shared, time, default_ttl)
-            {
-                ttl = lifetime;
-            }
             if d.no_cache {
                 ttl = Duration::ZERO;
             }
@@ -512,7 +537,7 @@ impl Rules {
                 || (shared && (d.proxy_revalidate || d.s_maxage.is_some()));
             if revalidate {
                 (stale, stale_if_error) = (Duration::ZERO, Duration::ZERO);
-            } else if !negative {
+            } else {
                 // RFC 5861: the origin's windows, else the layer's.
                 let secs = |s: Option<u64>| s.map(Duration::from_secs);
                 stale = secs(d.stale_while_revalidate).unwrap_or(stale);
@@ -531,9 +556,9 @@ impl Rules {
             stale,
             stale_if_error,
             // Kept to be revalidated with a conditional request: as long again as it was
-            // fresh, at least the default ttl.
+            // fresh, at least the layer's ttl.
             retention: if validators {
-                ttl.max(default_ttl)
+                ttl.max(cap)
             } else {
                 Duration::ZERO
             },

@@ -366,7 +366,7 @@ where
     /// Whether the origin said `stale-while-revalidate` for a stored response (and the layer
     /// respects the origin's freshness information).
     fn origin_allows_revalidating(&self, entry: &Entry<CachedResponse>) -> bool {
-        self.rules.cache_control == CacheControl::Respect
+        self.rules.cache_control != CacheControl::Override
             && ResponseDirectives::parse(entry.value().headers())
                 .stale_while_revalidate
                 .is_some()
