@@ -185,6 +185,88 @@ mod over_http {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn rfc9213_cdn_cache_control_replaces_cache_control_and_expires_for_a_shared_cache() {
+        // Browsers may not keep it; this cache keeps it for a minute.
+        let origin = origin(&[
+            ("cache-control", "no-store"),
+            ("expires", "0"),
+            ("cdn-cache-control", "max-age=60"),
+        ])
+        .await;
+        let proxy = origin.behind(&layer());
+        fetch(&proxy, get_with("/", &[])).await;
+        let (parts, _) = fetch(&proxy, get_with("/", &[])).await;
+        assert_eq!(cache_status(&parts), "layercake; hit; ttl=60");
+        assert_eq!(
+            parts.headers["cdn-cache-control"], "max-age=60",
+            "passed on"
+        );
+        // And the other way round: the targeted field forbids what Cache-Control allows.
+        let origin = self::origin(&[
+            ("cache-control", "max-age=60"),
+            ("cdn-cache-control", "no-store"),
+        ])
+        .await;
+        let proxy = origin.behind(&layer());
+        let (parts, _) = fetch(&proxy, get_with("/", &[])).await;
+        assert_eq!(
+            cache_status(&parts),
+            "layercake; fwd=uri-miss; fwd-status=200; detail=no-store"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rfc9213_2_2_an_invalid_targeted_field_is_ignored_and_private_mode_ignores_all() {
+        // Not a Dictionary (uppercase key): Cache-Control applies.
+        let origin = origin(&[
+            ("cache-control", "max-age=5"),
+            ("cdn-cache-control", "MAX-AGE=60"),
+        ])
+        .await;
+        let proxy = origin.behind(&layer());
+        fetch(&proxy, get_with("/", &[])).await;
+        let (parts, _) = fetch(&proxy, get_with("/", &[])).await;
+        assert_eq!(cache_status(&parts), "layercake; hit; ttl=5");
+        // A private cache is not one the field targets.
+        let origin = self::origin(&[
+            ("cache-control", "max-age=5"),
+            ("cdn-cache-control", "max-age=60"),
+        ])
+        .await;
+        let private = CacheLayer::builder(Moka::default())
+            .mode(layercake::layer::CacheMode::Private)
+            .build()
+            .unwrap();
+        let proxy = origin.behind(&private);
+        fetch(&proxy, get_with("/", &[])).await;
+        let (parts, _) = fetch(&proxy, get_with("/", &[])).await;
+        assert_eq!(cache_status(&parts), "layercake; hit; ttl=5");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rfc9213_2_1_the_first_field_of_the_target_list_wins_and_the_last_hop_hides_them() {
+        let origin = origin(&[
+            ("cdn-cache-control", "max-age=60"),
+            ("layercake-cache-control", "max-age=30"),
+        ])
+        .await;
+        let own = CacheLayer::builder(Moka::default())
+            .targeted_cache_control([
+                http::HeaderName::from_static("layercake-cache-control"),
+                http::HeaderName::from_static("cdn-cache-control"),
+            ])
+            .last_targeted_hop(true)
+            .build()
+            .unwrap();
+        let proxy = origin.behind(&own);
+        fetch(&proxy, get_with("/", &[])).await;
+        let (parts, _) = fetch(&proxy, get_with("/", &[])).await;
+        assert_eq!(cache_status(&parts), "layercake; hit; ttl=30");
+        assert!(!parts.headers.contains_key("cdn-cache-control"));
+        assert!(!parts.headers.contains_key("layercake-cache-control"));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn rfc9111_4_2_1_a_repeated_max_age_counts_by_its_first_value() {
         let origin = origin(&[("cache-control", "max-age=5, max-age=1800")]).await;
         let proxy = origin.behind(&layer());

@@ -1,7 +1,7 @@
 //! A small reader of `Cache-Control` directives (RFC 9111 §5.2).
 
 use http::{
-    HeaderMap,
+    HeaderMap, HeaderValue,
     header::{CACHE_CONTROL, PRAGMA},
 };
 
@@ -73,6 +73,213 @@ impl ResponseDirectives {
             }
         }
         d
+    }
+}
+
+impl ResponseDirectives {
+    /// The directives of a targeted cache-control field (RFC 9213 §2.1), its lines combined:
+    /// an RFC 8941 Dictionary whose members have the meanings they have in `Cache-Control`
+    /// (`max-age=60`, `no-store`, `no-store=?0` …). `None` when the field is not a valid
+    /// Dictionary: a cache then ignores it (§2.2). Members this cache does not know are
+    /// skipped; a known one whose value has the wrong type (`max-age="60"`) counts as invalid,
+    /// the safe reading (`max-age` stale at once, a flag set).
+    pub(crate) fn parse_targeted<'a>(lines: impl Iterator<Item = &'a HeaderValue>) -> Option<Self> {
+        let mut d = ResponseDirectives::default();
+        let mut any = false;
+        for line in lines {
+            any = true;
+            for (key, value) in sf::dictionary(line.as_bytes())? {
+                let flag = || !matches!(value, sf::Item::Boolean(false));
+                let seconds = || match value {
+                    sf::Item::Integer(n) => u64::try_from(n).unwrap_or(0).min(MAX_DELTA_SECONDS),
+                    _ => 0,
+                };
+                match key {
+                    b"no-store" => d.no_store |= flag(),
+                    b"private" => d.private |= flag(),
+                    b"public" => d.public |= flag(),
+                    b"no-cache" => d.no_cache |= flag(),
+                    b"must-revalidate" => d.must_revalidate |= flag(),
+                    b"proxy-revalidate" => d.proxy_revalidate |= flag(),
+                    b"must-understand" => d.must_understand |= flag(),
+                    b"max-age" => first(&mut d.max_age, seconds()),
+                    b"s-maxage" => first(&mut d.s_maxage, seconds()),
+                    b"stale-while-revalidate" => {
+                        first(&mut d.stale_while_revalidate, seconds());
+                    }
+                    b"stale-if-error" => first(&mut d.stale_if_error, seconds()),
+                    _ => {}
+                }
+            }
+        }
+        any.then_some(d)
+    }
+}
+
+/// Just enough of RFC 8941 (Structured Field Values) to read a Dictionary strictly: every
+/// member's syntax is checked (keys, integers, decimals, strings, tokens, byte sequences,
+/// booleans, parameters, inner lists); only what the directives need is kept.
+mod sf {
+    /// A member's value, as far as directives care.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum Item {
+        Integer(i64),
+        Boolean(bool),
+        /// A decimal, string, token, byte sequence or inner list.
+        Other,
+    }
+
+    /// The members of a Dictionary (RFC 8941 §4.2.2), or `None` when `input` is not one.
+    pub(crate) fn dictionary(input: &[u8]) -> Option<Vec<(&[u8], Item)>> {
+        let mut p = Parser { rest: input };
+        p.skip(|b| b == b' ');
+        let mut members = Vec::new();
+        while !p.rest.is_empty() {
+            let key = p.key()?;
+            let value = if p.eat(b'=') {
+                if p.rest.first() == Some(&b'(') {
+                    p.inner_list()?;
+                    Item::Other
+                } else {
+                    p.bare_item()?
+                }
+            } else {
+                Item::Boolean(true)
+            };
+            p.parameters()?;
+            members.push((key, value));
+            p.skip(|b| b == b' ' || b == b'\t');
+            if p.rest.is_empty() {
+                break;
+            }
+            if !p.eat(b',') {
+                return None;
+            }
+            p.skip(|b| b == b' ' || b == b'\t');
+            if p.rest.is_empty() {
+                return None; // a trailing comma
+            }
+        }
+        Some(members)
+    }
+
+    struct Parser<'a> {
+        rest: &'a [u8],
+    }
+
+    impl<'a> Parser<'a> {
+        fn eat(&mut self, byte: u8) -> bool {
+            let ate = self.rest.first() == Some(&byte);
+            if ate {
+                self.rest = &self.rest[1..];
+            }
+            ate
+        }
+
+        fn skip(&mut self, while_: impl Fn(u8) -> bool) -> &'a [u8] {
+            let n = self.rest.iter().take_while(|&&b| while_(b)).count();
+            let (taken, rest) = self.rest.split_at(n);
+            self.rest = rest;
+            taken
+        }
+
+        /// `key = ( lcalpha / "*" ) *( lcalpha / DIGIT / "_" / "-" / "." / "*" )`
+        fn key(&mut self) -> Option<&'a [u8]> {
+            let first = *self.rest.first()?;
+            if !(first.is_ascii_lowercase() || first == b'*') {
+                return None;
+            }
+            Some(
+                self.skip(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.*".contains(&b)),
+            )
+        }
+
+        fn bare_item(&mut self) -> Option<Item> {
+            match *self.rest.first()? {
+                b'-' | b'0'..=b'9' => self.number(),
+                b'"' => {
+                    self.rest = &self.rest[1..];
+                    loop {
+                        match *self.rest.first()? {
+                            b'"' => break,
+                            b'\\' if matches!(self.rest.get(1), Some(b'"' | b'\\')) => {
+                                self.rest = &self.rest[1..];
+                            }
+                            b' '..=b'~' if self.rest[0] != b'\\' => {}
+                            _ => return None,
+                        }
+                        self.rest = &self.rest[1..];
+                    }
+                    self.rest = &self.rest[1..];
+                    Some(Item::Other)
+                }
+                b':' => {
+                    self.rest = &self.rest[1..];
+                    self.skip(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b));
+                    self.eat(b':').then_some(Item::Other)
+                }
+                b'?' => match self.rest.get(1) {
+                    Some(b'0') | Some(b'1') => {
+                        let value = self.rest[1] == b'1';
+                        self.rest = &self.rest[2..];
+                        Some(Item::Boolean(value))
+                    }
+                    _ => None,
+                },
+                b if b.is_ascii_alphabetic() || b == b'*' => {
+                    self.skip(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~:/".contains(&b));
+                    Some(Item::Other)
+                }
+                _ => None,
+            }
+        }
+
+        /// `sf-integer` (at most 15 digits) or `sf-decimal` (12 and 3).
+        fn number(&mut self) -> Option<Item> {
+            let negative = self.eat(b'-');
+            let whole = self.skip(|b| b.is_ascii_digit());
+            if whole.is_empty() {
+                return None;
+            }
+            if self.eat(b'.') {
+                let fraction = self.skip(|b| b.is_ascii_digit());
+                return (whole.len() <= 12 && (1..=3).contains(&fraction.len()))
+                    .then_some(Item::Other);
+            }
+            if whole.len() > 15 {
+                return None;
+            }
+            let n: i64 = std::str::from_utf8(whole).ok()?.parse().ok()?;
+            Some(Item::Integer(if negative { -n } else { n }))
+        }
+
+        /// `*( ";" *SP key [ "=" bare-item ] )`
+        fn parameters(&mut self) -> Option<()> {
+            while self.eat(b';') {
+                self.skip(|b| b == b' ');
+                self.key()?;
+                if self.eat(b'=') {
+                    self.bare_item()?;
+                }
+            }
+            Some(())
+        }
+
+        /// `"(" *SP [ sf-item *( 1*SP sf-item ) *SP ] ")" parameters`
+        fn inner_list(&mut self) -> Option<()> {
+            self.eat(b'(');
+            loop {
+                self.skip(|b| b == b' ');
+                if self.eat(b')') {
+                    return self.parameters();
+                }
+                self.bare_item()?;
+                self.parameters()?;
+                if !matches!(self.rest.first(), Some(b' ' | b')')) {
+                    return None;
+                }
+            }
+        }
     }
 }
 
@@ -256,6 +463,30 @@ mod tests {
         let mut request = HeaderMap::new();
         request.append(CACHE_CONTROL, "max-age=5, max-age=50".parse().unwrap());
         assert_eq!(RequestDirectives::parse(&request).max_age, Some(5));
+    }
+
+    #[test]
+    fn rfc9213_targeted_fields_are_dictionaries_read_strictly() {
+        let parse = |text: &'static str| {
+            let value = HeaderValue::from_static(text);
+            ResponseDirectives::parse_targeted(std::iter::once(&value))
+        };
+        let d =
+            parse("max-age=60, no-store=?0, private;x=1, x-ext=(a \"b\" 1.5), y=:YWJj:").unwrap();
+        assert_eq!((d.max_age, d.no_store, d.private), (Some(60), false, true));
+        assert!(parse("no-store").unwrap().no_store);
+        // A value of the wrong type: the safe reading.
+        assert_eq!(parse("max-age=\"60\"").unwrap().max_age, Some(0));
+        for invalid in [
+            "MAX-AGE=60",
+            "max-age=60,",
+            "max-age=6 0",
+            "max-age==1",
+            "a=\"x",
+            "a=?2",
+        ] {
+            assert!(parse(invalid).is_none(), "{invalid}");
+        }
     }
 
     #[test]

@@ -113,11 +113,13 @@ const HEURISTIC_FRACTION: u32 = 10;
 /// The origin's freshness lifetime for a response (§4.2.1): `s-maxage` (shared caches only),
 /// `max-age`, or `Expires` minus `Date`; then, for heuristically cacheable statuses or a
 /// response marked `public` (§4.2.2), a tenth of the time since `Last-Modified`, at most `cap`.
-/// `None`: the origin says nothing a cache may go by.
+/// `None`: the origin says nothing a cache may go by. `Expires` is read only with `expires`
+/// (a targeted field replaces it, RFC 9213 §2.2).
 pub(crate) fn origin_lifetime(
     status: StatusCode,
     headers: &HeaderMap,
     directives: &ResponseDirectives,
+    expires: bool,
     shared: bool,
     response_time: Timestamp,
     cap: Duration,
@@ -131,7 +133,7 @@ pub(crate) fn origin_lifetime(
         return explicit;
     }
     let date = date_header(headers, header::DATE).unwrap_or(response_time);
-    if let Some(expires) = headers.get(header::EXPIRES) {
+    if let Some(expires) = headers.get(header::EXPIRES).filter(|_| expires) {
         // An invalid date (e.g. "0") means already expired (RFC 9111 §5.3).
         return Some(
             http_date(expires)
@@ -169,6 +171,7 @@ pub(crate) enum Verdict {
 pub(crate) fn judge(
     directives: &RequestDirectives,
     entry: &Entry<CachedResponse>,
+    stored: impl FnOnce() -> ResponseDirectives,
     now: Timestamp,
     shared: bool,
 ) -> Verdict {
@@ -195,7 +198,7 @@ pub(crate) fn judge(
     }
     // Stale.
     if let Some(max_stale) = directives.max_stale {
-        let d = ResponseDirectives::parse(entry.value().headers());
+        let d = stored();
         let forbidden = d.no_cache
             || d.must_revalidate
             || (shared && (d.proxy_revalidate || d.s_maxage.is_some()));
@@ -285,7 +288,7 @@ mod tests {
         let now = at(1000);
         let life = |h: &HeaderMap, shared| {
             let d = ResponseDirectives::parse(h);
-            origin_lifetime(StatusCode::OK, h, &d, shared, now, default)
+            origin_lifetime(StatusCode::OK, h, &d, true, shared, now, default)
         };
         let h = headers(&[(header::CACHE_CONTROL, "max-age=10, s-maxage=20")]);
         assert_eq!(life(&h, true), Some(Duration::from_secs(20)));

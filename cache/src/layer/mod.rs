@@ -501,6 +501,40 @@ where
         self
     }
 
+    /// The targeted cache-control fields (RFC 9213) this cache obeys, most specific first: in
+    /// shared mode, the first of them a response carries with a valid value (an RFC 8941
+    /// Dictionary: `max-age=60, stale-if-error=300`) replaces its `Cache-Control` and
+    /// `Expires` for this cache, for storage and freshness (`max-age`, `s-maxage`, `no-store`,
+    /// `private`, `no-cache`, `must-revalidate`, RFC 5861's windows …); an invalid one is
+    /// ignored. Ignored in private mode. Default: `CDN-Cache-Control`, the field for every
+    /// shared cache in front of an origin. A field of your own goes first:
+    ///
+    /// ```
+    /// use http::HeaderName;
+    /// # use layercake::{CacheLayer, Moka};
+    /// let layer = CacheLayer::builder(Moka::default())
+    ///     .targeted_cache_control([
+    ///         HeaderName::from_static("layercake-cache-control"),
+    ///         HeaderName::from_static("cdn-cache-control"),
+    ///     ])
+    ///     .last_targeted_hop(true)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(layer);
+    /// ```
+    pub fn targeted_cache_control(mut self, names: impl IntoIterator<Item = HeaderName>) -> Self {
+        self.rules.targeted = names.into_iter().collect();
+        self
+    }
+
+    /// This cache is the last hop the targeted fields are meant for (nothing that obeys them
+    /// stands between it and its clients): responses served from the cache do not carry them.
+    /// Default: `false`, they are passed on as the origin sent them.
+    pub fn last_targeted_hop(mut self, last: bool) -> Self {
+        self.rules.last_targeted_hop = last;
+        self
+    }
+
     /// The cache's name in `Cache-Status`. Default: `layercake`.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();

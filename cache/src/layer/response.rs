@@ -269,7 +269,14 @@ pub(crate) struct Rules {
     pub(crate) allow_set_cookie: bool,
     pub(crate) mode: CacheMode,
     pub(crate) cache_control: CacheControl,
+    /// RFC 9213 targeted cache-control fields, most specific first (shared mode only).
+    pub(crate) targeted: Vec<HeaderName>,
+    /// This cache is the last hop the targeted fields are meant for: hits do not carry them.
+    pub(crate) last_targeted_hop: bool,
 }
+
+/// The header that targets CDNs and other shared caches (RFC 9213).
+pub(crate) const CDN_CACHE_CONTROL: HeaderName = HeaderName::from_static("cdn-cache-control");
 
 /// What the layer reads of a request's headers, once, in one pass over their names.
 #[derive(Debug, Clone, Copy, Default)]
@@ -372,6 +379,8 @@ impl Default for Rules {
             allow_set_cookie: false,
             mode: CacheMode::Shared,
             cache_control: CacheControl::Respect,
+            targeted: vec![CDN_CACHE_CONTROL],
+            last_targeted_hop: false,
         }
     }
 }
@@ -404,6 +413,33 @@ impl Rules {
             })
     }
 
+    /// The directives a stored or arriving response has for this cache, and whether they come
+    /// from a targeted field (RFC 9213 §2.2: in a shared cache, the first valid field of the
+    /// target list, in its order, replaces `Cache-Control` and `Expires`).
+    pub(crate) fn directives(&self, headers: &HeaderMap) -> (ResponseDirectives, bool) {
+        if self.mode == CacheMode::Shared {
+            for name in &self.targeted {
+                if !headers.contains_key(name) {
+                    continue;
+                }
+                if let Some(d) = ResponseDirectives::parse_targeted(headers.get_all(name).iter()) {
+                    return (d, true);
+                }
+            }
+        }
+        (ResponseDirectives::parse(headers), false)
+    }
+
+    /// Removes the targeted fields from a response served from the cache, when this cache is
+    /// the last hop they are meant for.
+    pub(crate) fn hide_targeted(&self, headers: &mut HeaderMap) {
+        if self.last_targeted_hop {
+            for name in &self.targeted {
+                headers.remove(name);
+            }
+        }
+    }
+
     /// Whether a shared cache may serve `cached` to a request with `facts`' credentials:
     /// RFC 9111 §3.5 for `Authorization`, and the same rule for `Cookie` unless the response
     /// varies on it (unless the layer allows either).
@@ -411,7 +447,7 @@ impl Rules {
         if self.mode == CacheMode::Private || !facts.credentials() {
             return true;
         }
-        let d = ResponseDirectives::parse(cached.headers());
+        let (d, _) = self.directives(cached.headers());
         let (authorization, cookie) = self.credentials_allowed(&d, cached.headers());
         (!facts.authorization || authorization) && (!facts.cookie || cookie)
     }
@@ -460,7 +496,7 @@ impl Rules {
         if !self.allow_set_cookie && headers.contains_key(header::SET_COOKIE) {
             return Err("set-cookie");
         }
-        let d = ResponseDirectives::parse(headers);
+        let (d, targeted) = self.directives(headers);
         if d.must_understand {
             // §5.2.2.3: stored only by a cache that knows what the status means for caching,
             // which may then ignore `no-store` (sent alongside for caches that do not).
@@ -513,7 +549,7 @@ impl Rules {
         let cap = layer_ttl.unwrap_or(policy.ttl);
         let time = exchange.response_time;
         let origin = respect
-            .then(|| origin_lifetime(status, headers, &d, shared, time, cap))
+            .then(|| origin_lifetime(status, headers, &d, !targeted, shared, time, cap))
             .flatten();
         let mut ttl = match origin {
             Some(lifetime) => lifetime,

@@ -19,7 +19,6 @@ use tracing::Instrument;
 use super::{
     CacheBody, CachedResponse, KeyExtractor, PathAndQuery, ResponseFuture,
     body::{Pumped, pump},
-    cache_control::ResponseDirectives,
     freshness::{Exchange, Verdict, judge},
     range::{Ranged, content_range, ranged},
     response::{CacheControl, CacheMode, Lifetime, NotStored, RequestFacts, Rules, Vary},
@@ -367,7 +366,10 @@ where
     /// respects the origin's freshness information).
     fn origin_allows_revalidating(&self, entry: &Entry<CachedResponse>) -> bool {
         self.rules.cache_control != CacheControl::Override
-            && ResponseDirectives::parse(entry.value().headers())
+            && self
+                .rules
+                .directives(entry.value().headers())
+                .0
                 .stale_while_revalidate
                 .is_some()
     }
@@ -394,7 +396,8 @@ where
         let shared = self.rules.mode == CacheMode::Shared;
         // A fresh entry the request refused: RFC 9211 `fwd=request`.
         let refused = matches!(found, Found::Fresh(..)).then_some("request");
-        match judge(directives, &entry, now, shared) {
+        let stored = || self.rules.directives(entry.value().headers()).0;
+        match judge(directives, &entry, stored, now, shared) {
             Verdict::AsStored => (engine.plan(found, now), None),
             Verdict::Serve => (engine.plan_as_is(entry, now), None),
             Verdict::Revalidate if !matches!(found, Found::Retained(_)) => {
@@ -482,6 +485,7 @@ where
         headers.clone_from(cached.headers());
         headers.insert(header::AGE, age);
         headers.insert(CACHE_STATUS, status);
+        self.rules.hide_targeted(headers);
         *response.status_mut() = cached.status();
         let body = cached.body();
         if asking.facts.range
