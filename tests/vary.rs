@@ -89,9 +89,25 @@ async fn rfc9111_4_1_values_are_compared_after_normalizing_whitespace_and_lines(
     let (parts, body) = fetch(&proxy, two_lines).await;
     assert_eq!(body, "hello in en,  fr #1");
     assert!(cache_status(&parts).starts_with("layercake; hit"));
-    // Another order is another value.
-    let (body, _) = in_language(&proxy, "fr, en").await;
-    assert_eq!(body, "hello in fr, en #2");
+    // A value that differs is another variant.
+    let (body, _) = in_language(&proxy, "en, fr, de").await;
+    assert_eq!(body, "hello in en, fr, de #2");
+    assert_eq!(origin.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc9111_4_1_language_ranges_select_regardless_of_order_and_case() {
+    let origin = greeter(Duration::ZERO).await;
+    let proxy = origin.behind(&layer());
+    assert_eq!(in_language(&proxy, "de, en").await.0, "hello in de, en #1");
+    let (body, status) = in_language(&proxy, "EN,de").await;
+    assert_eq!(body, "hello in de, en #1");
+    assert!(status.starts_with("layercake; hit"));
+    // Weights are part of the value.
+    assert_eq!(
+        in_language(&proxy, "de;q=0.5, en").await.0,
+        "hello in de;q=0.5, en #2"
+    );
     assert_eq!(origin.calls(), 2);
 }
 

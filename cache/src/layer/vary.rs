@@ -38,7 +38,8 @@ pub(crate) fn names(headers: &HeaderMap) -> Option<Vec<HeaderName>> {
 /// The values of `names` in `request`, normalized as RFC 9111 §4.1 allows (RFC 9110 §5.3):
 /// the lines of a field combined with commas, optional whitespace around list members
 /// removed. Whitespace inside a member is kept as sent (`John  Smith` is not `John Smith`);
-/// an absent field differs from an empty one.
+/// an absent field differs from an empty one. The fields in [`UNORDERED`] are normalized
+/// further, as their grammar allows.
 pub(crate) fn selection(names: &[HeaderName], request: &HeaderMap) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     for name in names {
@@ -49,19 +50,57 @@ pub(crate) fn selection(names: &[HeaderName], request: &HeaderMap) -> Vec<u8> {
             continue;
         }
         out.push(1);
-        let mut first = true;
-        for value in values {
-            for member in value.as_bytes().split(|&b| b == b',') {
-                if !first {
+        let members = values.flat_map(|value| value.as_bytes().split(|&b| b == b','));
+        if UNORDERED.contains(name) {
+            unordered(members, &mut out);
+        } else {
+            for (i, member) in members.enumerate() {
+                if i > 0 {
                     out.push(b',');
                 }
-                first = false;
                 out.extend_from_slice(member.trim_ascii());
             }
         }
         out.push(0);
     }
     out
+}
+
+/// Fields whose members are case-insensitive and whose order carries no meaning beyond their
+/// weights: language ranges (RFC 9110 §12.5.4, RFC 4647 §2), content codings (§12.5.3,
+/// §8.4.1) and charsets (§12.5.2 of RFC 7231, kept by RFC 9110's registry). `Accept-Language:
+/// de, en` and `EN, de` select the same variant. `Accept` is not among them: a media type's
+/// parameters may be case-sensitive.
+const UNORDERED: [HeaderName; 3] = [
+    http::header::ACCEPT_LANGUAGE,
+    http::header::ACCEPT_ENCODING,
+    http::header::ACCEPT_CHARSET,
+];
+
+/// Writes the members of a list field of [`UNORDERED`] to `out`: each lowercased, with
+/// whitespace around its parameters removed (`en;q=0.5`), without repeats, sorted.
+fn unordered<'a>(members: impl Iterator<Item = &'a [u8]>, out: &mut Vec<u8>) {
+    let mut normal: Vec<Vec<u8>> = members
+        .map(|member| {
+            let mut member_out = Vec::with_capacity(member.len());
+            for (i, part) in member.split(|&b| b == b';').enumerate() {
+                if i > 0 {
+                    member_out.push(b';');
+                }
+                member_out.extend(part.trim_ascii().iter().map(u8::to_ascii_lowercase));
+            }
+            member_out
+        })
+        .filter(|member| !member.is_empty())
+        .collect();
+    normal.sort_unstable();
+    normal.dedup();
+    for (i, member) in normal.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(member);
+    }
 }
 
 /// The key a variant is stored under.
@@ -98,6 +137,34 @@ mod tests {
         headers.append(VARY, HeaderValue::from_static("*"));
         assert_eq!(super::names(&headers), None);
         assert_eq!(super::names(&HeaderMap::new()), Some(vec![]));
+    }
+
+    #[test]
+    fn rfc9111_4_1_language_codings_and_charsets_select_regardless_of_order_and_case() {
+        let select = |name: &'static str, value: &'static str| {
+            let mut request = HeaderMap::new();
+            request.insert(name, HeaderValue::from_static(value));
+            selection(&[HeaderName::from_static(name)], &request)
+        };
+        assert_eq!(
+            select("accept-language", "de, en"),
+            select("accept-language", "EN,de")
+        );
+        assert_eq!(
+            select("accept-language", "de;q=0.5, en"),
+            select("accept-language", "en, DE ; Q=0.5")
+        );
+        assert_ne!(
+            select("accept-language", "de;q=0.5, en"),
+            select("accept-language", "de, en;q=0.5")
+        );
+        assert_eq!(
+            select("accept-encoding", "gzip, br"),
+            select("accept-encoding", "BR, gzip")
+        );
+        // Other fields keep their order and case.
+        assert_ne!(select("accept", "a/b, c/d"), select("accept", "c/d, a/b"));
+        assert_ne!(select("x-tenant", "A"), select("x-tenant", "a"));
     }
 
     #[test]
