@@ -337,3 +337,70 @@ async fn rfc9110_9_3_2_head_is_answered_from_a_stored_get_and_can_be_conditional
     assert_eq!(parts.status, StatusCode::NOT_MODIFIED);
     assert_eq!(v.origin.calls(), 1);
 }
+
+/// An origin whose GETs carry `ETag: "v1"` and `max-age=1`, and whose HEADs answer with the
+/// `ETag` the request's `x-etag` asks for, `max-age=60` and `x-revised: yes`.
+async fn head_aware() -> HttpOrigin {
+    HttpOrigin::start(|req, n| async move {
+        if req.method() == http::Method::HEAD {
+            let etag = req.headers()["x-etag"].to_str().unwrap().to_owned();
+            let mut response = respond(
+                200,
+                &[("cache-control", "max-age=60"), ("x-revised", "yes")],
+                "",
+            );
+            response
+                .headers_mut()
+                .insert(header::ETAG, etag.parse().unwrap());
+            return response;
+        }
+        respond(
+            200,
+            &[("cache-control", "max-age=1"), ("etag", "\"v1\"")],
+            format!("body {n}"),
+        )
+    })
+    .await
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc9111_4_3_5_a_matching_head_response_updates_the_stored_get() {
+    let origin = head_aware().await;
+    let proxy = origin.behind(&layer());
+    get(&proxy, &[]).await;
+    advance(secs(2)).await;
+    let mut head = get_with("/doc", &[("x-etag", "\"v1\"")]);
+    *head.method_mut() = http::Method::HEAD;
+    let (parts, _) = fetch(&proxy, head).await;
+    assert_eq!(parts.status, StatusCode::OK);
+    // The stored GET took the HEAD's headers and freshness, and kept its body.
+    let (parts, body) = get(&proxy, &[]).await;
+    assert_eq!(body, "body 1");
+    assert_eq!(parts.headers["x-revised"], "yes");
+    // Fresh for the HEAD's 60 s (less the part of a second the exchange took), not the GET's 1.
+    let status = cache_status(&parts);
+    assert!(
+        ["layercake; hit; ttl=59", "layercake; hit; ttl=60"].contains(&status),
+        "{status}"
+    );
+    assert_eq!(origin.calls(), 2, "the GET and the HEAD");
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc9111_4_3_5_a_head_response_for_another_representation_removes_the_stored_get() {
+    let origin = head_aware().await;
+    let proxy = origin.behind(&layer());
+    get(&proxy, &[]).await;
+    advance(secs(2)).await;
+    let mut head = get_with("/doc", &[("x-etag", "\"v2\"")]);
+    *head.method_mut() = http::Method::HEAD;
+    fetch(&proxy, head).await;
+    let (parts, body) = get(&proxy, &[]).await;
+    assert_eq!(body, "body 3", "fetched again, not revalidated");
+    assert!(
+        cache_status(&parts).ends_with("stored"),
+        "{}",
+        cache_status(&parts)
+    );
+    assert_eq!(origin.calls(), 3);
+}

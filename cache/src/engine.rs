@@ -453,6 +453,17 @@ where
         }
     }
 
+    /// Removes the entry under `key`; a failure is counted and logged, never returned.
+    pub(crate) async fn invalidate(&self, key: &Key) {
+        match self.backend.remove(key).await {
+            Ok(()) => Stats::bump(&self.stats.invalidations),
+            Err(error) => {
+                Stats::bump(&self.stats.errors);
+                tracing::warn!(%key, backend = self.backend.name(), %error, "cache remove failed");
+            }
+        }
+    }
+
     /// Settles the flight with `entry` and stores it, unless another leader's result was
     /// settled first (it is the one stored). Without a leader (a caller that went alone), just
     /// stores.

@@ -552,6 +552,31 @@ where
         Arc::new(entry)
     }
 
+    /// RFC 9111 §4.3.5: a `200` to a `HEAD` whose validators (and `Content-Length`, when it
+    /// has one) match the stored GET response updates its headers and freshness as a `304`
+    /// would; one that does not match, or may not be stored, removes it.
+    async fn update_from_head(
+        &self,
+        key: &Key,
+        stored: &Entry<CachedResponse>,
+        head: &HeaderMap,
+        facts: &RequestFacts,
+        exchange: Exchange,
+    ) {
+        let length_matches = head.get(header::CONTENT_LENGTH).is_none_or(|length| {
+            stored.value().headers().get(header::CONTENT_LENGTH) == Some(length)
+        });
+        if length_matches {
+            if let (entry, Ok(())) = self.refreshed(stored, head, facts, exchange) {
+                tracing::debug!(%key, "a HEAD response updated the stored GET");
+                self.engine.store(key, entry).await;
+                return;
+            }
+        }
+        tracing::debug!(%key, "a HEAD response does not match the stored GET: removed");
+        self.engine.invalidate(key).await;
+    }
+
     /// The entry a `304` makes of the stale entry it validated (RFC 9111 §4.3.4): the stored
     /// body (shared, not copied) under the updated headers, with a new lifetime. The reason
     /// when the updated response may not be stored; the entry to answer with either way.
@@ -722,16 +747,8 @@ where
         };
         runtime.spawn(async move {
             for key in keys {
-                match shared.engine.backend.remove(&key).await {
-                    Ok(()) => {
-                        Stats::bump(&shared.engine.stats.invalidations);
-                        tracing::debug!(%key, "invalidated by an unsafe request");
-                    }
-                    Err(error) => {
-                        Stats::bump(&shared.engine.stats.errors);
-                        tracing::warn!(%key, %error, "invalidation failed");
-                    }
-                }
+                tracing::debug!(%key, "invalidated by an unsafe request");
+                shared.engine.invalidate(&key).await;
             }
         });
     })
@@ -955,8 +972,19 @@ where
     tracing::trace!(%key, fwd, "going upstream");
 
     if request.method() == Method::HEAD {
-        // A response to HEAD has no body: it must never become the stored GET.
+        // A response to HEAD has no body: it must never become the stored GET, but it may
+        // update it (RFC 9111 §4.3.5).
+        let request_time = Timestamp::now();
         let response = inner.call(request).await?;
+        if let Some(stored) = stale.filter(|_| response.status() == StatusCode::OK) {
+            let exchange = Exchange {
+                request_time,
+                response_time: Timestamp::now(),
+            };
+            shared
+                .update_from_head(key, &stored, response.headers(), &facts, exchange)
+                .await;
+        }
         return Ok(shared.forwarded(response, fwd, Forwarded::NotStored("head")));
     }
 
