@@ -105,7 +105,7 @@ async fn rfc9110_13_1_5_if_range_must_match_strongly_or_the_whole_body_is_sent()
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_range_request_on_a_miss_goes_to_the_origin_and_its_206_is_not_stored() {
+async fn a_206_without_a_strong_validator_is_passed_on_and_not_stored() {
     let origin = HttpOrigin::start(|req, _| async move {
         match req.headers().get(header::RANGE) {
             Some(_) => respond(
@@ -128,7 +128,7 @@ async fn a_range_request_on_a_miss_goes_to_the_origin_and_its_206_is_not_stored(
     );
     assert_eq!(
         cache_status(&parts),
-        "layercake; fwd=uri-miss; fwd-status=206; detail=status"
+        "layercake; fwd=uri-miss; fwd-status=206; detail=partial"
     );
     let (_, body) = fetch(&proxy, get_with("/letters", &[])).await;
     assert_eq!(
@@ -220,4 +220,87 @@ fn cache_status_of<B>(response: &http::Response<B>) -> String {
         .to_str()
         .unwrap()
         .to_owned()
+}
+
+/// An origin that answers a single `bytes=a-b` range of the alphabet with a `206` (and
+/// anything else with the whole `200`), `ETag: "abc"`, `max-age=60`.
+async fn ranged_alphabet() -> HttpOrigin {
+    HttpOrigin::start(|req, _| async move {
+        let headers = [("cache-control", "max-age=60"), ("etag", "\"abc\"")];
+        let range = req
+            .headers()
+            .get(header::RANGE)
+            .and_then(|r| r.to_str().ok()?.strip_prefix("bytes=")?.split_once('-'))
+            .and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?)));
+        match range {
+            Some((first, last)) => {
+                let content_range = format!("bytes {first}-{last}/26");
+                let mut response = respond(206, &headers, &ALPHABET[first..=last]);
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_RANGE, content_range.parse().unwrap());
+                response
+            }
+            None => respond(200, &headers, ALPHABET),
+        }
+    })
+    .await
+}
+
+async fn letters(proxy: &Proxy, range: Option<&str>) -> (StatusCode, String, String) {
+    let headers: Vec<(&str, &str)> = range.map(|r| ("range", r)).into_iter().collect();
+    let (parts, body) = fetch(proxy, get_with("/letters", &headers)).await;
+    let status = cache_status(&parts).to_owned();
+    (
+        parts.status,
+        String::from_utf8(body.to_vec()).unwrap(),
+        status,
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc9111_3_3_a_stored_part_answers_the_ranges_it_holds_and_only_those() {
+    let origin = ranged_alphabet().await;
+    let proxy = origin.behind(&layer());
+    let (status, body, cache) = letters(&proxy, Some("bytes=0-9")).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::PARTIAL_CONTENT, "abcdefghij")
+    );
+    assert!(cache.ends_with("stored"), "{cache}");
+    let (parts, body) = fetch(&proxy, get_with("/letters", &[("range", "bytes=2-4")])).await;
+    assert_eq!(
+        (parts.status, &body[..]),
+        (StatusCode::PARTIAL_CONTENT, &b"cde"[..])
+    );
+    assert_eq!(parts.headers[header::CONTENT_RANGE], "bytes 2-4/26");
+    assert_eq!(parts.headers[header::CONTENT_LENGTH], "3");
+    assert!(cache_status(&parts).starts_with("layercake; hit"));
+    assert_eq!(origin.calls(), 1);
+    // A range outside the part, or the whole, goes to the origin.
+    let (status, body, cache) = letters(&proxy, Some("bytes=20-25")).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::PARTIAL_CONTENT, "uvwxyz")
+    );
+    assert!(cache.starts_with("layercake; fwd=miss"), "{cache}");
+    let (status, body, _) = letters(&proxy, None).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, ALPHABET));
+    assert_eq!(origin.calls(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc9111_3_4_parts_of_one_representation_combine_into_the_whole() {
+    let origin = ranged_alphabet().await;
+    let proxy = origin.behind(&layer());
+    letters(&proxy, Some("bytes=0-12")).await;
+    letters(&proxy, Some("bytes=10-25")).await;
+    // Overlapping parts with the same strong validator are now the whole response.
+    let (status, body, cache) = letters(&proxy, None).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, ALPHABET));
+    assert!(cache.starts_with("layercake; hit"), "{cache}");
+    let (status, body, cache) = letters(&proxy, Some("bytes=-2")).await;
+    assert_eq!((status, body.as_str()), (StatusCode::PARTIAL_CONTENT, "yz"));
+    assert!(cache.starts_with("layercake; hit"), "{cache}");
+    assert_eq!(origin.calls(), 2);
 }

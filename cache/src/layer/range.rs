@@ -2,7 +2,11 @@
 
 use std::ops::RangeInclusive;
 
-use http::{HeaderMap, HeaderValue, header::RANGE};
+use bytes::{Bytes, BytesMut};
+use http::{
+    HeaderMap, HeaderValue,
+    header::{CONTENT_RANGE, ETAG, RANGE},
+};
 
 /// How a `Range` request is answered from a stored body of `len` bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +65,89 @@ pub(crate) fn ranged(request: &HeaderMap, len: u64) -> Ranged {
     Ranged::Part(first..=last)
 }
 
+/// What a stored `206` holds (RFC 9111 §3.3): one part of a representation of `len` bytes,
+/// from its `Content-Range` (`bytes first-last/len`; a part of unknown length is not kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredPart {
+    pub(crate) range: RangeInclusive<u64>,
+    pub(crate) len: u64,
+}
+
+impl StoredPart {
+    /// The part a response's headers describe, when it is one single part of a representation
+    /// of known length.
+    pub(crate) fn of(headers: &HeaderMap) -> Option<Self> {
+        let spec = headers.get(CONTENT_RANGE)?.to_str().ok()?;
+        let (range, len) = spec.trim().strip_prefix("bytes ")?.split_once('/')?;
+        let (first, last) = range.split_once('-')?;
+        let number = |s: &str| -> Option<u64> {
+            let s = s.trim();
+            s.bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| s.parse().ok())
+                .flatten()
+        };
+        let (first, last, len) = (number(first)?, number(last)?, number(len)?);
+        (first <= last && last < len).then_some(StoredPart {
+            range: first..=last,
+            len,
+        })
+    }
+
+    /// The bytes of `wanted`, when this part (whose bytes are `body`) holds all of them.
+    pub(crate) fn slice(&self, body: &Bytes, wanted: &RangeInclusive<u64>) -> Option<Bytes> {
+        let covered = self.range.start() <= wanted.start() && wanted.end() <= self.range.end();
+        let offset = |at: u64| usize::try_from(at - self.range.start()).ok();
+        let (start, end) = (offset(*wanted.start())?, offset(*wanted.end())?);
+        (covered && end < body.len()).then(|| body.slice(start..=end))
+    }
+
+    /// This part and `other` (of the same representation) as one part, when they overlap or
+    /// touch: its range and bytes.
+    pub(crate) fn join(
+        &self,
+        body: &Bytes,
+        other: &StoredPart,
+        other_body: &Bytes,
+    ) -> Option<(StoredPart, Bytes)> {
+        if self.len != other.len {
+            return None;
+        }
+        let (first, first_body, second, second_body) = if self.range.start() <= other.range.start()
+        {
+            (self, body, other, other_body)
+        } else {
+            (other, other_body, self, body)
+        };
+        if *second.range.start() > first.range.end().saturating_add(1) {
+            return None;
+        }
+        let end = (*first.range.end()).max(*second.range.end());
+        let mut joined = BytesMut::from(&first_body[..]);
+        if second.range.end() > first.range.end() {
+            let skip = usize::try_from(first.range.end() + 1 - second.range.start()).ok()?;
+            joined.extend_from_slice(second_body.get(skip..)?);
+        }
+        let part = StoredPart {
+            range: *first.range.start()..=end,
+            len: self.len,
+        };
+        (joined.len() as u64 == end - first.range.start() + 1).then(|| (part, joined.freeze()))
+    }
+
+    /// Whether the part is the whole representation.
+    pub(crate) fn is_whole(&self) -> bool {
+        *self.range.start() == 0 && *self.range.end() + 1 == self.len
+    }
+}
+
+/// A strong `ETag` (RFC 9110 §8.8.3): what two parts must share to be combined (RFC 9111 §3.4).
+pub(crate) fn strong_etag(headers: &HeaderMap) -> Option<&HeaderValue> {
+    headers
+        .get(ETAG)
+        .filter(|etag| etag.as_bytes().trim_ascii_start().starts_with(b"\""))
+}
+
 /// `Content-Range` of a part, or of an unsatisfiable range (`bytes */len`).
 pub(crate) fn content_range(part: Option<&RangeInclusive<u64>>, len: u64) -> HeaderValue {
     let text = match part {
@@ -87,6 +174,55 @@ mod tests {
         assert_eq!(range("bytes=-3", 10), Ranged::Part(7..=9));
         assert_eq!(range("bytes=-30", 10), Ranged::Part(0..=9));
         assert_eq!(range("bytes=8-100", 10), Ranged::Part(8..=9));
+    }
+
+    #[test]
+    fn rfc9111_3_4_parts_that_touch_or_overlap_join() {
+        let part = |spec: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(CONTENT_RANGE, spec.parse().unwrap());
+            StoredPart::of(&headers).unwrap()
+        };
+        let (a, b) = (part("bytes 0-3/10"), part("bytes 4-9/10"));
+        let (joined, bytes) = a
+            .join(&Bytes::from("0123"), &b, &Bytes::from("456789"))
+            .unwrap();
+        assert!(joined.is_whole());
+        assert_eq!(bytes, "0123456789");
+        let (joined, bytes) = part("bytes 2-6/10")
+            .join(
+                &Bytes::from("23456"),
+                &part("bytes 0-3/10"),
+                &Bytes::from("0123"),
+            )
+            .unwrap();
+        assert_eq!((joined.range, &bytes[..]), (0..=6, &b"0123456"[..]));
+        assert!(
+            a.join(
+                &Bytes::from("0123"),
+                &part("bytes 6-9/10"),
+                &Bytes::from("6789")
+            )
+            .is_none()
+        );
+        assert_eq!(
+            part("bytes 2-6/10").slice(&Bytes::from("23456"), &(3..=5)),
+            Some(Bytes::from("345"))
+        );
+        assert_eq!(
+            part("bytes 2-6/10").slice(&Bytes::from("23456"), &(3..=7)),
+            None
+        );
+        let mut headers = HeaderMap::new();
+        for invalid in [
+            "bytes 0-3/*",
+            "bytes 5-3/10",
+            "bytes 0-10/10",
+            "items 0-1/2",
+        ] {
+            headers.insert(CONTENT_RANGE, invalid.parse().unwrap());
+            assert_eq!(StoredPart::of(&headers), None, "{invalid}");
+        }
     }
 
     #[test]

@@ -478,10 +478,19 @@ impl Rules {
         exchange: Exchange,
     ) -> Result<Lifetime, NotStored> {
         let status = response.status;
-        // A `206` holds part of a representation, a `304` none of it: neither is stored as a
-        // response (a `304` updates one, §4.3.4).
-        if matches!(status.as_u16(), 206 | 304) {
+        // A `304` holds none of a representation: it is never stored as a response (it updates
+        // one, §4.3.4). A `206` is stored as a part (§3.3) when it answers this cache's own range
+        // request with one part of a representation of known length, and has a strong validator
+        // to be combined with other parts by (§3.4).
+        if status == StatusCode::NOT_MODIFIED {
             return Err("status");
+        }
+        if status == StatusCode::PARTIAL_CONTENT
+            && !(request.range
+                && super::range::StoredPart::of(&response.headers).is_some()
+                && super::range::strong_etag(&response.headers).is_some())
+        {
+            return Err("partial");
         }
         let listed = match &self.statuses {
             Some(allowed) if !allowed.contains(status) => return Err("status"),

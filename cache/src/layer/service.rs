@@ -20,7 +20,7 @@ use super::{
     CacheBody, CachedResponse, KeyExtractor, PathAndQuery, ResponseFuture,
     body::{Pumped, pump},
     freshness::{Exchange, Verdict, judge},
-    range::{Ranged, content_range, ranged},
+    range::{Ranged, StoredPart, content_range, ranged, strong_etag},
     response::{CacheControl, CacheMode, Lifetime, NotStored, RequestFacts, Rules, Vary},
     status::{CACHE_STATUS, CacheStatus, Forwarded, set_cache_status},
     validation::{
@@ -139,7 +139,8 @@ where
             route = shared.route_to_variant(route.key, list, &parts.headers);
             found = shared.engine.peek(&route.key, now);
         }
-        let plan = found.map(|found| shared.plan(found, &facts, now));
+        let asking = Asking::new(&parts.method, &parts.headers, facts);
+        let plan = found.map(|found| shared.plan(found, &asking, now));
         let plan = match plan {
             Some((
                 Plan::Serve {
@@ -149,7 +150,6 @@ where
                 },
                 _,
             )) => {
-                let asking = Asking::new(&parts.method, &parts.headers, facts);
                 let response = shared.serve(&entry, ttl, refresh, &asking, now);
                 if refresh != Refresh::No {
                     let request = Request::from_parts(parts, body);
@@ -250,16 +250,39 @@ where
 
     /// Whether a stored response answers `request`: a response stored with `Vary` only a
     /// request whose selecting headers match those of the request it answered (§4.1).
-    fn answers(&self, entry: &Entry<CachedResponse>, request: &HeaderMap) -> bool {
+    fn answers(&self, entry: &Entry<CachedResponse>, asking: &Asking<'_>) -> bool {
         let cached = entry.value();
-        match cached.vary() {
+        let variant = match cached.vary() {
             None => true,
             Some(Vary::Selected { selection }) => {
                 let names = vary::names(cached.headers()).unwrap_or_default();
-                **selection == *vary::selection(&names, request)
+                **selection == *vary::selection(&names, asking.headers)
             }
             Some(Vary::Variants { .. }) => false,
+        };
+        variant && (!is_partial(entry) || self.part_for(entry, asking).is_some())
+    }
+
+    /// The bytes of a stored part (a `206`, RFC 9111 §3.3) that answer `asking`, and their
+    /// range: a GET whose single range the part holds, and whose `If-Range` holds.
+    fn part_for(
+        &self,
+        entry: &Entry<CachedResponse>,
+        asking: &Asking<'_>,
+    ) -> Option<(std::ops::RangeInclusive<u64>, u64, Bytes)> {
+        let cached = entry.value();
+        let part = StoredPart::of(cached.headers())?;
+        if *asking.method != Method::GET
+            || !asking.facts.range
+            || !if_range_holds(asking.headers, cached.headers())
+        {
+            return None;
         }
+        let Ranged::Part(wanted) = ranged(asking.headers, part.len) else {
+            return None;
+        };
+        let bytes = part.slice(cached.body(), &wanted)?;
+        Some((wanted, part.len, bytes))
     }
 
     /// Where a response to `request`, found by `route`, is stored: under the URL's key when
@@ -343,10 +366,10 @@ where
     fn plan(
         &self,
         found: Found<CachedResponse>,
-        facts: &RequestFacts,
+        asking: &Asking<'_>,
         now: Timestamp,
     ) -> (Plan<CachedResponse>, Forward) {
-        let (mut plan, forward) = self.plan_for_request(found, facts, now);
+        let (mut plan, forward) = self.plan_for_request(found, asking, now);
         // RFC 5861: the origin's `stale-while-revalidate` lets a stale response be served
         // *while* it is revalidated, whatever the layer's own stale policy.
         if let Plan::Serve {
@@ -378,16 +401,25 @@ where
     fn plan_for_request(
         &self,
         found: Found<CachedResponse>,
-        facts: &RequestFacts,
+        asking: &Asking<'_>,
         now: Timestamp,
     ) -> (Plan<CachedResponse>, Forward) {
         let engine = &self.engine;
+        let facts = &asking.facts;
         let entry = match found.entry() {
-            Some(entry) if facts.credentials() || facts.directives.is_some() => Arc::clone(entry),
+            Some(entry)
+                if facts.credentials() || facts.directives.is_some() || is_partial(entry) =>
+            {
+                Arc::clone(entry)
+            }
             _ => return (engine.plan(found, now), None),
         };
         if !self.rules.may_serve(entry.value(), facts) {
             // Stored, but not for a request with credentials (§3.5).
+            return (engine.plan(Found::Miss, now), Some("miss"));
+        }
+        if is_partial(&entry) && self.part_for(&entry, asking).is_none() {
+            // Stored, but only a part of it, not the part this request wants (§3.3).
             return (engine.plan(Found::Miss, now), Some("miss"));
         }
         let Some(directives) = &facts.directives else {
@@ -486,6 +518,17 @@ where
         headers.insert(header::AGE, age);
         headers.insert(CACHE_STATUS, status);
         self.rules.hide_targeted(headers);
+        if is_partial(entry) {
+            // Planned only for a request whose range the part holds.
+            if let Some((wanted, len, bytes)) = self.part_for(entry, asking) {
+                let headers = response.headers_mut();
+                headers.insert(header::CONTENT_RANGE, content_range(Some(&wanted), len));
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+                *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+                *response.body_mut() = CacheBody::cached(bytes);
+            }
+            return response;
+        }
         *response.status_mut() = cached.status();
         let body = cached.body();
         if asking.facts.range
@@ -550,6 +593,47 @@ where
             .with_retention(lifetime.retention)
             .with_weight(weight);
         Arc::new(entry)
+    }
+
+    /// A part (a `206`) combined with the part stored under `key` when they are parts of one
+    /// representation (the same strong `ETag`, RFC 9111 §3.4) that touch or overlap: the
+    /// joined part, or, when it is the whole representation, a `200`. Anything else as it is.
+    async fn combined(
+        &self,
+        key: &Key,
+        status: StatusCode,
+        mut headers: HeaderMap,
+        body: Bytes,
+    ) -> (StatusCode, HeaderMap, Bytes) {
+        let unchanged = |headers, body| (status, headers, body);
+        let Some(part) = StoredPart::of(&headers).filter(|_| status == StatusCode::PARTIAL_CONTENT)
+        else {
+            return unchanged(headers, body);
+        };
+        let found = self.engine.lookup(key).await;
+        let Some(stored) = found.entry().map(|entry| entry.value()) else {
+            return unchanged(headers, body);
+        };
+        let same = stored.status() == StatusCode::PARTIAL_CONTENT
+            && strong_etag(stored.headers()).is_some()
+            && strong_etag(stored.headers()) == strong_etag(&headers);
+        let joined = StoredPart::of(stored.headers())
+            .filter(|_| same)
+            .and_then(|stored_part| part.join(&body, &stored_part, stored.body()))
+            .filter(|(_, bytes)| bytes.len() <= self.rules.max_body_size);
+        let Some((joined, bytes)) = joined else {
+            return unchanged(headers, body);
+        };
+        if joined.is_whole() {
+            tracing::debug!(%key, "stored parts combined into the whole representation");
+            headers.remove(header::CONTENT_RANGE);
+            return (StatusCode::OK, headers, bytes);
+        }
+        headers.insert(
+            header::CONTENT_RANGE,
+            content_range(Some(&joined.range), joined.len),
+        );
+        (status, headers, bytes)
     }
 
     /// RFC 9111 §4.3.5: a `200` to a `HEAD` whose validators (and `Content-Length`, when it
@@ -938,7 +1022,8 @@ where
         Some(plan) => plan,
         None => {
             let found = shared.lookup(&mut route, request.headers()).await;
-            shared.plan(found, &facts, Timestamp::now())
+            let asking = Asking::new(request.method(), request.headers(), facts);
+            shared.plan(found, &asking, Timestamp::now())
         }
     };
     let (plan, forward) = plan;
@@ -1000,7 +1085,7 @@ where
     let leader = match acquired {
         Acquired::Collapsed(entry)
             if shared.rules.may_serve(entry.value(), &facts)
-                && shared.answers(&entry, &kept.headers) =>
+                && shared.answers(&entry, &kept.asking()) =>
         {
             tracing::trace!(%key, "served by another request's upstream call");
             let status = shared
@@ -1010,7 +1095,7 @@ where
         }
         Acquired::Found(entry, ttl)
             if shared.rules.may_serve(entry.value(), &facts)
-                && shared.answers(&entry, &kept.headers) =>
+                && shared.answers(&entry, &kept.asking()) =>
         {
             let ttl = whole_seconds(ttl);
             let now = Timestamp::now();
@@ -1178,8 +1263,11 @@ where
             Err(why) => return self.give_up(why),
         };
         let shared = &self.shared;
+        let (status, headers, body) = shared
+            .combined(&self.placement.key, self.status, self.headers, body)
+            .await;
         let vary = self.placement.vary.clone();
-        let entry = shared.entry(self.status, self.headers, body, self.lifetime, vary);
+        let entry = shared.entry(status, headers, body, self.lifetime, vary);
         // Waiting requests are served now; the flight stays registered until the entry is
         // stored, so nobody arriving meanwhile goes upstream again.
         shared
@@ -1220,6 +1308,11 @@ impl Route {
             .as_ref()
             .map_or(&self.key, |(primary, _)| primary)
     }
+}
+
+/// Whether a stored response is a part of its representation (a `206`, RFC 9111 §3.3).
+fn is_partial(entry: &Entry<CachedResponse>) -> bool {
+    entry.value().status() == StatusCode::PARTIAL_CONTENT
 }
 
 /// The list of variants, when that is what a lookup found.
