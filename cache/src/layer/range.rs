@@ -1,11 +1,19 @@
-//! Range requests (RFC 9110 §14) answered from a stored response.
+//! Range requests (RFC 9110 §14) answered from a stored response, and stored parts (RFC 9111
+//! §3.3–3.4): which requests a `206` kept by the cache answers, and how parts combine.
 
 use std::ops::RangeInclusive;
 
 use bytes::{Bytes, BytesMut};
 use http::{
-    HeaderMap, HeaderValue,
+    HeaderMap, HeaderValue, Method, StatusCode, header,
     header::{CONTENT_RANGE, ETAG, RANGE},
+};
+use layercake_backends::{Backend, Entry, Key};
+
+use super::{
+    CachedResponse, KeyExtractor,
+    service::{Asking, Shared},
+    validation::if_range_holds,
 };
 
 /// How a `Range` request is answered from a stored body of `len` bytes.
@@ -155,6 +163,81 @@ pub(crate) fn content_range(part: Option<&RangeInclusive<u64>>, len: u64) -> Hea
         None => format!("bytes */{len}"),
     };
     HeaderValue::try_from(text).expect("digits are a valid header value")
+}
+
+/// Whether a stored response is a part of its representation (a `206`, RFC 9111 §3.3).
+pub(crate) fn is_partial(entry: &Entry<CachedResponse>) -> bool {
+    entry.value().status() == StatusCode::PARTIAL_CONTENT
+}
+
+/// Stored parts (RFC 9111 §3.3–3.4): which requests a part answers, and how parts combine.
+impl<B, K> Shared<B, K>
+where
+    B: Backend<CachedResponse>,
+    K: KeyExtractor,
+{
+    /// The bytes of a stored part (a `206`, RFC 9111 §3.3) that answer `asking`, and their
+    /// range: a GET whose single range the part holds, and whose `If-Range` holds.
+    pub(crate) fn part_for(
+        &self,
+        entry: &Entry<CachedResponse>,
+        asking: &Asking<'_>,
+    ) -> Option<(std::ops::RangeInclusive<u64>, u64, Bytes)> {
+        let cached = entry.value();
+        let part = StoredPart::of(cached.headers())?;
+        if *asking.method != Method::GET
+            || !asking.facts.range
+            || !if_range_holds(asking.headers, cached.headers())
+        {
+            return None;
+        }
+        let Ranged::Part(wanted) = ranged(asking.headers, part.len) else {
+            return None;
+        };
+        let bytes = part.slice(cached.body(), &wanted)?;
+        Some((wanted, part.len, bytes))
+    }
+
+    /// A part (a `206`) combined with the part stored under `key` when they are parts of one
+    /// representation (the same strong `ETag`, RFC 9111 §3.4) that touch or overlap: the
+    /// joined part, or, when it is the whole representation, a `200`. Anything else as it is.
+    pub(crate) async fn combined(
+        &self,
+        key: &Key,
+        status: StatusCode,
+        mut headers: HeaderMap,
+        body: Bytes,
+    ) -> (StatusCode, HeaderMap, Bytes) {
+        let unchanged = |headers, body| (status, headers, body);
+        let Some(part) = StoredPart::of(&headers).filter(|_| status == StatusCode::PARTIAL_CONTENT)
+        else {
+            return unchanged(headers, body);
+        };
+        let found = self.engine.lookup(key).await;
+        let Some(stored) = found.entry().map(|entry| entry.value()) else {
+            return unchanged(headers, body);
+        };
+        let same = stored.status() == StatusCode::PARTIAL_CONTENT
+            && strong_etag(stored.headers()).is_some()
+            && strong_etag(stored.headers()) == strong_etag(&headers);
+        let joined = StoredPart::of(stored.headers())
+            .filter(|_| same)
+            .and_then(|stored_part| part.join(&body, &stored_part, stored.body()))
+            .filter(|(_, bytes)| bytes.len() <= self.rules.max_body_size);
+        let Some((joined, bytes)) = joined else {
+            return unchanged(headers, body);
+        };
+        if joined.is_whole() {
+            tracing::debug!(%key, "stored parts combined into the whole representation");
+            headers.remove(header::CONTENT_RANGE);
+            return (StatusCode::OK, headers, bytes);
+        }
+        headers.insert(
+            header::CONTENT_RANGE,
+            content_range(Some(&joined.range), joined.len),
+        );
+        (status, headers, bytes)
+    }
 }
 
 #[cfg(test)]

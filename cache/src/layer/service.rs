@@ -20,7 +20,7 @@ use super::{
     CacheBody, CachedResponse, KeyExtractor, PathAndQuery, ResponseFuture,
     body::{Pumped, pump},
     freshness::{Exchange, Verdict, judge},
-    range::{Ranged, StoredPart, content_range, ranged, strong_etag},
+    range::{Ranged, content_range, is_partial, ranged},
     response::{CacheControl, CacheMode, Lifetime, NotStored, RequestFacts, Rules, Vary},
     status::{CACHE_STATUS, CacheStatus, Forwarded, set_cache_status},
     validation::{
@@ -261,28 +261,6 @@ where
             Some(Vary::Variants { .. }) => false,
         };
         variant && (!is_partial(entry) || self.part_for(entry, asking).is_some())
-    }
-
-    /// The bytes of a stored part (a `206`, RFC 9111 §3.3) that answer `asking`, and their
-    /// range: a GET whose single range the part holds, and whose `If-Range` holds.
-    fn part_for(
-        &self,
-        entry: &Entry<CachedResponse>,
-        asking: &Asking<'_>,
-    ) -> Option<(std::ops::RangeInclusive<u64>, u64, Bytes)> {
-        let cached = entry.value();
-        let part = StoredPart::of(cached.headers())?;
-        if *asking.method != Method::GET
-            || !asking.facts.range
-            || !if_range_holds(asking.headers, cached.headers())
-        {
-            return None;
-        }
-        let Ranged::Part(wanted) = ranged(asking.headers, part.len) else {
-            return None;
-        };
-        let bytes = part.slice(cached.body(), &wanted)?;
-        Some((wanted, part.len, bytes))
     }
 
     /// Where a response to `request`, found by `route`, is stored: under the URL's key when
@@ -595,76 +573,10 @@ where
         Arc::new(entry)
     }
 
-    /// A part (a `206`) combined with the part stored under `key` when they are parts of one
-    /// representation (the same strong `ETag`, RFC 9111 §3.4) that touch or overlap: the
-    /// joined part, or, when it is the whole representation, a `200`. Anything else as it is.
-    async fn combined(
-        &self,
-        key: &Key,
-        status: StatusCode,
-        mut headers: HeaderMap,
-        body: Bytes,
-    ) -> (StatusCode, HeaderMap, Bytes) {
-        let unchanged = |headers, body| (status, headers, body);
-        let Some(part) = StoredPart::of(&headers).filter(|_| status == StatusCode::PARTIAL_CONTENT)
-        else {
-            return unchanged(headers, body);
-        };
-        let found = self.engine.lookup(key).await;
-        let Some(stored) = found.entry().map(|entry| entry.value()) else {
-            return unchanged(headers, body);
-        };
-        let same = stored.status() == StatusCode::PARTIAL_CONTENT
-            && strong_etag(stored.headers()).is_some()
-            && strong_etag(stored.headers()) == strong_etag(&headers);
-        let joined = StoredPart::of(stored.headers())
-            .filter(|_| same)
-            .and_then(|stored_part| part.join(&body, &stored_part, stored.body()))
-            .filter(|(_, bytes)| bytes.len() <= self.rules.max_body_size);
-        let Some((joined, bytes)) = joined else {
-            return unchanged(headers, body);
-        };
-        if joined.is_whole() {
-            tracing::debug!(%key, "stored parts combined into the whole representation");
-            headers.remove(header::CONTENT_RANGE);
-            return (StatusCode::OK, headers, bytes);
-        }
-        headers.insert(
-            header::CONTENT_RANGE,
-            content_range(Some(&joined.range), joined.len),
-        );
-        (status, headers, bytes)
-    }
-
-    /// RFC 9111 §4.3.5: a `200` to a `HEAD` whose validators (and `Content-Length`, when it
-    /// has one) match the stored GET response updates its headers and freshness as a `304`
-    /// would; one that does not match, or may not be stored, removes it.
-    async fn update_from_head(
-        &self,
-        key: &Key,
-        stored: &Entry<CachedResponse>,
-        head: &HeaderMap,
-        facts: &RequestFacts,
-        exchange: Exchange,
-    ) {
-        let length_matches = head.get(header::CONTENT_LENGTH).is_none_or(|length| {
-            stored.value().headers().get(header::CONTENT_LENGTH) == Some(length)
-        });
-        if length_matches {
-            if let (entry, Ok(())) = self.refreshed(stored, head, facts, exchange) {
-                tracing::debug!(%key, "a HEAD response updated the stored GET");
-                self.engine.store(key, entry).await;
-                return;
-            }
-        }
-        tracing::debug!(%key, "a HEAD response does not match the stored GET: removed");
-        self.engine.invalidate(key).await;
-    }
-
     /// The entry a `304` makes of the stale entry it validated (RFC 9111 §4.3.4): the stored
     /// body (shared, not copied) under the updated headers, with a new lifetime. The reason
     /// when the updated response may not be stored; the entry to answer with either way.
-    fn refreshed(
+    pub(crate) fn refreshed(
         &self,
         stale: &Entry<CachedResponse>,
         not_modified: &HeaderMap,
@@ -712,13 +624,13 @@ where
 /// The request a response is made for: its method, the headers a stored response is matched
 /// against (preconditions, `Range`), and what was read of them.
 pub(crate) struct Asking<'a> {
-    method: &'a Method,
-    headers: &'a HeaderMap,
-    facts: RequestFacts,
+    pub(crate) method: &'a Method,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) facts: RequestFacts,
 }
 
 impl<'a> Asking<'a> {
-    fn new(method: &'a Method, headers: &'a HeaderMap, facts: RequestFacts) -> Self {
+    pub(crate) fn new(method: &'a Method, headers: &'a HeaderMap, facts: RequestFacts) -> Self {
         Asking {
             method,
             headers,
@@ -1308,11 +1220,6 @@ impl Route {
             .as_ref()
             .map_or(&self.key, |(primary, _)| primary)
     }
-}
-
-/// Whether a stored response is a part of its representation (a `206`, RFC 9111 §3.3).
-fn is_partial(entry: &Entry<CachedResponse>) -> bool {
-    entry.value().status() == StatusCode::PARTIAL_CONTENT
 }
 
 /// The list of variants, when that is what a lookup found.

@@ -1,13 +1,19 @@
 //! Validation (RFC 9111 §4.3, RFC 9110 §13): revalidating stored responses with the origin,
-//! updating them from a `304`, and answering clients' own conditional requests.
+//! updating them from a `304` (or a `HEAD`, §4.3.5), and answering clients' own conditional
+//! requests.
 
 use http::{
     HeaderMap, HeaderName, HeaderValue,
     header::{self, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, RANGE},
 };
 
+use layercake_backends::{Backend, Entry, Key};
+
 use super::{
-    freshness::{date_header, http_date},
+    CachedResponse, KeyExtractor,
+    freshness::{Exchange, date_header, http_date},
+    response::RequestFacts,
+    service::Shared,
     status::CACHE_STATUS,
 };
 
@@ -164,6 +170,38 @@ pub(crate) fn not_modified_headers(stored: &HeaderMap) -> HeaderMap {
         }
     }
     headers
+}
+
+/// RFC 9111 §4.3.5: a `HEAD` response updates the stored `GET`.
+impl<B, K> Shared<B, K>
+where
+    B: Backend<CachedResponse>,
+    K: KeyExtractor,
+{
+    /// RFC 9111 §4.3.5: a `200` to a `HEAD` whose validators (and `Content-Length`, when it
+    /// has one) match the stored GET response updates its headers and freshness as a `304`
+    /// would; one that does not match, or may not be stored, removes it.
+    pub(crate) async fn update_from_head(
+        &self,
+        key: &Key,
+        stored: &Entry<CachedResponse>,
+        head: &HeaderMap,
+        facts: &RequestFacts,
+        exchange: Exchange,
+    ) {
+        let length_matches = head.get(header::CONTENT_LENGTH).is_none_or(|length| {
+            stored.value().headers().get(header::CONTENT_LENGTH) == Some(length)
+        });
+        if length_matches {
+            if let (entry, Ok(())) = self.refreshed(stored, head, facts, exchange) {
+                tracing::debug!(%key, "a HEAD response updated the stored GET");
+                self.engine.store(key, entry).await;
+                return;
+            }
+        }
+        tracing::debug!(%key, "a HEAD response does not match the stored GET: removed");
+        self.engine.invalidate(key).await;
+    }
 }
 
 #[cfg(test)]
