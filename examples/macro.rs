@@ -41,9 +41,11 @@ async fn show(Path(id): Path<u64>) -> String {
     }
 }
 
-async fn forget(Path(id): Path<u64>) -> &'static str {
-    load_user::invalidate(id).await;
-    "invalidated\n"
+async fn forget(Path(id): Path<u64>) -> String {
+    match load_user::invalidate(id).await {
+        Ok(_) => "invalidated\n".to_owned(),
+        Err(error) => format!("error: {error}\n"),
+    }
 }
 
 /// A cached axum handler: the response (status, headers, body) is stored, keyed by the path

@@ -200,7 +200,7 @@ async fn backend_namespace_version_and_concurrency() {
     );
 
     // invalidate() removes exactly that entry.
-    rate::invalidate("EUR".into()).await;
+    rate::invalidate("EUR".into()).await.unwrap();
     rate("EUR".into()).await;
     assert_eq!(SHARED_CALLS.load(SeqCst), 3);
 }
@@ -332,4 +332,18 @@ async fn eight_callers_of_a_failing_function_all_have_the_error_after_one_call()
     }
     assert_eq!(OPAQUE_CALLS.load(SeqCst), 8);
     assert_eq!(started.elapsed(), Duration::from_millis(200));
+}
+
+#[cached_handler(ttl = 60)]
+async fn doubled(n: u32) -> u32 {
+    n * 2
+}
+
+#[tokio::test]
+async fn the_generated_invalidate_says_what_it_removed_and_is_counted() {
+    assert_eq!(doubled(21).await, 42);
+    let done = doubled::invalidate(21).await.unwrap();
+    assert_eq!(done.entries, Some(1));
+    assert_eq!(doubled::invalidate(21).await.unwrap().entries, Some(0));
+    assert_eq!(doubled::cache().stats().invalidations, 1);
 }

@@ -116,7 +116,9 @@ async fn handler_responses_are_cached_by_the_extracted_values() {
     assert_eq!(app.calls.load(SeqCst), 5);
 
     // The generated invalidate takes the extracted values (State is not part of the key).
-    show_user::invalidate(7, Lang { lang: "en".into() }).await;
+    show_user::invalidate(7, Lang { lang: "en".into() })
+        .await
+        .unwrap();
     get_text(addr, "/users/7?lang=en").await;
     assert_eq!(app.calls.load(SeqCst), 6);
 }

@@ -242,3 +242,102 @@ mod over_http {
         assert_eq!(origin.calls(), 6);
     }
 }
+
+/// Invalidation from code: `CacheLayer::invalidate_url`.
+mod from_code {
+    use http::{StatusCode, header};
+    use layercake::{CacheLayer, InvalidateError, Moka};
+    use layercake_tests::{Origin, cache_status, fetch, get, text};
+    use tower::Layer;
+
+    fn on_host(
+        uri: &str,
+        language: Option<&str>,
+    ) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+        let mut req = get(uri);
+        req.headers_mut()
+            .insert(header::HOST, "shop.example".parse().unwrap());
+        if let Some(language) = language {
+            req.headers_mut()
+                .insert(header::ACCEPT_LANGUAGE, language.parse().unwrap());
+        }
+        req
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn invalidate_url_removes_a_url_with_every_variant_and_is_counted() {
+        let origin = Origin::new(|req, n| async move {
+            let mut response = text(StatusCode::OK, format!("v{n}"));
+            if req.uri().path() == "/greet" {
+                response
+                    .headers_mut()
+                    .insert(header::VARY, "accept-language".parse().unwrap());
+            }
+            Ok(response)
+        });
+        let layer = CacheLayer::builder(Moka::default()).build().unwrap();
+        let svc = layer.layer(origin.clone());
+        fetch(&svc, on_host("/items/1", None)).await;
+        for language in ["en", "fr"] {
+            fetch(&svc, on_host("/greet", Some(language))).await;
+        }
+        assert_eq!(origin.calls(), 3);
+
+        let done = layer
+            .invalidate_url("http://shop.example/items/1")
+            .await
+            .unwrap();
+        assert_eq!(done.entries, Some(1));
+        let again = layer
+            .invalidate_url("http://shop.example/items/1")
+            .await
+            .unwrap();
+        assert_eq!(again.entries, Some(0), "nothing left to remove");
+        let (parts, _) = fetch(&svc, on_host("/items/1", None)).await;
+        assert!(
+            cache_status(&parts).ends_with("stored"),
+            "{}",
+            cache_status(&parts)
+        );
+
+        // The URL's list of variants goes, and every variant with it.
+        let done = layer
+            .invalidate_url("http://shop.example/greet")
+            .await
+            .unwrap();
+        assert_eq!(done.entries, Some(1));
+        let calls = origin.calls();
+        for language in ["en", "fr"] {
+            let (parts, _) = fetch(&svc, on_host("/greet", Some(language))).await;
+            assert!(
+                cache_status(&parts).ends_with("stored"),
+                "{language}: {}",
+                cache_status(&parts)
+            );
+        }
+        assert_eq!(origin.calls(), calls + 2, "both variants fetched again");
+        assert_eq!(layer.stats().invalidations, 2);
+    }
+
+    #[tokio::test]
+    async fn a_path_without_a_host_is_a_clear_error_unless_keys_leave_the_host_out() {
+        let layer = CacheLayer::builder(Moka::default()).build().unwrap();
+        let error = layer.invalidate_url("/items/1").await.unwrap_err();
+        assert!(matches!(error, InvalidateError::Url(_)));
+        assert!(error.to_string().contains("names no host"), "{error}");
+        assert!(matches!(
+            layer.invalidate_url("http://[").await,
+            Err(InvalidateError::Url(_))
+        ));
+
+        let origin = layercake_tests::Origin::ok("x");
+        let single_host = CacheLayer::builder(Moka::default())
+            .authority_in_key(false)
+            .build()
+            .unwrap();
+        let svc = single_host.layer(origin.clone());
+        fetch(&svc, on_host("/items/1", None)).await;
+        let done = single_host.invalidate_url("/items/1").await.unwrap();
+        assert_eq!(done.entries, Some(1));
+    }
+}

@@ -426,3 +426,23 @@ async fn a_read_only_replica_refuses_writes_and_still_serves_reads() {
         "no read was refused"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalidation_reaches_every_tier_of_a_composition() {
+    let server = RedisServer::start(&[]).await;
+    let tiers = Compose::new(Moka::default(), redis(&server, "inv:"));
+    let cache: Cache<String, Compose<Moka, Redis>> = Cache::builder(tiers).build().unwrap();
+    // Another instance, sharing the Redis tier only.
+    let other: Cache<String, Redis> = Cache::builder(redis(&server, "inv:")).build().unwrap();
+    cache.insert("k", "v1".to_owned()).await;
+    assert_eq!(other.get("k").await.as_deref(), Some("v1"));
+    let done = cache.invalidate("k").await.unwrap();
+    assert_eq!(done.entries, Some(1), "held by both tiers, counted once");
+    assert_eq!(
+        cache.get("k").await,
+        None,
+        "gone from L1, and L2 does not refill it"
+    );
+    assert_eq!(other.get("k").await, None, "gone from Redis");
+    assert_eq!(cache.stats().invalidations, 1);
+}

@@ -232,7 +232,7 @@ async fn get_insert_and_invalidate() {
     assert_eq!(values.get("k").await, None);
     values.insert("k", "v".to_owned()).await;
     assert_eq!(values.get("k").await.as_deref(), Some("v"));
-    values.invalidate("k").await;
+    values.invalidate("k").await.unwrap();
     assert_eq!(values.get("k").await, None);
 }
 

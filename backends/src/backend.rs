@@ -94,6 +94,33 @@ pub trait Backend<V>: Tier {
     /// Removes every entry.
     fn clear(&self) -> impl Future<Output = Result<(), BackendError>> + Send;
 
+    /// Removes the entry under `key` and says how many entries the store held there (0 or 1;
+    /// `None` when it cannot tell). The default removes and cannot tell; stores that can
+    /// (Moka, Redis, a `Compose` of them) override it.
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use layercake_backends::{Backend, Entry, Key, Moka, Timestamp};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let store = Moka::default();
+    /// let key = Key::from_parts(["k"]);
+    /// let entry = Entry::new(1u8, Timestamp::now(), Duration::from_secs(9), Duration::ZERO);
+    /// store.set(&key, Arc::new(entry)).await.unwrap();
+    /// let removed = <Moka as Backend<u8>>::remove_counted(&store, &key).await.unwrap();
+    /// assert_eq!(removed, Some(1));
+    /// let again = <Moka as Backend<u8>>::remove_counted(&store, &key).await.unwrap();
+    /// assert_eq!(again, Some(0));
+    /// # }
+    /// ```
+    fn remove_counted(
+        &self,
+        key: &Key,
+    ) -> impl Future<Output = Result<Option<u64>, BackendError>> + Send {
+        let removed = self.remove(key);
+        async move { removed.await.map(|()| None) }
+    }
+
     /// Reads `key` without waiting, when the tier can (in-memory tiers); `None` when it would
     /// have to wait (network or disk), in which case the caller uses [`Backend::get`].
     ///

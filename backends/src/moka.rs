@@ -269,6 +269,14 @@ impl<V: Send + Sync + 'static> Backend<V> for Moka {
         ready(Ok(()))
     }
 
+    fn remove_counted(
+        &self,
+        key: &Key,
+    ) -> impl Future<Output = Result<Option<u64>, BackendError>> + Send {
+        let held = self.cache.remove(key).is_some();
+        ready(Ok(Some(u64::from(held))))
+    }
+
     fn clear(&self) -> impl Future<Output = Result<(), BackendError>> + Send {
         self.cache.invalidate_all();
         ready(Ok(()))

@@ -556,9 +556,17 @@ where
     }
 
     async fn remove(&self, key: &Key) -> Result<(), BackendError> {
-        let command = redis::cmd("DEL").arg(self.redis_key(key)).clone();
-        self.call("DEL", Access::Write, self.connection.query::<()>(&command))
+        <Self as Backend<V>>::remove_counted(self, key)
             .await
+            .map(drop)
+    }
+
+    async fn remove_counted(&self, key: &Key) -> Result<Option<u64>, BackendError> {
+        let command = redis::cmd("DEL").arg(self.redis_key(key)).clone();
+        let removed: u64 = self
+            .call("DEL", Access::Write, self.connection.query(&command))
+            .await?;
+        Ok(Some(removed))
     }
 
     async fn clear(&self) -> Result<(), BackendError> {

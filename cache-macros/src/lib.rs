@@ -636,9 +636,10 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
                 __key(#(&#param_names),*)
             }
 
-            /// Removes the cached result for these arguments.
-            pub async fn invalidate(#(#value_params),*) {
-                cache().invalidate_key(&key_for(#(#param_names),*)).await;
+            /// Removes the cached result for these arguments from every tier of the cache's
+            /// backend: what it removed, counted in the cache's stats, or a tier's failure.
+            pub async fn invalidate(#(#value_params),*) -> ::core::result::Result<::layercake::Invalidated, ::layercake::BackendError> {
+                cache().invalidate_key(&key_for(#(#param_names),*)).await
             }
         }
     })

@@ -471,6 +471,13 @@ where
         a.and(b)
     }
 
+    /// Removes from both tiers: the entries the tiers held count once (the larger count), and
+    /// not at all when a tier cannot count.
+    async fn remove_counted(&self, key: &Key) -> Result<Option<u64>, BackendError> {
+        let (a, b) = join(self.l1.remove_counted(key), self.l2.remove_counted(key)).await;
+        Ok(a?.zip(b?).map(|(a, b)| a.max(b)))
+    }
+
     async fn clear(&self) -> Result<(), BackendError> {
         let (a, b) = join(self.l1.clear(), self.l2.clear()).await;
         a.and(b)

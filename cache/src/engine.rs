@@ -5,10 +5,10 @@
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use layercake_backends::{Backend, Entry, Freshness, Key, Lookup, Timestamp};
+use layercake_backends::{Backend, BackendError, Entry, Freshness, Key, Lookup, Timestamp};
 
 use crate::{
-    BuildError,
+    BuildError, Invalidated,
     flight::{Flights, Join, Leader, Outcome, SharedError, follow},
     offload::OffloadManager,
     stats::Stats,
@@ -453,13 +453,19 @@ where
         }
     }
 
-    /// Removes the entry under `key`; a failure is counted and logged, never returned.
-    pub(crate) async fn invalidate(&self, key: &Key) {
-        match self.backend.remove(key).await {
-            Ok(()) => Stats::bump(&self.stats.invalidations),
+    /// Removes the entry under `key` from every tier, counts it, and says what it removed; a
+    /// failure is counted and logged too.
+    pub(crate) async fn invalidate(&self, key: &Key) -> Result<Invalidated, BackendError> {
+        match self.backend.remove_counted(key).await {
+            Ok(count) => {
+                Stats::add(&self.stats.invalidations, count.unwrap_or(1));
+                tracing::debug!(%key, ?count, "invalidated");
+                Ok(Invalidated::of(count))
+            }
             Err(error) => {
                 Stats::bump(&self.stats.errors);
                 tracing::warn!(%key, backend = self.backend.name(), %error, "cache remove failed");
+                Err(error)
             }
         }
     }

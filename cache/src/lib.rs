@@ -32,6 +32,7 @@ pub mod compose;
 mod engine;
 mod error;
 mod flight;
+pub mod invalidate;
 pub mod layer;
 pub mod offload;
 #[doc(hidden)]
@@ -75,7 +76,7 @@ pub use layercake_backends::{
 /// let ada = user(7).await.unwrap();          // computed
 /// let again = user(7).await.unwrap();        // from the cache
 /// assert_eq!(again.name, ada.name);
-/// user::invalidate(7).await;                 // next call computes again
+/// user::invalidate(7).await.unwrap();        // next call computes again
 /// assert_eq!(user::cache().stats().hits, 1);
 /// # }
 /// ```
@@ -164,6 +165,7 @@ pub use layercake_macros::cached_handler;
 pub use crate::{
     engine::{DEFAULT_LOCK_TIMEOUT, StalePolicy},
     error::BuildError,
+    invalidate::{InvalidateError, Invalidated},
     layer::{CacheLayer, CacheLayerBuilder},
     stats::CacheStats,
     typed::{Cache, CacheBuilder},

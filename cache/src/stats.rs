@@ -47,7 +47,9 @@ pub struct CacheStats {
     pub refreshes: u64,
     /// Stale entries served because upstream failed (stale-if-error).
     pub stale_if_error: u64,
-    /// Stored responses removed because an unsafe request changed them (RFC 9111 §4.4).
+    /// Entries removed by invalidation: from code (`invalidate…`), by unsafe requests (RFC
+    /// 9111 §4.4), by `HEAD` responses that no longer match (§4.3.5). One per removal where
+    /// a tier cannot count.
     pub invalidations: u64,
 }
 
@@ -70,6 +72,10 @@ pub(crate) struct Stats {
 impl Stats {
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Relaxed);
     }
 
     pub(crate) fn snapshot(&self) -> CacheStats {

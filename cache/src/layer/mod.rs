@@ -228,6 +228,50 @@ where
     B: Backend<CachedResponse>,
     K: KeyExtractor,
 {
+    /// Removes every response stored for `url` from every tier of the backend: the one for each
+    /// cached method (`HEAD` is answered from `GET`'s), and every `Vary` variant (they hang off
+    /// the URL's entry and become unreachable with it). Counted in [`stats`](Self::stats); see
+    /// [`invalidate`](crate::invalidate).
+    ///
+    /// Keys include the request's host unless the layer was built with
+    /// [`authority_in_key(false)`](CacheLayerBuilder::authority_in_key), so the URL is then a
+    /// full one, `http://example.com/users/42`; a path alone is an error that says so. Keys
+    /// are made from the URL alone: a [key extractor](KeyExtractor) that reads request headers
+    /// cannot be matched this way.
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use layercake::{CacheLayer, Moka};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache = CacheLayer::builder(Moka::default()).build().unwrap();
+    /// let app: Router = Router::new()
+    ///     .route("/users/{id}", get(|| async { "Ada" }))
+    ///     .layer(cache.clone());
+    /// // … after `PUT /users/42` changed the user, from the code that changed it:
+    /// let done = cache.invalidate_url("http://example.com/users/42").await.unwrap();
+    /// assert_eq!(done.entries, Some(0), "nothing was stored yet");
+    /// # drop(app);
+    /// # }
+    /// ```
+    pub async fn invalidate_url(
+        &self,
+        url: &str,
+    ) -> Result<crate::Invalidated, crate::InvalidateError> {
+        let target: http::Uri = url
+            .parse()
+            .map_err(|e| crate::InvalidateError::Url(format!("{url:?}: {e}")))?;
+        if self.shared.authority && target.authority().is_none() {
+            return Err(crate::InvalidateError::Url(format!(
+                "{url:?} names no host, and the layer's keys include the request's host: give \
+                 the full URL (`http://example.com/users/42`), or build the layer with \
+                 `authority_in_key(false)`"
+            )));
+        }
+        let keys = self.shared.keys_of_url(target, &http::HeaderMap::new());
+        Ok(self.shared.invalidate_keys(keys).await?)
+    }
+
     /// Starts refreshing hot keys in the background (see [`refresh`](crate::refresh)), by
     /// sending their requests again to `service`: the service the layer wraps, without the
     /// layer. Returns `false` when the layer has no [`auto_refresh`](CacheLayerBuilder::auto_refresh)

@@ -201,6 +201,41 @@ where
         self.key.extract(parts, &mut key).then(|| key.build())
     }
 
+    /// The keys of every response stored for `target` (with request `headers`, for the `Host`
+    /// and any header the key extractor reads): one per cached method, `HEAD` being keyed as
+    /// `GET`. A varying URL's variants hang off its key (see [`vary`]): removing it makes
+    /// every variant unreachable.
+    pub(crate) fn keys_of_url(&self, target: http::Uri, headers: &HeaderMap) -> Vec<Key> {
+        let mut keys = Vec::with_capacity(1);
+        for method in self.rules.methods.iter().filter(|m| **m != Method::HEAD) {
+            let mut request = Request::new(());
+            *request.method_mut() = method.clone();
+            *request.uri_mut() = target.clone();
+            *request.headers_mut() = headers.clone();
+            if let Some(key) = self.key_for(&request.into_parts().0) {
+                keys.push(key);
+            }
+        }
+        keys
+    }
+
+    /// Removes `keys` from every tier: what they held, or the first failure (the others are
+    /// still removed).
+    pub(crate) async fn invalidate_keys(
+        &self,
+        keys: Vec<Key>,
+    ) -> Result<crate::Invalidated, layercake_backends::BackendError> {
+        let mut done = crate::Invalidated::of(Some(0));
+        let mut failed = None;
+        for key in keys {
+            match self.engine.invalidate(&key).await {
+                Ok(removed) => done = done.and(removed),
+                Err(error) => failed = failed.or(Some(error)),
+            }
+        }
+        failed.map_or(Ok(done), Err)
+    }
+
     /// The route to the variant of a varying URL that `request` selects.
     fn route_to_variant(
         &self,
@@ -725,11 +760,7 @@ where
         }
         let keys: Vec<Key> = targets
             .into_iter()
-            .filter_map(|target| {
-                let mut get = Request::get(target).body(()).ok()?;
-                *get.headers_mut() = headers.clone();
-                shared.key_for(&get.into_parts().0)
-            })
+            .flat_map(|target| shared.keys_of_url(target, &headers))
             // A memory tier says at once when nothing is stored: then there is nothing to do.
             .filter(|key| !matches!(shared.engine.backend.peek(key), Some(Ok(None))))
             .collect();
@@ -742,10 +773,9 @@ where
             return;
         };
         runtime.spawn(async move {
-            for key in keys {
-                tracing::debug!(%key, "invalidated by an unsafe request");
-                shared.engine.invalidate(&key).await;
-            }
+            tracing::debug!(?keys, "invalidated by an unsafe request");
+            // A failure is counted and logged; the stored responses age out.
+            let _ = shared.invalidate_keys(keys).await;
         });
     })
 }

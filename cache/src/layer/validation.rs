@@ -200,7 +200,8 @@ where
             }
         }
         tracing::debug!(%key, "a HEAD response does not match the stored GET: removed");
-        self.engine.invalidate(key).await;
+        // A failure is counted and logged; the stored response ages out.
+        let _ = self.engine.invalidate(key).await;
     }
 }
 
