@@ -347,3 +347,22 @@ async fn the_generated_invalidate_says_what_it_removed_and_is_counted() {
     assert_eq!(doubled::invalidate(21).await.unwrap().entries, Some(0));
     assert_eq!(doubled::cache().stats().invalidations, 1);
 }
+
+#[cached_handler(ttl = 60)]
+async fn tripled(n: u32) -> u32 {
+    n * 3
+}
+
+#[tokio::test]
+async fn the_generated_clear_removes_every_result_of_the_function() {
+    for n in 0..5 {
+        tripled(n).await;
+    }
+    doubled(1).await;
+    assert_eq!(tripled::clear().await.unwrap().entries, Some(5));
+    assert_eq!(
+        doubled::invalidate(1).await.unwrap().entries,
+        Some(1),
+        "another function's results stay"
+    );
+}

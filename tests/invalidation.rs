@@ -341,3 +341,42 @@ mod from_code {
         assert_eq!(done.entries, Some(1));
     }
 }
+
+mod by_pattern {
+    use http::header;
+    use layercake::{CacheLayer, Moka};
+    use layercake_tests::{Origin, cache_status, fetch, get};
+    use tower::Layer;
+
+    fn on_host(uri: &str) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+        let mut req = get(uri);
+        req.headers_mut()
+            .insert(header::HOST, "shop.example".parse().unwrap());
+        req
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_glob_over_the_path_removes_the_matching_urls_on_any_host() {
+        let origin = Origin::ok("x");
+        let layer = CacheLayer::builder(Moka::default()).build().unwrap();
+        let svc = layer.layer(origin.clone());
+        for uri in ["/items/1", "/items/12", "/items/2", "/items/1?page=2"] {
+            fetch(&svc, on_host(uri)).await;
+        }
+        let done = layer.invalidate_pattern("/items/1*").await.unwrap();
+        assert_eq!(done.entries, Some(3));
+        let (parts, _) = fetch(&svc, on_host("/items/2")).await;
+        assert!(cache_status(&parts).starts_with("layercake; hit"));
+        let (parts, _) = fetch(&svc, on_host("/items/12")).await;
+        assert!(cache_status(&parts).ends_with("stored"));
+        // Clear: everything this layer stored, and only that.
+        let other = layercake::Cache::<u32, Moka>::builder(layer.backend().clone())
+            .build()
+            .unwrap();
+        other.insert("kept", 1).await;
+        let cleared = layer.clear().await.unwrap();
+        assert_eq!(cleared.entries, Some(2));
+        assert_eq!(other.get("kept").await, Some(1));
+        assert_eq!(layer.stats().invalidations, 5);
+    }
+}

@@ -121,6 +121,21 @@ pub trait Backend<V>: Tier {
         async move { removed.await.map(|()| None) }
     }
 
+    /// Removes every entry whose key's [readable form](Key::readable) matches `pattern`, a glob
+    /// in Redis's dialect ([`glob_matches`](crate::key::glob_matches)), and says how many it
+    /// removed (`None` when it cannot tell). Stores that can enumerate their keys implement it
+    /// (Moka scans its entries, Redis `SCAN`s with `MATCH`); the default says it cannot.
+    fn remove_matching(
+        &self,
+        pattern: &str,
+    ) -> impl Future<Output = Result<Option<u64>, BackendError>> + Send {
+        let _ = pattern;
+        std::future::ready(Err(BackendError::new(
+            crate::BackendErrorKind::Unsupported,
+            format!("{} cannot remove entries by pattern", self.name()),
+        )))
+    }
+
     /// Reads `key` without waiting, when the tier can (in-memory tiers); `None` when it would
     /// have to wait (network or disk), in which case the caller uses [`Backend::get`].
     ///

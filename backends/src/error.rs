@@ -14,6 +14,9 @@ pub enum BackendErrorKind {
     TypeMismatch,
     /// Anything else.
     Other,
+    /// The store cannot do what was asked (a pattern over a store that cannot enumerate its
+    /// keys, say).
+    Unsupported,
 }
 
 /// An error from a storage tier.
@@ -57,6 +60,7 @@ impl fmt::Display for BackendError {
             BackendErrorKind::Corrupt => "corrupt entry",
             BackendErrorKind::TypeMismatch => "type mismatch",
             BackendErrorKind::Other => "error",
+            BackendErrorKind::Unsupported => "unsupported",
         };
         write!(f, "backend {kind}: {}", self.source)
     }

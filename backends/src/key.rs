@@ -1,3 +1,6 @@
+//! Cache keys: length-prefixed parts with a stable 128-bit hash, their readable form, and the
+//! glob patterns that select keys by it.
+
 use std::{
     fmt,
     hash::{Hash, Hasher},
@@ -74,6 +77,31 @@ impl Key {
         &self.encoded
     }
 
+    /// The key as people read it, for store key names and patterns: its parts joined by `:`,
+    /// each as it is when it is short printable text, else `~` and the hex of a 64-bit hash of
+    /// it (a part longer than 200 bytes, or with bytes outside printable ASCII: spaces, binary).
+    /// Not unique on its own (a part may hold `:`); stores that name entries by it add the
+    /// 128-bit hash.
+    ///
+    /// ```
+    /// use layercake_backends::Key;
+    ///
+    /// let key = Key::from_parts(["layercake", "value/1", "user:42"]);
+    /// assert_eq!(key.readable(), "layercake:value/1:user:42");
+    /// let long = Key::from_parts(["a", &"x".repeat(300)]);
+    /// assert!(long.readable().starts_with("a:~"));
+    /// ```
+    pub fn readable(&self) -> String {
+        let mut out = String::with_capacity(self.encoded.len());
+        for (i, part) in self.parts().enumerate() {
+            if i > 0 {
+                out.push(':');
+            }
+            push_readable(&mut out, part);
+        }
+        out
+    }
+
     /// The key's parts, in order.
     pub fn parts(&self) -> impl Iterator<Item = &[u8]> + '_ {
         let mut rest: &[u8] = &self.encoded;
@@ -85,6 +113,129 @@ impl Key {
             Some(part)
         })
     }
+}
+
+/// Appends the readable form of one key part (see [`Key::readable`]).
+pub fn push_readable(out: &mut String, part: &[u8]) {
+    const MAX_READABLE: usize = 200;
+    let plain = part.len() <= MAX_READABLE && part.iter().all(u8::is_ascii_graphic);
+    match std::str::from_utf8(part) {
+        Ok(text) if plain => out.push_str(text),
+        _ => {
+            use std::fmt::Write;
+            let _ = write!(out, "~{:016x}", xxhash_rust::xxh3::xxh3_64(part));
+        }
+    }
+}
+
+/// `text` as a glob that matches it literally: the characters globs treat specially
+/// (`* ? [ ] \`) escaped.
+///
+/// ```
+/// use layercake_backends::key::{glob_escape, glob_matches};
+///
+/// assert_eq!(glob_escape("a*b"), "a\\*b");
+/// assert!(glob_matches(&glob_escape("a*b"), "a*b"));
+/// assert!(!glob_matches(&glob_escape("a*b"), "axb"));
+/// ```
+pub fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Whether `text` matches `pattern`, a glob in Redis's dialect (`SCAN … MATCH`): `*` any run,
+/// `?` any one character, `[abc]`, `[a-z]` and `[^a]` classes, `\` to take the next character
+/// as it is. The memory tiers match with it so that a pattern means the same on every tier.
+///
+/// ```
+/// use layercake_backends::key::glob_matches;
+///
+/// assert!(glob_matches("users:*", "users:42"));
+/// assert!(glob_matches("/items/1?", "/items/12"));
+/// assert!(glob_matches("v[0-9]", "v7"));
+/// assert!(!glob_matches("users:*", "user:42"));
+/// ```
+pub fn glob_matches(pattern: &str, text: &str) -> bool {
+    matches_from(pattern.as_bytes(), text.as_bytes())
+}
+
+fn matches_from(mut pattern: &[u8], mut text: &[u8]) -> bool {
+    while let Some((&p, rest)) = pattern.split_first() {
+        match p {
+            b'*' => {
+                let rest = {
+                    let mut rest = rest;
+                    while let Some((b'*', more)) = rest.split_first() {
+                        rest = more;
+                    }
+                    rest
+                };
+                if rest.is_empty() {
+                    return true;
+                }
+                return (0..=text.len()).any(|at| matches_from(rest, &text[at..]));
+            }
+            b'?' => {
+                let Some((_, more)) = text.split_first() else {
+                    return false;
+                };
+                (pattern, text) = (rest, more);
+            }
+            b'[' => {
+                let Some((&c, more)) = text.split_first() else {
+                    return false;
+                };
+                let (negate, mut class) = match rest.split_first() {
+                    Some((b'^', class)) => (true, class),
+                    _ => (false, rest),
+                };
+                let mut hit = false;
+                loop {
+                    match class {
+                        [] => break,
+                        [b']', tail @ ..] => {
+                            class = tail;
+                            break;
+                        }
+                        [b'\\', x, tail @ ..] => {
+                            hit |= *x == c;
+                            class = tail;
+                        }
+                        [a, b'-', b, tail @ ..] if *b != b']' => {
+                            let (lo, hi) = if a <= b { (*a, *b) } else { (*b, *a) };
+                            hit |= (lo..=hi).contains(&c);
+                            class = tail;
+                        }
+                        [x, tail @ ..] => {
+                            hit |= *x == c;
+                            class = tail;
+                        }
+                    }
+                }
+                if hit == negate {
+                    return false;
+                }
+                (pattern, text) = (class, more);
+            }
+            _ => {
+                let (literal, rest) = match (p, rest.split_first()) {
+                    (b'\\', Some((&x, rest))) => (x, rest),
+                    _ => (p, rest),
+                };
+                match text.split_first() {
+                    Some((&c, more)) if c == literal => (pattern, text) = (rest, more),
+                    _ => return false,
+                }
+            }
+        }
+    }
+    text.is_empty()
 }
 
 impl PartialEq for Key {
@@ -261,6 +412,20 @@ impl Hasher for KeyHasher {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn globs_match_as_redis_does() {
+        use super::glob_matches as m;
+        assert!(m("*", ""));
+        assert!(m("a*b*c", "axxbyyc"));
+        assert!(!m("a*b*c", "axxbyy"));
+        assert!(m("[^a]x", "bx"));
+        assert!(!m("[^a]x", "ax"));
+        assert!(m("\\*", "*"));
+        assert!(!m("\\*", "a"));
+        assert!(m("h?llo", "hello"));
+        assert!(m("[a-c][z-x]", "by"));
+    }
+
     use super::*;
 
     #[test]

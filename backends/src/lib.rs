@@ -33,7 +33,7 @@ mod backend;
 pub mod codec;
 mod entry;
 mod error;
-mod key;
+pub mod key;
 #[cfg(feature = "moka")]
 pub mod moka;
 #[cfg(feature = "redis")]

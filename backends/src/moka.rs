@@ -277,6 +277,22 @@ impl<V: Send + Sync + 'static> Backend<V> for Moka {
         ready(Ok(Some(u64::from(held))))
     }
 
+    /// Scans every entry (a pattern has no index to go by) and removes the matching ones.
+    fn remove_matching(
+        &self,
+        pattern: &str,
+    ) -> impl Future<Output = Result<Option<u64>, BackendError>> + Send {
+        let mut removed = 0;
+        for (key, _) in self.cache.iter() {
+            if crate::key::glob_matches(pattern, &key.readable())
+                && self.cache.remove(&*key).is_some()
+            {
+                removed += 1;
+            }
+        }
+        ready(Ok(Some(removed)))
+    }
+
     fn clear(&self) -> impl Future<Output = Result<(), BackendError>> + Send {
         self.cache.invalidate_all();
         ready(Ok(()))

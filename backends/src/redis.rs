@@ -1,7 +1,8 @@
 //! The Redis store: the tier that many instances share.
 //!
 //! [`Redis`] keeps entries as bytes ([`Codec`]: a format, optional compression, a checked
-//! envelope) under `<prefix><hex of the key's 128-bit hash>`, with `SET … PX` so Redis drops
+//! envelope) under `<prefix><readable key>#<hex of the key's 128-bit hash>` (see
+//! [`Redis::redis_key`]), with `SET … PX` so Redis drops
 //! an entry when its last window ends. It talks to Redis over one multiplexed,
 //! auto-reconnecting connection (redis-rs's `ConnectionManager`, connected lazily: a Redis that
 //! is down when the store is built is not an error). Every call has a timeout, and a circuit
@@ -48,6 +49,7 @@ use redis::aio::ConnectionManager;
 use crate::{
     Backend, BackendError, BackendErrorKind, Entry, Key, Lookup, Tier, Timestamp,
     codec::{Codec, Compression, Format, Postcard},
+    key::glob_escape,
 };
 
 /// The Redis store; see the [module docs](self). A cheap handle: clones share the connection,
@@ -362,10 +364,22 @@ fn dot_env_value(text: &str, name: &str) -> Option<String> {
 }
 
 impl<F> Redis<F> {
-    /// The Redis key of `key`: the prefix and the hex of its 128-bit hash (the full key is
-    /// checked inside the stored bytes).
+    /// The Redis key of `key`: the prefix, the key's [readable form](Key::readable) (what
+    /// `redis-cli --scan` shows, and what patterns match), `#` and the hex of its 128-bit hash,
+    /// which keeps names of different keys apart (the full key is also checked inside the
+    /// stored bytes).
+    ///
+    /// ```
+    /// use layercake_backends::{Key, redis::Redis};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let redis = Redis::builder().prefix("app:").build().unwrap();
+    /// let name = redis.redis_key(&Key::from_parts(["layercake", "value/1", "user:42"]));
+    /// assert!(name.starts_with("app:layercake:value/1:user:42#"));
+    /// # }
+    /// ```
     pub fn redis_key(&self, key: &Key) -> String {
-        format!("{}{:032x}", self.prefix, key.hash128())
+        format!("{}{}#{:032x}", self.prefix, key.readable(), key.hash128())
     }
 
     /// The counters.
@@ -439,21 +453,28 @@ impl<F> Redis<F> {
     /// Removes every key under the prefix: `SCAN` in batches, each batch deleted in one
     /// pipelined round trip. Not available on a cluster yet (it takes a scan of every master).
     pub async fn clear_prefix(&self) -> Result<u64, BackendError> {
+        self.remove_scanned(&format!("{}*", glob_escape(&self.prefix)))
+            .await
+    }
+
+    /// Removes every key that `MATCH`es `glob`: `SCAN` in batches, each batch deleted in one
+    /// pipelined round trip; how many were removed.
+    async fn remove_scanned(&self, glob: &str) -> Result<u64, BackendError> {
         #[cfg(feature = "redis-cluster")]
         if let Connection::Cluster(_) = self.connection {
             return Err(BackendError::new(
-                BackendErrorKind::Other,
-                "clear is not supported on a Redis Cluster yet: entries expire with their ttl",
+                BackendErrorKind::Unsupported,
+                "removing by pattern is not supported on a Redis Cluster yet (it takes a SCAN \
+                 of every master): entries expire with their ttl",
             ));
         }
-        let pattern = format!("{}*", self.prefix);
         let mut cursor: u64 = 0;
         let mut removed = 0;
         loop {
             let mut scan = redis::cmd("SCAN");
             scan.arg(cursor)
                 .arg("MATCH")
-                .arg(&pattern)
+                .arg(glob)
                 .arg("COUNT")
                 .arg(500);
             let (next, keys): (u64, Vec<String>) = self
@@ -571,6 +592,11 @@ where
 
     async fn clear(&self) -> Result<(), BackendError> {
         self.clear_prefix().await.map(drop)
+    }
+
+    async fn remove_matching(&self, pattern: &str) -> Result<Option<u64>, BackendError> {
+        let glob = format!("{}{pattern}#*", glob_escape(&self.prefix));
+        self.remove_scanned(&glob).await.map(Some)
     }
 
     fn name(&self) -> &'static str {

@@ -636,6 +636,15 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
                 __key(#(&#param_names),*)
             }
 
+            /// Removes every cached result of the function (whatever the arguments) from every
+            /// tier of its cache that can enumerate its keys.
+            pub async fn clear() -> ::core::result::Result<::layercake::Invalidated, ::layercake::BackendError> {
+                let mut function = ::std::string::String::new();
+                ::layercake::backends::key::push_readable(&mut function, #function_path.as_bytes());
+                let function = ::layercake::backends::key::glob_escape(&function);
+                cache().invalidate_pattern(&::std::format!("{function}:*")).await
+            }
+
             /// Removes the cached result for these arguments from every tier of the cache's
             /// backend: what it removed, counted in the cache's stats, or a tier's failure.
             pub async fn invalidate(#(#value_params),*) -> ::core::result::Result<::layercake::Invalidated, ::layercake::BackendError> {

@@ -478,6 +478,16 @@ where
         Ok(a?.zip(b?).map(|(a, b)| a.max(b)))
     }
 
+    /// Removes from both tiers, counted as [`remove_counted`](Backend::remove_counted) counts.
+    async fn remove_matching(&self, pattern: &str) -> Result<Option<u64>, BackendError> {
+        let (a, b) = join(
+            self.l1.remove_matching(pattern),
+            self.l2.remove_matching(pattern),
+        )
+        .await;
+        Ok(a?.zip(b?).map(|(a, b)| a.max(b)))
+    }
+
     async fn clear(&self) -> Result<(), BackendError> {
         let (a, b) = join(self.l1.clear(), self.l2.clear()).await;
         a.and(b)

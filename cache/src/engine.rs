@@ -470,6 +470,26 @@ where
         }
     }
 
+    /// Removes every entry whose readable key matches `pattern` from every tier that can
+    /// enumerate its keys (see [`Backend::remove_matching`]), counts them, and says how many.
+    pub(crate) async fn invalidate_matching(
+        &self,
+        pattern: &str,
+    ) -> Result<Invalidated, BackendError> {
+        match self.backend.remove_matching(pattern).await {
+            Ok(count) => {
+                Stats::add(&self.stats.invalidations, count.unwrap_or(1));
+                tracing::debug!(pattern, ?count, "invalidated by pattern");
+                Ok(Invalidated::of(count))
+            }
+            Err(error) => {
+                Stats::bump(&self.stats.errors);
+                tracing::warn!(pattern, backend = self.backend.name(), %error, "cache remove by pattern failed");
+                Err(error)
+            }
+        }
+    }
+
     /// Settles the flight with `entry` and stores it, unless another leader's result was
     /// settled first (it is the one stored). Without a leader (a caller that went alone), just
     /// stores.

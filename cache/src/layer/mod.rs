@@ -272,6 +272,42 @@ where
         Ok(self.shared.invalidate_keys(keys).await?)
     }
 
+    /// Removes every stored response whose URL matches `pattern`, a glob (`*`, `?`, `[a-z]`,
+    /// `\` as in Redis's `SCAN … MATCH`) over the key after the method and the host: with the
+    /// default key, the path and query (`/api/products/*`), whatever the method and host. From
+    /// every tier: memory tiers scan their entries, Redis scans its keys. A tier that cannot
+    /// enumerate its keys is an error of kind
+    /// [`Unsupported`](crate::BackendErrorKind::Unsupported).
+    ///
+    /// ```
+    /// # use layercake::{CacheLayer, Moka};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache = CacheLayer::builder(Moka::default()).build().unwrap();
+    /// let done = cache.invalidate_pattern("/items/1*").await.unwrap();
+    /// assert_eq!(done.entries, Some(0));
+    /// # }
+    /// ```
+    pub async fn invalidate_pattern(
+        &self,
+        pattern: &str,
+    ) -> Result<crate::Invalidated, crate::BackendError> {
+        // Namespace and schema, the method, the host (when keyed on), then the extractor's.
+        let host = if self.shared.authority { "*:" } else { "" };
+        let prefix = layercake_backends::key::glob_escape(&self.shared.prefix.readable());
+        let full = format!("{prefix}:*:{host}{pattern}");
+        self.shared.engine.invalidate_matching(&full).await
+    }
+
+    /// Removes every response this layer stored (its namespace) from every tier that can
+    /// enumerate its keys; entries of other caches sharing the store stay.
+    pub async fn clear(&self) -> Result<crate::Invalidated, crate::BackendError> {
+        let prefix = layercake_backends::key::glob_escape(&self.shared.prefix.readable());
+        self.shared
+            .engine
+            .invalidate_matching(&format!("{prefix}:*"))
+            .await
+    }
+
     /// Starts refreshing hot keys in the background (see [`refresh`](crate::refresh)), by
     /// sending their requests again to `service`: the service the layer wraps, without the
     /// layer. Returns `false` when the layer has no [`auto_refresh`](CacheLayerBuilder::auto_refresh)
