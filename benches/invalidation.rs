@@ -66,7 +66,9 @@ fn pattern(c: &mut Criterion) {
         b.iter_batched(
             || fill(&in_redis, &in_memory),
             |()| {
-                let done = rt.block_on(in_memory.invalidate_pattern("users:*")).unwrap();
+                let done = rt
+                    .block_on(in_memory.invalidate_pattern("users:*"))
+                    .unwrap();
                 assert_eq!(done.entries, Some(10_000));
             },
             BatchSize::PerIteration,

@@ -495,3 +495,29 @@ async fn redis_keys_are_readable_and_patterns_reach_every_tier() {
     assert_eq!(cache.clear().await.unwrap().entries, Some(1));
     assert_eq!(cache.get("teams:1").await, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_soft_purge_marks_the_entry_stale_on_every_tier() {
+    let server = RedisServer::start(&[]).await;
+    let tiers = Compose::new(Moka::default(), redis(&server, "soft:"));
+    let cache: Cache<String, Compose<Moka, Redis>> = Cache::builder(tiers)
+        .stale_if_error(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    let other: Cache<String, Redis> = Cache::builder(redis(&server, "soft:"))
+        .stale_if_error(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    cache.insert("k", "v1".to_owned()).await;
+    assert_eq!(cache.soft_invalidate("k").await.unwrap().entries, Some(1));
+    assert_eq!(cache.get("k").await, None, "not served as it is from L1");
+    assert_eq!(other.get("k").await, None, "nor from Redis");
+    let down = other
+        .try_get_or_compute("k", || async { Err::<String, _>("db down") })
+        .await;
+    assert_eq!(down.as_deref(), Ok("v1"), "still there for stale-if-error");
+    let fresh = cache
+        .try_get_or_compute("k", || async { Ok::<_, String>("v2".to_owned()) })
+        .await;
+    assert_eq!(fresh.as_deref(), Ok("v2"));
+}

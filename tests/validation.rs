@@ -404,3 +404,27 @@ async fn rfc9111_4_3_5_a_head_response_for_another_representation_removes_the_st
     );
     assert_eq!(origin.calls(), 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_soft_purge_makes_the_next_request_revalidate_and_keeps_the_entry_for_errors() {
+    let v = validating("max-age=60", &[("cache-control", "max-age=60")]).await;
+    let layer = CacheLayer::builder(Moka::default())
+        .authority_in_key(false)
+        .stale_if_error(secs(600))
+        .build()
+        .unwrap();
+    let proxy = v.origin.behind(&layer);
+    get(&proxy, &[]).await;
+    let done = layer.soft_invalidate_url("/doc").await.unwrap();
+    assert_eq!(done.entries, Some(1));
+    // Revalidated: the origin is asked whether it changed, and its 304 keeps the body.
+    let (parts, body) = get(&proxy, &[]).await;
+    assert_eq!(body, "the representation");
+    assert_eq!(v.last_if_none_match().as_deref(), Some("\"v1\""));
+    assert_eq!(
+        cache_status(&parts),
+        "layercake; fwd=stale; fwd-status=304; stored"
+    );
+    assert_eq!(v.origin.calls(), 2);
+    assert_eq!(layer.stats().invalidations, 1);
+}

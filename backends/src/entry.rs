@@ -128,6 +128,40 @@ impl<V> Entry<V> {
         self
     }
 
+    /// A copy of the entry that is stale from `now` on (a soft purge): no longer fresh, nor
+    /// servable in its stale window, so it is revalidated before it is served again; still
+    /// servable when the upstream fails inside its stale-if-error window, and still kept for
+    /// its validators. An entry already past those points keeps them.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::{Entry, Freshness, Timestamp};
+    ///
+    /// let t0 = Timestamp::from_millis(0);
+    /// let entry = Entry::new("v", t0, Duration::from_secs(60), Duration::from_secs(30))
+    ///     .with_stale_if_error(Duration::from_secs(600));
+    /// let now = t0 + Duration::from_secs(10);
+    /// let purged = entry.stale_from(now);
+    /// assert_eq!(purged.freshness(now), Freshness::StaleIfError(Duration::ZERO));
+    /// assert_eq!(purged.error_until(), entry.error_until());
+    /// ```
+    pub fn stale_from(&self, now: Timestamp) -> Entry<V>
+    where
+        V: Clone,
+    {
+        let fresh_until = self.fresh_until.min(now);
+        Entry {
+            value: self.value.clone(),
+            stored_at: self.stored_at,
+            fresh_until,
+            stale_until: self.stale_until.min(now).max(fresh_until),
+            error_until: self.error_until,
+            retain_until: self.retain_until,
+            weight: self.weight,
+            tags: self.tags.clone(),
+        }
+    }
+
     /// Until when the entry is kept (at least `error_until`).
     pub fn retain_until(&self) -> Timestamp {
         self.retain_until

@@ -636,6 +636,13 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
                 __key(#(&#param_names),*)
             }
 
+            /// Marks the cached result for these arguments stale in every tier (a soft purge):
+            /// computed again by the next call, still served if that computation fails inside
+            /// the cache's stale-if-error window.
+            pub async fn soft_invalidate(#(#value_params),*) -> ::core::result::Result<::layercake::Invalidated, ::layercake::BackendError> {
+                cache().soft_invalidate_key(&key_for(#(#param_names),*)).await
+            }
+
             /// Removes every cached result of the function (whatever the arguments) from every
             /// tier of its cache that can enumerate its keys.
             pub async fn clear() -> ::core::result::Result<::layercake::Invalidated, ::layercake::BackendError> {

@@ -470,6 +470,35 @@ where
         }
     }
 
+    /// Marks the entry under `key` stale from now on, in every tier (a soft purge, see
+    /// [`Entry::stale_from`]): what it found is written back, stale. Counted as an
+    /// invalidation.
+    pub(crate) async fn soft_invalidate(&self, key: &Key) -> Result<Invalidated, BackendError>
+    where
+        V: Clone,
+    {
+        let found = match self.backend.get(key).await {
+            Ok(found) => found,
+            Err(error) => {
+                Stats::bump(&self.stats.errors);
+                tracing::warn!(%key, backend = self.backend.name(), %error, "cache read failed");
+                return Err(error);
+            }
+        };
+        let Some(entry) = found else {
+            return Ok(Invalidated::of(Some(0)));
+        };
+        let stale = Arc::new(entry.stale_from(Timestamp::now()));
+        if let Err(error) = self.backend.set(key, stale).await {
+            Stats::bump(&self.stats.errors);
+            tracing::warn!(%key, backend = self.backend.name(), %error, "cache write failed");
+            return Err(error);
+        }
+        Stats::bump(&self.stats.invalidations);
+        tracing::debug!(%key, "marked stale (soft purge)");
+        Ok(Invalidated::of(Some(1)))
+    }
+
     /// Removes every entry whose readable key matches `pattern` from every tier that can
     /// enumerate its keys (see [`Backend::remove_matching`]), counts them, and says how many.
     pub(crate) async fn invalidate_matching(

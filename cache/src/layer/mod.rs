@@ -258,6 +258,38 @@ where
         &self,
         url: &str,
     ) -> Result<crate::Invalidated, crate::InvalidateError> {
+        let keys = self.keys_of_url(url)?;
+        Ok(self.shared.invalidate_keys(keys).await?)
+    }
+
+    /// Marks the responses stored for `url` stale in every tier instead of removing them (a
+    /// soft purge, as Fastly's): the next request revalidates them with the origin (a `304`
+    /// keeps the body), and while the origin fails they are still served inside their
+    /// stale-if-error window. A URL whose responses vary is removed instead (its variants
+    /// cannot be found one by one). The URL is given as to
+    /// [`invalidate_url`](Self::invalidate_url).
+    ///
+    /// ```
+    /// # use layercake::{CacheLayer, Moka};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache = CacheLayer::builder(Moka::default()).build().unwrap();
+    /// let done = cache.soft_invalidate_url("http://example.com/news").await.unwrap();
+    /// assert_eq!(done.entries, Some(0));
+    /// # }
+    /// ```
+    pub async fn soft_invalidate_url(
+        &self,
+        url: &str,
+    ) -> Result<crate::Invalidated, crate::InvalidateError> {
+        let keys = self.keys_of_url(url)?;
+        Ok(self.shared.soft_invalidate_keys(keys).await?)
+    }
+
+    /// The keys of the responses stored for `url` (see [`invalidate_url`](Self::invalidate_url)).
+    fn keys_of_url(
+        &self,
+        url: &str,
+    ) -> Result<Vec<layercake_backends::Key>, crate::InvalidateError> {
         let target: http::Uri = url
             .parse()
             .map_err(|e| crate::InvalidateError::Url(format!("{url:?}: {e}")))?;
@@ -268,8 +300,7 @@ where
                  `authority_in_key(false)`"
             )));
         }
-        let keys = self.shared.keys_of_url(target, &http::HeaderMap::new());
-        Ok(self.shared.invalidate_keys(keys).await?)
+        Ok(self.shared.keys_of_url(target, &http::HeaderMap::new()))
     }
 
     /// Removes every stored response whose URL matches `pattern`, a glob (`*`, `?`, `[a-z]`,

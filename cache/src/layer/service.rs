@@ -236,6 +236,30 @@ where
         failed.map_or(Ok(done), Err)
     }
 
+    /// Marks the responses under `keys` stale in every tier (a soft purge); a varying URL's
+    /// list of variants is removed instead (its variants cannot be found one by one), which
+    /// makes them unreachable.
+    pub(crate) async fn soft_invalidate_keys(
+        &self,
+        keys: Vec<Key>,
+    ) -> Result<crate::Invalidated, layercake_backends::BackendError> {
+        let mut done = crate::Invalidated::of(Some(0));
+        let mut failed = None;
+        for key in keys {
+            let varies = variants_list(&self.engine.lookup(&key).await).is_some();
+            let result = if varies {
+                self.engine.invalidate(&key).await
+            } else {
+                self.engine.soft_invalidate(&key).await
+            };
+            match result {
+                Ok(marked) => done = done.and(marked),
+                Err(error) => failed = failed.or(Some(error)),
+            }
+        }
+        failed.map_or(Ok(done), Err)
+    }
+
     /// The route to the variant of a varying URL that `request` selects.
     fn route_to_variant(
         &self,
