@@ -225,15 +225,11 @@ where
         &self,
         keys: Vec<Key>,
     ) -> Result<crate::Invalidated, layercake_backends::BackendError> {
-        let mut done = crate::Invalidated::of(Some(0));
-        let mut failed = None;
-        for key in keys {
-            match self.engine.invalidate(&key).await {
-                Ok(removed) => done = done.and(removed),
-                Err(error) => failed = failed.or(Some(error)),
-            }
-        }
-        failed.map_or(Ok(done), Err)
+        each_key(
+            keys,
+            |key| async move { self.engine.invalidate(&key).await },
+        )
+        .await
     }
 
     /// Marks the responses under `keys` stale in every tier (a soft purge); a varying URL's
@@ -243,21 +239,14 @@ where
         &self,
         keys: Vec<Key>,
     ) -> Result<crate::Invalidated, layercake_backends::BackendError> {
-        let mut done = crate::Invalidated::of(Some(0));
-        let mut failed = None;
-        for key in keys {
-            let varies = variants_list(&self.engine.lookup(&key).await).is_some();
-            let result = if varies {
+        each_key(keys, |key| async move {
+            if variants_list(&self.engine.lookup(&key).await).is_some() {
                 self.engine.invalidate(&key).await
             } else {
                 self.engine.soft_invalidate(&key).await
-            };
-            match result {
-                Ok(marked) => done = done.and(marked),
-                Err(error) => failed = failed.or(Some(error)),
             }
-        }
-        failed.map_or(Ok(done), Err)
+        })
+        .await
     }
 
     /// The route to the variant of a varying URL that `request` selects.
@@ -1274,6 +1263,27 @@ impl Route {
             .as_ref()
             .map_or(&self.key, |(primary, _)| primary)
     }
+}
+
+/// Runs `one` for each key, in turn: what they did together, or the first failure (the other
+/// keys are still done).
+async fn each_key<F, Fut>(
+    keys: Vec<Key>,
+    mut one: F,
+) -> Result<crate::Invalidated, layercake_backends::BackendError>
+where
+    F: FnMut(Key) -> Fut,
+    Fut: std::future::Future<Output = Result<crate::Invalidated, layercake_backends::BackendError>>,
+{
+    let mut done = crate::Invalidated::of(Some(0));
+    let mut failed = None;
+    for key in keys {
+        match one(key).await {
+            Ok(this) => done = done.and(this),
+            Err(error) => failed = failed.or(Some(error)),
+        }
+    }
+    failed.map_or(Ok(done), Err)
 }
 
 /// The list of variants, when that is what a lookup found.
