@@ -353,15 +353,20 @@ async fn tripled(n: u32) -> u32 {
     n * 3
 }
 
+#[cached_handler(ttl = 60)]
+async fn halved(n: u32) -> u32 {
+    n / 2
+}
+
 #[tokio::test]
 async fn the_generated_clear_removes_every_result_of_the_function() {
     for n in 0..5 {
         tripled(n).await;
     }
-    doubled(1).await;
+    halved(1).await;
     assert_eq!(tripled::clear().await.unwrap().entries, Some(5));
     assert_eq!(
-        doubled::invalidate(1).await.unwrap().entries,
+        halved::invalidate(1).await.unwrap().entries,
         Some(1),
         "another function's results stay"
     );

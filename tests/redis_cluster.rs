@@ -82,3 +82,30 @@ async fn several_keys_at_once_and_http_responses_through_moka_and_the_cluster() 
     assert!(cache_status(&parts).starts_with("layercake; hit"));
     assert_eq!(origin.calls(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patterns_and_clear_reach_every_primary() {
+    let cluster = RedisCluster::start().await;
+    let redis = store(&cluster).await;
+    let cache: Cache<u64, Redis> = Cache::builder(redis.clone()).build().unwrap();
+    for i in 0..100u64 {
+        cache.insert(format!("users:{i}"), i).await;
+        cache.insert(format!("teams:{i}"), i).await;
+    }
+    let done = cache.invalidate_pattern("users:*").await.unwrap();
+    assert_eq!(done.entries, Some(100), "keys on every node");
+    assert_eq!(cache.get("users:7").await, None);
+    assert_eq!(cache.get("teams:7").await, Some(7));
+    assert_eq!(cache.clear().await.unwrap().entries, Some(100));
+    assert_eq!(
+        redis.clear_prefix().await.unwrap(),
+        0,
+        "nothing left under the prefix"
+    );
+    for url in cluster.urls() {
+        let client = redis::Client::open(url).unwrap();
+        let mut node = client.get_multiplexed_async_connection().await.unwrap();
+        let keys: usize = redis::cmd("DBSIZE").query_async(&mut node).await.unwrap();
+        assert_eq!(keys, 0);
+    }
+}

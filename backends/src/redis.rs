@@ -95,6 +95,36 @@ impl Connection {
         }
     }
 
+    /// Runs `command` on `node`: a command that names no key (`SCAN`, `CLUSTER NODES`), sent
+    /// to the one Redis, or to a given node of a cluster.
+    async fn query_on<T: redis::FromRedisValue>(
+        &self,
+        command: &redis::Cmd,
+        node: &Node,
+    ) -> redis::RedisResult<T> {
+        #[cfg(not(feature = "redis-cluster"))]
+        let _ = node;
+        match self {
+            Connection::Single(connection) => command.query_async(&mut connection.clone()).await,
+            #[cfg(feature = "redis-cluster")]
+            Connection::Cluster(connection) => {
+                use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+                let routing = match node {
+                    Node::Any => SingleNodeRoutingInfo::Random,
+                    Node::At { host, port } => SingleNodeRoutingInfo::ByAddress {
+                        host: host.clone(),
+                        port: *port,
+                    },
+                };
+                let value = connection
+                    .clone()
+                    .route_command(command.clone(), RoutingInfo::SingleNode(routing))
+                    .await?;
+                Ok(redis::from_redis_value(value)?)
+            }
+        }
+    }
+
     /// Runs `commands`: one pipelined round trip on a single Redis; on a cluster, where keys
     /// live on different nodes, each command at once on its own.
     async fn run_all(&self, commands: Vec<redis::Cmd>) -> redis::RedisResult<()> {
@@ -118,6 +148,37 @@ impl Connection {
             }
         }
     }
+}
+
+/// Where a command that names no key goes.
+#[derive(Debug, Clone)]
+enum Node {
+    /// The one Redis (any node of a cluster).
+    Any,
+    /// A given node of a cluster.
+    #[cfg_attr(not(feature = "redis-cluster"), allow(dead_code))]
+    At { host: String, port: u16 },
+}
+
+/// The primaries in a `CLUSTER NODES` answer: lines of `<id> <host:port@bus> <flags> …`, a
+/// primary's flags holding `master` (and not `fail`).
+#[cfg(feature = "redis-cluster")]
+fn cluster_primaries(nodes: &str) -> Vec<Node> {
+    nodes
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let (_id, address, flags) = (fields.next()?, fields.next()?, fields.next()?);
+            let primary =
+                flags.split(',').any(|f| f == "master") && !flags.split(',').any(|f| f == "fail");
+            let (host, port) = address.split('@').next()?.rsplit_once(':')?;
+            let port = port.parse().ok()?;
+            primary.then(|| Node::At {
+                host: host.to_owned(),
+                port,
+            })
+        })
+        .collect()
 }
 
 /// Configures a [`Redis`] store; see [`Redis::builder`].
@@ -450,49 +511,70 @@ impl<F> Redis<F> {
         }
     }
 
-    /// Removes every key under the prefix: `SCAN` in batches, each batch deleted in one
-    /// pipelined round trip. Not available on a cluster yet (it takes a scan of every master).
+    /// Removes every key under the prefix: `SCAN` in batches (on a cluster, on every primary),
+    /// each batch deleted in one pipelined round trip; how many were removed.
     pub async fn clear_prefix(&self) -> Result<u64, BackendError> {
         self.remove_scanned(&format!("{}*", glob_escape(&self.prefix)))
             .await
     }
 
-    /// Removes every key that `MATCH`es `glob`: `SCAN` in batches, each batch deleted in one
-    /// pipelined round trip; how many were removed.
+    /// Removes every key that `MATCH`es `glob`: `SCAN` in batches (on a cluster, on every
+    /// primary in turn), each batch deleted in one pipelined round trip (on a cluster, at once
+    /// on each key's node); how many were removed.
     async fn remove_scanned(&self, glob: &str) -> Result<u64, BackendError> {
-        #[cfg(feature = "redis-cluster")]
-        if let Connection::Cluster(_) = self.connection {
-            return Err(BackendError::new(
-                BackendErrorKind::Unsupported,
-                "removing by pattern is not supported on a Redis Cluster yet (it takes a SCAN \
-                 of every master): entries expire with their ttl",
-            ));
-        }
-        let mut cursor: u64 = 0;
+        let nodes = self.primaries().await?;
         let mut removed = 0;
-        loop {
-            let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor)
-                .arg("MATCH")
-                .arg(glob)
-                .arg("COUNT")
-                .arg(500);
-            let (next, keys): (u64, Vec<String>) = self
-                .call("SCAN", Access::Write, self.connection.query(&scan))
-                .await?;
-            if !keys.is_empty() {
-                let deletes = keys
-                    .iter()
-                    .map(|key| redis::cmd("DEL").arg(key).clone())
-                    .collect();
-                self.call("DEL", Access::Write, self.connection.run_all(deletes))
+        for node in nodes {
+            let mut cursor: u64 = 0;
+            loop {
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(cursor)
+                    .arg("MATCH")
+                    .arg(glob)
+                    .arg("COUNT")
+                    .arg(500);
+                let (next, keys): (u64, Vec<String>) = self
+                    .call(
+                        "SCAN",
+                        Access::Write,
+                        self.connection.query_on(&scan, &node),
+                    )
                     .await?;
-                removed += keys.len() as u64;
+                if !keys.is_empty() {
+                    let deletes = keys
+                        .iter()
+                        .map(|key| redis::cmd("DEL").arg(key).clone())
+                        .collect();
+                    self.call("DEL", Access::Write, self.connection.run_all(deletes))
+                        .await?;
+                    removed += keys.len() as u64;
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
             }
-            if next == 0 {
-                return Ok(removed);
+        }
+        Ok(removed)
+    }
+
+    /// The nodes whose keys a scan must go through: the one Redis, or every primary of a
+    /// cluster (from `CLUSTER NODES`).
+    async fn primaries(&self) -> Result<Vec<Node>, BackendError> {
+        match &self.connection {
+            Connection::Single(_) => Ok(vec![Node::Any]),
+            #[cfg(feature = "redis-cluster")]
+            Connection::Cluster(_) => {
+                let nodes: String = self
+                    .call(
+                        "CLUSTER NODES",
+                        Access::Write,
+                        self.connection
+                            .query_on(redis::cmd("CLUSTER").arg("NODES"), &Node::Any),
+                    )
+                    .await?;
+                Ok(cluster_primaries(&nodes))
             }
-            cursor = next;
         }
     }
 
