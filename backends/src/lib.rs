@@ -28,6 +28,7 @@
 //! # }
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 mod backend;
 #[cfg(feature = "codec")]
 pub mod codec;

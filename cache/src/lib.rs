@@ -28,6 +28,7 @@
 //! A tokio runtime is required: the layer stores responses from a task once their body has
 //! streamed to the client.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 pub mod compose;
 mod engine;
 mod error;
@@ -173,7 +174,7 @@ pub use crate::{
 };
 
 /// The README's examples, compiled and run as doc tests (they use the Redis store).
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../README.md")]
 #[cfg(all(doctest, feature = "redis"))]
 pub struct ReadmeDoctests;
 
