@@ -147,3 +147,21 @@ async fn a_body_over_the_limit_reaches_the_client_whole_and_is_not_stored() {
     assert_eq!(server.calls.load(SeqCst), 2);
     assert_eq!(server.layer.stats().stores, 0);
 }
+
+/// The prelude sits next to axum's extractors without ambiguity.
+mod prelude_next_to_axum {
+    #[allow(unused_imports)]
+    use axum::extract::*;
+    #[allow(unused_imports)]
+    use layercake::prelude::*;
+
+    #[test]
+    fn path_is_axums_and_the_cache_types_are_layercakes() {
+        fn handler(Path(id): Path<u32>) -> u32 {
+            id
+        }
+        assert_eq!(handler(Path(7)), 7);
+        let cache: Cache<u32, Moka> = Cache::builder(Moka::default()).build().unwrap();
+        drop(cache);
+    }
+}

@@ -185,9 +185,11 @@ pub mod prelude {
     #[cfg(feature = "redis")]
     pub use crate::Redis;
     pub use crate::cached_handler;
+    // The key extractors (`Path`, `PathAndQuery`, `Headers`) stay out: `Path` would be
+    // ambiguous next to `use axum::extract::*`. Name them as `layercake::layer::Path`.
     pub use crate::{
-        Backend, Cache, CacheLayer, CacheStats, Key, StalePolicy,
+        Backend, Cache, CacheLayer, CacheStats, GetSize, Invalidated, Key, StalePolicy,
         compose::{Always, Compose, Never, OptimisticParallel, Parallel, Race, Sequential},
-        layer::{CacheControl, CacheMode, Headers, KeyExtractor, Path, PathAndQuery},
+        layer::{CacheControl, CacheMode, KeyExtractor},
     };
 }
