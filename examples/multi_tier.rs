@@ -43,7 +43,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .prefix("layercake-example:")
         .timeout(Duration::from_millis(100))
         .build()?;
-    let tiers: Compose<Moka, Redis> = Compose::new(Moka::new(64 << 20), redis);
+    let tiers: Compose<Moka, Redis> = Compose::new(Moka::with_max_bytes(64 << 20), redis);
     let cache = CacheLayer::builder(tiers)
         .ttl(Duration::from_secs(60))
         .build()?;

@@ -265,7 +265,7 @@ struct Wrapper<T>(T, u64);
 
 #[tokio::test]
 async fn values_are_weighed_by_the_heap_they_own() {
-    let store = Moka::new(64 * 1024 * 1024);
+    let store = Moka::with_max_bytes(64 * 1024 * 1024);
     let texts: Cache<String, Moka> = Cache::builder(store.clone()).build().unwrap();
     texts.insert("big", "x".repeat(1024 * 1024)).await;
     store.run_pending_tasks();

@@ -80,11 +80,18 @@ impl Moka {
     /// A store with room for `max_bytes` bytes and the default number of entries.
     ///
     /// ```
-    /// let store = layercake_backends::Moka::new(32 * 1024 * 1024);
+    /// let store = layercake_backends::Moka::with_max_bytes(32 * 1024 * 1024);
     /// # drop(store);
     /// ```
-    pub fn new(max_bytes: u64) -> Self {
+    pub fn with_max_bytes(max_bytes: u64) -> Self {
         Moka::builder().max_bytes(max_bytes).build()
+    }
+
+    /// A store with room for `max_bytes` bytes: moka's own `new` takes a number of entries,
+    /// so this name was easy to misread.
+    #[deprecated(since = "0.1.1", note = "takes bytes, not entries: use `Moka::with_max_bytes`")]
+    pub fn new(max_bytes: u64) -> Self {
+        Moka::with_max_bytes(max_bytes)
     }
 
     /// A builder with the default bounds ([`Moka::DEFAULT_MAX_BYTES`],

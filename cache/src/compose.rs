@@ -10,8 +10,8 @@
 //! // L1: a small Moka; L2: a larger Moka in front of a third tier (here another Moka).
 //! type Tiers = Compose<Moka, Compose<Moka, Moka>, Race, Sequential>;
 //! let tiers: Tiers = Compose::new(
-//!     Moka::new(16 << 20),
-//!     Compose::new(Moka::new(256 << 20), Moka::new(1 << 30)),
+//!     Moka::with_max_bytes(16 << 20),
+//!     Compose::new(Moka::with_max_bytes(256 << 20), Moka::with_max_bytes(1 << 30)),
 //! );
 //! # drop(tiers);
 //! ```

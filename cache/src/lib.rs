@@ -116,7 +116,7 @@ pub use layercake_backends::{
 /// use std::sync::LazyLock;
 /// use layercake::{Moka, cached_handler};
 ///
-/// static STORE: LazyLock<Moka> = LazyLock::new(|| Moka::new(64 << 20));
+/// static STORE: LazyLock<Moka> = LazyLock::new(|| Moka::with_max_bytes(64 << 20));
 ///
 /// #[cached_handler(ttl = "10m", backend = STORE.clone(), namespace = "billing", version = 2,
 ///                  skip(trace_id), key = sku.to_uppercase(), concurrency = 2)]

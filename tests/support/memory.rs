@@ -85,7 +85,7 @@ fn runtime() -> tokio::runtime::Runtime {
 pub fn typed_strings(count: usize, size: usize, budget: usize, at_end: impl FnOnce()) {
     let rt = runtime();
     rt.block_on(async {
-        let cache: Cache<String, Moka> = Cache::builder(Moka::new(budget as u64))
+        let cache: Cache<String, Moka> = Cache::builder(Moka::with_max_bytes(budget as u64))
             .ttl(Duration::from_secs(3600))
             .build()
             .unwrap();
@@ -102,7 +102,7 @@ pub fn typed_strings(count: usize, size: usize, budget: usize, at_end: impl FnOn
 pub fn typed_bytes(count: usize, size: usize, budget: usize, at_end: impl FnOnce()) {
     let rt = runtime();
     rt.block_on(async {
-        let cache: Cache<Bytes, Moka> = Cache::builder(Moka::new(budget as u64))
+        let cache: Cache<Bytes, Moka> = Cache::builder(Moka::with_max_bytes(budget as u64))
             .ttl(Duration::from_secs(3600))
             .build()
             .unwrap();
@@ -145,7 +145,7 @@ fn origin(
 pub fn layer(count: usize, size: usize, budget: usize, vary: bool, at_end: impl FnOnce()) {
     let rt = runtime();
     rt.block_on(async {
-        let store = Moka::new(budget as u64);
+        let store = Moka::with_max_bytes(budget as u64);
         let cache = CacheLayer::builder(store.clone())
             .ttl(Duration::from_secs(3600))
             .build()
