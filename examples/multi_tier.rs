@@ -38,8 +38,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .init();
 
-    // REDIS_URL, a `.env` file, or redis://127.0.0.1:6379; connected on first use.
+    // REDIS_URL, a `.env` file (asked for), or redis://127.0.0.1:6379; connected on first use.
     let redis = Redis::builder()
+        .dot_env()
         .prefix("layercake-example:")
         .timeout(Duration::from_millis(100))
         .build()?;

@@ -521,3 +521,31 @@ async fn a_soft_purge_marks_the_entry_stale_on_every_tier() {
         .await;
     assert_eq!(fresh.as_deref(), Ok("v2"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_uses_the_applications_own_client_or_connection_manager() {
+    let server = RedisServer::start(&[]).await;
+    let client = redis::Client::open(format!("{}/3", server.url())).unwrap();
+    let from_client = Redis::builder().client(client.clone()).build().unwrap();
+    let cache: Cache<String, Redis> = Cache::builder(from_client).build().unwrap();
+    cache.insert("k", "via client".to_owned()).await;
+
+    let manager = redis::aio::ConnectionManager::new(client).await.unwrap();
+    let shared = Redis::builder()
+        .connection_manager(manager.clone())
+        .build()
+        .unwrap();
+    let other: Cache<String, Redis> = Cache::builder(shared).build().unwrap();
+    assert_eq!(
+        other.get("k").await.as_deref(),
+        Some("via client"),
+        "database 3, both ways"
+    );
+    // The application keeps using its connection for commands of its own.
+    let mut manager = manager;
+    let size: u64 = redis::cmd("DBSIZE")
+        .query_async(&mut manager)
+        .await
+        .unwrap();
+    assert_eq!(size, 1);
+}

@@ -89,7 +89,10 @@ impl Moka {
 
     /// A store with room for `max_bytes` bytes: moka's own `new` takes a number of entries,
     /// so this name was easy to misread.
-    #[deprecated(since = "0.1.1", note = "takes bytes, not entries: use `Moka::with_max_bytes`")]
+    #[deprecated(
+        since = "0.1.1",
+        note = "takes bytes, not entries: use `Moka::with_max_bytes`"
+    )]
     pub fn new(max_bytes: u64) -> Self {
         Moka::with_max_bytes(max_bytes)
     }

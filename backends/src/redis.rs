@@ -10,9 +10,11 @@
 //! while Redis is away, reads are misses and writes are dropped, counted in
 //! [`RedisStats`], and requests go on from upstream and from the other tiers.
 //!
-//! Where it connects, first found wins: the builder's [`url`](RedisBuilder::url), the
-//! `REDIS_URL` environment variable, a `REDIS_URL=` line in a `.env` file in the working
-//! directory, then `redis://127.0.0.1:6379`. `redis://`, passwords (`redis://:secret@host`,
+//! Where it connects, first found wins: the builder's [`url`](RedisBuilder::url) (or a
+//! [`client`](RedisBuilder::client) or [`connection_manager`](RedisBuilder::connection_manager)
+//! of the application's), the `REDIS_URL` environment variable, a `REDIS_URL=` line in a
+//! `.env` file in the working directory when asked for with [`dot_env`](RedisBuilder::dot_env),
+//! then `redis://127.0.0.1:6379`. `redis://`, passwords (`redis://:secret@host`,
 //! `redis://user:secret@host`) and database numbers (`redis://host/2`) all work; `rediss://`
 //! (TLS) with the feature `redis-tls` (rustls with the webpki roots; as with any rustls 0.23
 //! user, the application installs a crypto provider, e.g.
@@ -186,6 +188,8 @@ fn cluster_primaries(nodes: &str) -> Vec<Node> {
 #[must_use]
 pub struct RedisBuilder<F = Postcard> {
     url: Option<String>,
+    dot_env: bool,
+    existing: Option<Existing>,
     cluster: Option<Vec<String>>,
     tls_root: Option<Vec<u8>>,
     prefix: String,
@@ -193,6 +197,26 @@ pub struct RedisBuilder<F = Postcard> {
     timeout: Duration,
     failure_threshold: u32,
     cool_down: Duration,
+}
+
+/// A client or connection the application made itself, for the store to use.
+#[derive(Clone)]
+enum Existing {
+    Client(Box<redis::Client>),
+    Manager(ConnectionManager),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl fmt::Debug for Existing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Existing::Client(_) => "Client",
+            Existing::Manager(_) => "ConnectionManager",
+            #[cfg(feature = "redis-cluster")]
+            Existing::Cluster(_) => "ClusterConnection",
+        })
+    }
 }
 
 /// Counters of a [`Redis`] store.
@@ -230,6 +254,8 @@ impl Redis<Postcard> {
     pub fn builder() -> RedisBuilder<Postcard> {
         RedisBuilder {
             url: None,
+            dot_env: false,
+            existing: None,
             cluster: None,
             tls_root: None,
             prefix: "layercake:".to_owned(),
@@ -278,6 +304,8 @@ impl<F> RedisBuilder<F> {
     pub fn format<G>(self, format: G) -> RedisBuilder<G> {
         RedisBuilder {
             url: self.url,
+            dot_env: self.dot_env,
+            existing: self.existing,
             cluster: self.cluster,
             tls_root: self.tls_root,
             prefix: self.prefix,
@@ -322,38 +350,105 @@ impl<F> RedisBuilder<F> {
         self
     }
 
-    /// The URL the store will connect to: the builder's, else `REDIS_URL`, else a `REDIS_URL`
-    /// line in `.env`, else `redis://127.0.0.1:6379`.
+    /// Also looks for a `REDIS_URL=` line in a `.env` file in the working directory, when
+    /// neither the builder nor the environment gives a URL. Off by default: a library does not
+    /// read files of the working directory unless asked.
+    ///
+    /// ```
+    /// use layercake_backends::redis::Redis;
+    ///
+    /// let builder = Redis::builder().dot_env();
+    /// # drop(builder);
+    /// ```
+    pub fn dot_env(mut self) -> Self {
+        self.dot_env = true;
+        self
+    }
+
+    /// Uses a `redis::Client` the application made (its URL, TLS and credentials) instead of a
+    /// URL; the store still makes its own multiplexed connection, with its timeouts.
+    ///
+    /// ```no_run
+    /// use layercake_backends::redis::Redis;
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = redis::Client::open("redis://127.0.0.1:6379/1")?;
+    /// let store = Redis::builder().client(client).build()?;
+    /// # drop(store); Ok(()) }
+    /// ```
+    pub fn client(mut self, client: redis::Client) -> Self {
+        self.existing = Some(Existing::Client(Box::new(client)));
+        self
+    }
+
+    /// Uses a `ConnectionManager` the application already has (shared with its own commands);
+    /// its configuration (timeouts, retries) is the application's.
+    pub fn connection_manager(mut self, connection: ConnectionManager) -> Self {
+        self.existing = Some(Existing::Manager(connection));
+        self
+    }
+
+    /// Uses a cluster connection the application already has; build with
+    /// [`build`](Self::build) or [`connect`](Self::connect). Feature `redis-cluster`.
+    #[cfg(feature = "redis-cluster")]
+    pub fn cluster_connection(
+        mut self,
+        connection: redis::cluster_async::ClusterConnection,
+    ) -> Self {
+        self.existing = Some(Existing::Cluster(connection));
+        self
+    }
+
+    /// The URL the store will connect to: the builder's, else `REDIS_URL`, else (with
+    /// [`dot_env`](Self::dot_env)) a `REDIS_URL` line in `.env`, else `redis://127.0.0.1:6379`.
     pub fn resolved_url(&self) -> String {
         resolve_url(
             self.url.as_deref(),
             std::env::var("REDIS_URL").ok(),
-            dot_env("REDIS_URL"),
+            self.dot_env.then(|| dot_env("REDIS_URL")).flatten(),
         )
     }
 
     /// Builds the store for a single Redis. The connection is made on first use; a malformed
     /// URL is an error now. Needs a tokio runtime. For a cluster, use [`connect`](Self::connect).
-    pub fn build(self) -> Result<Redis<F>, BackendError> {
+    pub fn build(mut self) -> Result<Redis<F>, BackendError> {
+        let client = match self.existing.take() {
+            Some(Existing::Manager(connection)) => {
+                return Ok(self.store(Connection::Single(connection)));
+            }
+            #[cfg(feature = "redis-cluster")]
+            Some(Existing::Cluster(connection)) => {
+                return Ok(self.store(Connection::Cluster(connection)));
+            }
+            Some(Existing::Client(client)) => Some(*client),
+            None => None,
+        };
         if self.cluster.is_some() {
             return Err(BackendError::new(
                 BackendErrorKind::Other,
                 "a Redis Cluster store is built with `connect().await`",
             ));
         }
-        let url = self.resolved_url();
-        let client = match &self.tls_root {
-            #[cfg(feature = "redis-tls")]
-            Some(pem) => redis::Client::build_with_tls(
-                url.as_str(),
-                redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(pem.clone()),
-                },
-            ),
-            _ => redis::Client::open(url.as_str()),
-        }
-        .map_err(|e| BackendError::new(BackendErrorKind::Other, format!("redis URL: {e}")))?;
+        let client = match client {
+            Some(client) => client,
+            None => {
+                let url = self.resolved_url();
+                match &self.tls_root {
+                    #[cfg(feature = "redis-tls")]
+                    Some(pem) => redis::Client::build_with_tls(
+                        url.as_str(),
+                        redis::TlsCertificates {
+                            client_tls: None,
+                            root_cert: Some(pem.clone()),
+                        },
+                    ),
+                    _ => redis::Client::open(url.as_str()),
+                }
+                .map_err(|e| {
+                    BackendError::new(BackendErrorKind::Other, format!("redis URL: {e}"))
+                })?
+            }
+        };
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.timeout.max(Duration::from_millis(100))))
             .set_response_timeout(Some(self.timeout))
