@@ -125,11 +125,7 @@ pub struct CacheBuilder<V, B, W = ByGetSize> {
     _value: PhantomData<fn() -> V>,
 }
 
-impl<V, B> Cache<V, B>
-where
-    V: Clone + Send + Sync + 'static,
-    B: Backend<V>,
-{
+impl<V, B> Cache<V, B> {
     /// A builder for a cache on `backend`. Values are weighed with [`GetSize`](crate::GetSize)
     /// (see [`weigh`](crate::weigh)) unless a [`weigher`](CacheBuilder::weigher) is given.
     /// Defaults: ttl 60 s, no stale window,
@@ -145,7 +141,13 @@ where
             _value: PhantomData,
         }
     }
+}
 
+impl<V, B> Cache<V, B>
+where
+    V: Clone + Send + Sync + 'static,
+    B: Backend<V>,
+{
     /// The full key under which `key` is stored (namespace, schema, then `key`).
     ///
     /// ```
@@ -495,11 +497,9 @@ where
     }
 }
 
-impl<V, B, W> CacheBuilder<V, B, W>
-where
-    V: Clone + Send + Sync + 'static,
-    B: Backend<V>,
-{
+// No bounds here: a backend that cannot hold `V` (a byte tier without a codec for it) is
+// refused by `build`, with the trait's own message, not by every setter.
+impl<V, B, W> CacheBuilder<V, B, W> {
     policy_setters!("caller");
 
     /// How many bytes a value occupies, for the byte budget of in-memory stores: its own size
@@ -556,6 +556,8 @@ where
     /// Builds the cache, or says what is wrong with the configuration.
     pub fn build(self) -> Result<Cache<V, B>, BuildError>
     where
+        V: Clone + Send + Sync + 'static,
+        B: Backend<V>,
         W: Weigher<V>,
     {
         let prefix = self.policy.validate(&self.namespace, KEY_SCHEMA)?;

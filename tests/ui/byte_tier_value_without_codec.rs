@@ -8,5 +8,5 @@ struct Session {
 
 fn main() {
     let redis = Redis::builder().build().unwrap();
-    let _sessions = Cache::<Session, Redis>::builder(redis);
+    let _sessions = Cache::<Session, Redis>::builder(redis).build();
 }
