@@ -93,13 +93,20 @@ impl Key {
     /// ```
     pub fn readable(&self) -> String {
         let mut out = String::with_capacity(self.encoded.len());
+        self.write_readable(&mut out);
+        out
+    }
+
+    /// Writes the [readable form](Key::readable) into `out` (cleared first): for matching many
+    /// keys with one buffer.
+    pub fn write_readable(&self, out: &mut String) {
+        out.clear();
         for (i, part) in self.parts().enumerate() {
             if i > 0 {
                 out.push(':');
             }
-            push_readable(&mut out, part);
+            push_readable(out, part);
         }
-        out
     }
 
     /// The key's parts, in order.

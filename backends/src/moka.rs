@@ -293,10 +293,10 @@ impl<V: Send + Sync + 'static> Backend<V> for Moka {
         pattern: &str,
     ) -> impl Future<Output = Result<Option<u64>, BackendError>> + Send {
         let mut removed = 0;
+        let mut readable = String::new();
         for (key, _) in self.cache.iter() {
-            if crate::key::glob_matches(pattern, &key.readable())
-                && self.cache.remove(&*key).is_some()
-            {
+            key.write_readable(&mut readable);
+            if crate::key::glob_matches(pattern, &readable) && self.cache.remove(&*key).is_some() {
                 removed += 1;
             }
         }
