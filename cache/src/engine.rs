@@ -456,15 +456,26 @@ where
     /// Removes the entry under `key` from every tier, counts it, and says what it removed; a
     /// failure is counted and logged too.
     pub(crate) async fn invalidate(&self, key: &Key) -> Result<Invalidated, BackendError> {
-        match self.backend.remove_counted(key).await {
+        let removed = self.backend.remove_counted(key).await;
+        self.counted_removal(removed, &key)
+    }
+
+    /// Counts what a removal did (an invalidation per entry, one where the tier cannot count;
+    /// an error otherwise) and logs it; `what` names the key or pattern.
+    fn counted_removal(
+        &self,
+        removed: Result<Option<u64>, BackendError>,
+        what: &dyn std::fmt::Display,
+    ) -> Result<Invalidated, BackendError> {
+        match removed {
             Ok(count) => {
                 Stats::add(&self.stats.invalidations, count.unwrap_or(1));
-                tracing::debug!(%key, ?count, "invalidated");
+                tracing::debug!(%what, ?count, "invalidated");
                 Ok(Invalidated::of(count))
             }
             Err(error) => {
                 Stats::bump(&self.stats.errors);
-                tracing::warn!(%key, backend = self.backend.name(), %error, "cache remove failed");
+                tracing::warn!(%what, backend = self.backend.name(), %error, "cache remove failed");
                 Err(error)
             }
         }
@@ -505,18 +516,8 @@ where
         &self,
         pattern: &str,
     ) -> Result<Invalidated, BackendError> {
-        match self.backend.remove_matching(pattern).await {
-            Ok(count) => {
-                Stats::add(&self.stats.invalidations, count.unwrap_or(1));
-                tracing::debug!(pattern, ?count, "invalidated by pattern");
-                Ok(Invalidated::of(count))
-            }
-            Err(error) => {
-                Stats::bump(&self.stats.errors);
-                tracing::warn!(pattern, backend = self.backend.name(), %error, "cache remove by pattern failed");
-                Err(error)
-            }
-        }
+        let removed = self.backend.remove_matching(pattern).await;
+        self.counted_removal(removed, &pattern)
     }
 
     /// Settles the flight with `entry` and stores it, unless another leader's result was

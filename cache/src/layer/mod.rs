@@ -285,6 +285,11 @@ where
         Ok(self.shared.soft_invalidate_keys(keys).await?)
     }
 
+    /// The glob that matches this layer's namespace and schema, literally.
+    fn prefix_glob(&self) -> String {
+        layercake_backends::key::glob_escape(&self.shared.prefix.readable())
+    }
+
     /// The keys of the responses stored for `url` (see [`invalidate_url`](Self::invalidate_url)).
     fn keys_of_url(
         &self,
@@ -324,19 +329,15 @@ where
     ) -> Result<crate::Invalidated, crate::BackendError> {
         // Namespace and schema, the method, the host (when keyed on), then the extractor's.
         let host = if self.shared.authority { "*:" } else { "" };
-        let prefix = layercake_backends::key::glob_escape(&self.shared.prefix.readable());
-        let full = format!("{prefix}:*:{host}{pattern}");
+        let full = format!("{}:*:{host}{pattern}", self.prefix_glob());
         self.shared.engine.invalidate_matching(&full).await
     }
 
     /// Removes every response this layer stored (its namespace) from every tier that can
     /// enumerate its keys; entries of other caches sharing the store stay.
     pub async fn clear(&self) -> Result<crate::Invalidated, crate::BackendError> {
-        let prefix = layercake_backends::key::glob_escape(&self.shared.prefix.readable());
-        self.shared
-            .engine
-            .invalidate_matching(&format!("{prefix}:*"))
-            .await
+        let full = format!("{}:*", self.prefix_glob());
+        self.shared.engine.invalidate_matching(&full).await
     }
 
     /// Starts refreshing hot keys in the background (see [`refresh`](crate::refresh)), by
