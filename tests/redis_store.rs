@@ -20,17 +20,11 @@ use redis::AsyncCommands;
 use tower::Layer;
 
 fn redis(server: &RedisServer, prefix: &str) -> Redis {
-    Redis::builder()
-        .url(server.url())
-        .prefix(prefix)
-        .timeout(Duration::from_millis(500))
-        .build()
-        .unwrap()
+    server.store(prefix)
 }
 
 async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
-    let client = redis::Client::open(server.url()).unwrap();
-    client.get_multiplexed_async_connection().await.unwrap()
+    server.connection().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,6 @@
 use std::{future::Future, sync::Arc};
 
-use crate::{BackendError, Entry, Key};
+use crate::{BackendError, BackendErrorKind, Entry, Key, Timestamp};
 
 /// The result of reading a key: the entry, if there is one, or the tier's error.
 pub type Lookup<V> = Result<Option<Arc<Entry<V>>>, BackendError>;
@@ -121,19 +121,46 @@ pub trait Backend<V>: Tier {
         async move { removed.await.map(|()| None) }
     }
 
-    /// Removes every entry whose key's [readable form](Key::readable) matches `pattern`, a glob
-    /// in Redis's dialect ([`glob_matches`](crate::key::glob_matches)), and says how many it
-    /// removed (`None` when it cannot tell). Stores that can enumerate their keys implement it
-    /// (Moka scans its entries, Redis `SCAN`s with `MATCH`); the default says it cannot.
-    fn remove_matching(
+    /// Removes every entry `selection` selects (by tag, or by a pattern over the readable
+    /// key) and says how many it removed (`None` when it cannot tell). Stores implement what
+    /// they can do without scanning more than they must: Moka keeps an index of its tagged
+    /// entries and scans its keys for a pattern; Redis keeps a set per tag and `SCAN`s with
+    /// `MATCH`. The default says it cannot.
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use layercake_backends::{Backend, Entry, Key, Moka, Selection, Timestamp};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let store = Moka::default();
+    /// let tags: Arc<[Arc<str>]> = Arc::from([Arc::from("user:42")]);
+    /// for key in ["profile/42", "posts/42"] {
+    ///     let entry = Entry::new(1u8, Timestamp::now(), Duration::from_secs(9), Duration::ZERO)
+    ///         .with_tags(Arc::clone(&tags));
+    ///     store.set(&Key::from_parts([key]), Arc::new(entry)).await.unwrap();
+    /// }
+    /// let removed = <Moka as Backend<u8>>::remove_selected(&store, Selection::Tags(&tags));
+    /// assert_eq!(removed.await.unwrap(), Some(2));
+    /// # }
+    /// ```
+    fn remove_selected(
         &self,
-        pattern: &str,
+        selection: Selection<'_>,
     ) -> impl Future<Output = Result<Option<u64>, BackendError>> + Send {
-        let _ = pattern;
-        std::future::ready(Err(BackendError::new(
-            crate::BackendErrorKind::Unsupported,
-            format!("{} cannot remove entries by pattern", self.name()),
-        )))
+        std::future::ready(Err(selection.unsupported(self.name(), "remove")))
+    }
+
+    /// Marks every entry `selection` selects stale from `now` on (a soft purge, see
+    /// [`Entry::mark_stale`]) and says how many it marked (`None` when it cannot tell): they
+    /// are revalidated before they are served again, and still served when the upstream fails
+    /// inside their stale-if-error window. The default says it cannot.
+    fn mark_stale_selected(
+        &self,
+        selection: Selection<'_>,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Option<u64>, BackendError>> + Send {
+        let _ = now;
+        std::future::ready(Err(selection.unsupported(self.name(), "mark stale")))
     }
 
     /// Reads `key` without waiting, when the tier can (in-memory tiers); `None` when it would
@@ -149,5 +176,49 @@ pub trait Backend<V>: Tier {
     /// A short name for logs and metrics.
     fn name(&self) -> &'static str {
         std::any::type_name::<Self>()
+    }
+}
+
+/// Which entries an invalidation selects, beyond a single key; see
+/// [`Backend::remove_selected`].
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Selection<'a> {
+    /// Every entry carrying any of these tags (see [`Entry::with_tags`]).
+    Tags(&'a [Arc<str>]),
+    /// Every entry whose key's [readable form](Key::readable) matches this glob, in Redis's
+    /// dialect ([`glob_matches`](crate::key::glob_matches)).
+    Pattern(&'a str),
+}
+
+impl Selection<'_> {
+    /// Whether an entry under `readable` (a key's readable form) carrying `tags` is selected.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use layercake_backends::Selection;
+    ///
+    /// let tags: [Arc<str>; 1] = [Arc::from("users")];
+    /// assert!(Selection::Tags(&tags).selects("app:users:1", &tags));
+    /// assert!(Selection::Pattern("app:users:*").selects("app:users:1", &[]));
+    /// assert!(!Selection::Pattern("app:posts:*").selects("app:users:1", &tags));
+    /// ```
+    pub fn selects(&self, readable: &str, tags: &[Arc<str>]) -> bool {
+        match self {
+            Selection::Tags(wanted) => tags.iter().any(|tag| wanted.contains(tag)),
+            Selection::Pattern(pattern) => crate::key::glob_matches(pattern, readable),
+        }
+    }
+
+    /// The error of a store that cannot do `what` for this selection.
+    fn unsupported(&self, store: &str, what: &str) -> BackendError {
+        let by = match self {
+            Selection::Tags(_) => "tag",
+            Selection::Pattern(_) => "pattern",
+        };
+        BackendError::new(
+            BackendErrorKind::Unsupported,
+            format!("{store} cannot {what} entries by {by}"),
+        )
     }
 }

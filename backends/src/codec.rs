@@ -93,6 +93,54 @@ pub trait Format<V>: Clone + Send + Sync + 'static {
     fn decode(&self, payload: Bytes) -> Result<V, CodecError>;
 }
 
+/// The stored bytes of an entry, marked stale from `now` (a soft purge, as
+/// [`Entry::mark_stale`] does in memory): its fresh and stale windows end at `now` at the
+/// latest, and the checksum is made again. The value is not decoded, so this works
+/// whatever its type or format; bytes that are not a sound envelope are an error.
+///
+/// ```
+/// use std::time::Duration;
+/// use bytes::Bytes;
+/// use layercake_backends::{Entry, Freshness, Key, Timestamp, codec::{Codec, Postcard}};
+///
+/// let codec = Codec::new(Postcard);
+/// let key = Key::from_parts(["k"]);
+/// let t0 = Timestamp::from_millis(1_000);
+/// let entry = Entry::new(5u32, t0, Duration::from_secs(60), Duration::from_secs(60));
+/// let bytes = codec.encode(&key, &entry).unwrap();
+/// let now = t0 + Duration::from_secs(1);
+/// let marked = layercake_backends::codec::mark_stale(&bytes, now).unwrap();
+/// let back: Entry<u32> = codec.decode(&key, Bytes::from(marked)).unwrap();
+/// assert_eq!(back.freshness(now), Freshness::StaleIfError(Duration::ZERO));
+/// assert_eq!(*back.value(), 5);
+/// ```
+pub fn mark_stale(bytes: &[u8], now: Timestamp) -> Result<Vec<u8>, CodecError> {
+    let total = bytes.len();
+    if total < HEADER + 8 + CHECKSUM {
+        return Err(CodecError::new("truncated: shorter than an envelope"));
+    }
+    let (body, checksum) = bytes.split_at(total - CHECKSUM);
+    if &body[..4] != MAGIC || body[4] != ENVELOPE_VERSION {
+        return Err(CodecError::new("not a layercake entry of this version"));
+    }
+    if xxhash_rust::xxh3::xxh3_64(body) != u64::from_le_bytes(checksum.try_into().expect("8 bytes"))
+    {
+        return Err(CodecError::new("checksum mismatch: corrupt or truncated"));
+    }
+    let mut out = body.to_vec();
+    let word = |out: &[u8], n: usize| {
+        let at = TIMES + 8 * n;
+        u64::from_le_bytes(out[at..at + 8].try_into().expect("8 bytes"))
+    };
+    let fresh_until = word(&out, 1).min(now.as_millis());
+    let stale_until = word(&out, 2).min(now.as_millis()).max(fresh_until);
+    out[TIMES + 8..TIMES + 16].copy_from_slice(&fresh_until.to_le_bytes());
+    out[TIMES + 16..TIMES + 24].copy_from_slice(&stale_until.to_le_bytes());
+    let checksum = xxhash_rust::xxh3::xxh3_64(&out);
+    out.extend_from_slice(&checksum.to_le_bytes());
+    Ok(out)
+}
+
 /// A value could not be encoded, or bytes could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodecError(String);

@@ -1,4 +1,10 @@
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering::Relaxed},
+    },
+    time::Duration,
+};
 
 use crate::Timestamp;
 
@@ -29,7 +35,7 @@ use crate::Timestamp;
 /// );
 /// assert_eq!(entry.freshness(t0 + Duration::from_secs(90)), Freshness::Expired);
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Entry<V> {
     value: V,
     stored_at: Timestamp,
@@ -39,6 +45,25 @@ pub struct Entry<V> {
     retain_until: Timestamp,
     weight: usize,
     tags: Option<Arc<[Arc<str>]>>,
+    /// Milliseconds from which the entry is stale whatever its windows say (a soft purge of a
+    /// shared entry, see [`Entry::mark_stale`]); `u64::MAX` when it was never marked.
+    stale_mark: AtomicU64,
+}
+
+impl<V: Clone> Clone for Entry<V> {
+    fn clone(&self) -> Self {
+        Entry {
+            value: self.value.clone(),
+            stored_at: self.stored_at,
+            fresh_until: self.fresh_until,
+            stale_until: self.stale_until,
+            error_until: self.error_until,
+            retain_until: self.retain_until,
+            weight: self.weight,
+            tags: self.tags.clone(),
+            stale_mark: AtomicU64::new(self.stale_mark.load(Relaxed)),
+        }
+    }
 }
 
 /// Where an entry stands at a given moment; see [`Entry::freshness`].
@@ -76,6 +101,7 @@ impl<V> Entry<V> {
             retain_until: stale_until,
             weight: std::mem::size_of::<V>(),
             tags: None,
+            stale_mark: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -149,17 +175,38 @@ impl<V> Entry<V> {
     where
         V: Clone,
     {
-        let fresh_until = self.fresh_until.min(now);
-        Entry {
-            value: self.value.clone(),
-            stored_at: self.stored_at,
-            fresh_until,
-            stale_until: self.stale_until.min(now).max(fresh_until),
-            error_until: self.error_until,
-            retain_until: self.retain_until,
-            weight: self.weight,
-            tags: self.tags.clone(),
-        }
+        let purged = self.clone();
+        purged.mark_stale(now);
+        purged
+    }
+
+    /// Marks the entry stale from `now` on, in place: what [`stale_from`](Entry::stale_from)
+    /// returns a copy of, for every holder of this entry at once. This is how a memory tier
+    /// soft-purges the entries it shares (behind `Arc`) without copying their values. Marking
+    /// again with a later time changes nothing.
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use layercake_backends::{Entry, Freshness, Timestamp};
+    ///
+    /// let t0 = Timestamp::from_millis(0);
+    /// let entry = Arc::new(Entry::new("v", t0, Duration::from_secs(60), Duration::ZERO));
+    /// let held_elsewhere = Arc::clone(&entry);
+    /// entry.mark_stale(t0 + Duration::from_secs(5));
+    /// // No longer fresh; still there for when the upstream fails, until its window ends.
+    /// assert_eq!(
+    ///     held_elsewhere.freshness(t0 + Duration::from_secs(5)),
+    ///     Freshness::StaleIfError(Duration::ZERO),
+    /// );
+    /// assert_eq!(held_elsewhere.fresh_until(), t0 + Duration::from_secs(5));
+    /// ```
+    pub fn mark_stale(&self, now: Timestamp) {
+        self.stale_mark.fetch_min(now.as_millis(), Relaxed);
+    }
+
+    /// The mark set by [`mark_stale`](Entry::mark_stale), as a time.
+    fn stale_mark(&self) -> Timestamp {
+        Timestamp::from_millis(self.stale_mark.load(Relaxed))
     }
 
     /// Until when the entry is kept (at least `error_until`).
@@ -185,6 +232,7 @@ impl<V> Entry<V> {
             retain_until: stale_until,
             weight: std::mem::size_of::<V>(),
             tags: None,
+            stale_mark: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -209,14 +257,17 @@ impl<V> Entry<V> {
         self.stored_at
     }
 
-    /// Until when the entry is fresh.
+    /// Until when the entry is fresh (no later than a [stale mark](Entry::mark_stale)).
     pub fn fresh_until(&self) -> Timestamp {
-        self.fresh_until
+        self.fresh_until.min(self.stale_mark())
     }
 
-    /// Until when the entry may be served stale.
+    /// Until when the entry may be served stale (no later than a
+    /// [stale mark](Entry::mark_stale), and not before it is no longer fresh).
     pub fn stale_until(&self) -> Timestamp {
         self.stale_until
+            .min(self.stale_mark())
+            .max(self.fresh_until())
     }
 
     /// Sets until when the entry may be served because upstream fails (an entry read back from
@@ -254,6 +305,12 @@ impl<V> Entry<V> {
         self.tags.as_deref().unwrap_or(&[])
     }
 
+    /// The entry's shared list of tags, if it has any: a store keeps a handle on it instead of
+    /// a copy.
+    pub fn tag_list(&self) -> Option<&Arc<[Arc<str>]>> {
+        self.tags.as_ref()
+    }
+
     /// The approximate number of bytes the entry occupies in memory.
     pub fn weight(&self) -> usize {
         self.weight
@@ -261,12 +318,13 @@ impl<V> Entry<V> {
 
     /// Where the entry stands at `now`.
     pub fn freshness(&self, now: Timestamp) -> Freshness {
-        if now < self.fresh_until {
-            Freshness::Fresh(self.fresh_until.saturating_duration_since(now))
-        } else if now < self.stale_until {
-            Freshness::Stale(now.saturating_duration_since(self.fresh_until))
+        let (fresh_until, stale_until) = (self.fresh_until(), self.stale_until());
+        if now < fresh_until {
+            Freshness::Fresh(fresh_until.saturating_duration_since(now))
+        } else if now < stale_until {
+            Freshness::Stale(now.saturating_duration_since(fresh_until))
         } else if now < self.error_until {
-            Freshness::StaleIfError(now.saturating_duration_since(self.stale_until))
+            Freshness::StaleIfError(now.saturating_duration_since(stale_until))
         } else if now < self.retain_until {
             Freshness::Retained(now.saturating_duration_since(self.error_until))
         } else {
@@ -281,7 +339,7 @@ impl<V> Entry<V> {
 
     /// How long past its ttl the entry has been, at `now` (zero while fresh).
     pub fn staleness(&self, now: Timestamp) -> Duration {
-        now.saturating_duration_since(self.fresh_until)
+        now.saturating_duration_since(self.fresh_until())
     }
 
     /// How long a tier should keep the entry from `now`: until the end of its last window.

@@ -18,17 +18,19 @@
 
 use std::{
     any::Any,
+    collections::HashMap,
     fmt,
     future::{Future, ready},
     sync::{
-        Arc,
+        Arc, Mutex, PoisonError,
         atomic::{AtomicU64, Ordering::Relaxed},
     },
     time::{Duration, Instant},
 };
 
 use crate::{
-    Backend, BackendError, BackendErrorKind, BuildKeyHasher, Entry, Key, Lookup, Timestamp,
+    Backend, BackendError, BackendErrorKind, BuildKeyHasher, Entry, Key, Lookup, Selection,
+    Timestamp,
 };
 
 /// What one entry costs beyond its value's weight and its key's bytes: the entry's times and
@@ -37,6 +39,10 @@ use crate::{
 /// `u64` entry under a 33-byte key, live heap by a counting allocator
 /// (`cargo bench -p layercake-benches --bench memory -- overhead`).
 const ENTRY_OVERHEAD: usize = 448;
+
+/// What each tag of a tagged entry adds: the entry's place in the tag's index (a handle on its
+/// key and the insertion id, in a hash map) and its share of the list the slot keeps.
+const TAG_OVERHEAD: usize = 96;
 
 /// The longest a slot is kept (about 68 years): moka's timer wheel works with `Instant`s, which
 /// must never be pushed past what they can represent, whatever an entry's windows say.
@@ -55,6 +61,8 @@ pub struct Moka {
     max_entries: u64,
     /// The weight written since moka last caught up with its evictions.
     unsettled: Arc<AtomicU64>,
+    /// Which keys carry which tag.
+    index: Arc<TagIndex>,
 }
 
 #[derive(Clone)]
@@ -62,6 +70,83 @@ struct Slot {
     entry: Arc<dyn Any + Send + Sync>,
     weight: u32,
     time_to_live: Duration,
+    /// The entry's tags, when it has some, and the id under which the index lists it.
+    tagged: Option<Arc<Tagged>>,
+}
+
+struct Tagged {
+    id: u64,
+    tags: Arc<[Arc<str>]>,
+}
+
+/// Which keys carry which tag, so that removing a tag's entries visits those entries only.
+///
+/// Each listing holds the id of the slot that put it there: when a slot leaves the cache
+/// (evicted, expired, replaced, removed) its listings go with it, unless a newer slot for the
+/// same key has listed itself since.
+#[derive(Default)]
+struct TagIndex {
+    shards: [Mutex<Listings>; 16],
+    next_id: AtomicU64,
+}
+
+/// Each tag's keys, with the id of the slot that listed each.
+type Listings = HashMap<Arc<str>, HashMap<Key, u64, BuildKeyHasher>>;
+
+impl TagIndex {
+    fn shard(&self, tag: &str) -> std::sync::MutexGuard<'_, Listings> {
+        let at = xxhash_rust::xxh3::xxh3_64(tag.as_bytes()) as usize % self.shards.len();
+        self.shards[at]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Lists `key` under each of `tags`; the id to unlist it with.
+    fn link(&self, key: &Key, tags: &Arc<[Arc<str>]>) -> Arc<Tagged> {
+        let id = self.next_id.fetch_add(1, Relaxed);
+        for tag in tags.iter() {
+            self.shard(tag)
+                .entry(Arc::clone(tag))
+                .or_default()
+                .insert(key.clone(), id);
+        }
+        Arc::new(Tagged {
+            id,
+            tags: Arc::clone(tags),
+        })
+    }
+
+    /// Takes the listings of a slot that left the cache out of the index.
+    fn unlink(&self, key: &Key, tagged: &Tagged) {
+        for tag in tagged.tags.iter() {
+            let mut shard = self.shard(tag);
+            if let Some(keys) = shard.get_mut(tag) {
+                if keys.get(key) == Some(&tagged.id) {
+                    keys.remove(key);
+                }
+                if keys.is_empty() {
+                    shard.remove(tag);
+                }
+            }
+        }
+    }
+
+    /// The keys listed under any of `tags`.
+    fn keys(&self, tags: &[Arc<str>]) -> Vec<Key> {
+        let mut keys = Vec::new();
+        for tag in tags {
+            if let Some(listed) = self.shard(tag).get(tag) {
+                keys.extend(listed.keys().cloned());
+            }
+        }
+        keys
+    }
+
+    fn clear(&self) {
+        for shard in &self.shards {
+            shard.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        }
+    }
 }
 
 /// Builds a [`Moka`] store; see [`Moka::builder`].
@@ -142,6 +227,7 @@ impl Moka {
     /// Removes every entry.
     pub fn invalidate_all(&self) {
         self.cache.invalidate_all();
+        self.index.clear();
     }
 
     fn read<V: Send + Sync + 'static>(&self, key: &Key) -> Lookup<V> {
@@ -168,15 +254,86 @@ impl Moka {
         }
         // Every entry weighs at least budget/max_entries, so the byte budget also caps the count.
         let floor = self.max_bytes / self.max_entries.max(1);
-        let bytes = entry.weight() + key.as_bytes().len() + ENTRY_OVERHEAD;
+        let tags = entry.tags();
+        let bytes =
+            entry.weight() + key.as_bytes().len() + ENTRY_OVERHEAD + tags.len() * TAG_OVERHEAD;
         let weight = (bytes as u64).max(floor).min(u32::MAX as u64) as u32;
+        let tagged = entry.tag_list().map(|tags| self.index.link(key, tags));
         let slot = Slot {
             entry,
             weight,
             time_to_live,
+            tagged,
         };
         self.cache.insert(key.clone(), slot);
         self.settle_evictions(u64::from(weight));
+    }
+
+    /// The keys `selection` selects: from the index for tags, by a scan for a pattern.
+    fn selected(&self, selection: Selection<'_>) -> Vec<Key> {
+        match selection {
+            Selection::Tags(tags) => self.index.keys(tags),
+            Selection::Pattern(_) => {
+                let mut readable = String::new();
+                self.cache
+                    .iter()
+                    .filter_map(|(key, slot)| {
+                        key.write_readable(&mut readable);
+                        let tags = slot.tagged.as_ref().map_or(&[][..], |t| &t.tags[..]);
+                        selection.selects(&readable, tags).then(|| Key::clone(&key))
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Whether the slot under `key` is one `selection` selects (an index listing may be older
+    /// than the slot now there).
+    fn still_selected(selection: Selection<'_>, slot: &Slot) -> bool {
+        match selection {
+            Selection::Tags(_) => {
+                let tags = slot.tagged.as_ref().map_or(&[][..], |t| &t.tags[..]);
+                selection.selects("", tags)
+            }
+            Selection::Pattern(_) => true,
+        }
+    }
+
+    fn remove_selected_now(&self, selection: Selection<'_>) -> u64 {
+        let mut removed = 0;
+        for key in self.selected(selection) {
+            let result = self.cache.entry(key).and_compute_with(|found| match found {
+                Some(found) if Moka::still_selected(selection, found.value()) => {
+                    moka::ops::compute::Op::Remove
+                }
+                _ => moka::ops::compute::Op::Nop,
+            });
+            if matches!(result, moka::ops::compute::CompResult::Removed(_)) {
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    fn mark_stale_now<V: Send + Sync + 'static>(
+        &self,
+        selection: Selection<'_>,
+        now: Timestamp,
+    ) -> u64 {
+        let mut marked = 0;
+        for key in self.selected(selection) {
+            let Some(slot) = self.cache.get(&key) else {
+                continue;
+            };
+            if !Moka::still_selected(selection, &slot) {
+                continue;
+            }
+            if let Ok(entry) = slot.entry.downcast::<Entry<V>>() {
+                entry.mark_stale(now);
+                marked += 1;
+            }
+        }
+        marked
     }
 
     /// Moka applies writes, and evicts what they push over the budget, in batches: until it
@@ -225,10 +382,17 @@ impl MokaBuilder {
 
     /// Builds the store.
     pub fn build(self) -> Moka {
+        let index = Arc::new(TagIndex::default());
+        let listings = Arc::clone(&index);
         let cache = moka::sync::Cache::builder()
             .max_capacity(self.max_bytes)
             .weigher(|_key: &Key, slot: &Slot| slot.weight)
             .expire_after(SlotExpiry)
+            .eviction_listener(move |key: Arc<Key>, slot: Slot, _cause| {
+                if let Some(tagged) = &slot.tagged {
+                    listings.unlink(&key, tagged);
+                }
+            })
             // Keys carry a strong 128-bit hash already: no need to hash them again.
             .build_with_hasher(BuildKeyHasher::default());
         Moka {
@@ -236,6 +400,7 @@ impl MokaBuilder {
             max_bytes: self.max_bytes,
             max_entries: self.max_entries.max(1),
             unsettled: Arc::default(),
+            index,
         }
     }
 }
@@ -287,24 +452,25 @@ impl<V: Send + Sync + 'static> Backend<V> for Moka {
         ready(Ok(Some(u64::from(held))))
     }
 
-    /// Scans every entry (a pattern has no index to go by) and removes the matching ones.
-    fn remove_matching(
+    /// By tag, visits the tag's entries through the index; by pattern, scans every entry.
+    fn remove_selected(
         &self,
-        pattern: &str,
+        selection: Selection<'_>,
     ) -> impl Future<Output = Result<Option<u64>, BackendError>> + Send {
-        let mut removed = 0;
-        let mut readable = String::new();
-        for (key, _) in self.cache.iter() {
-            key.write_readable(&mut readable);
-            if crate::key::glob_matches(pattern, &readable) && self.cache.remove(&*key).is_some() {
-                removed += 1;
-            }
-        }
-        ready(Ok(Some(removed)))
+        ready(Ok(Some(self.remove_selected_now(selection))))
+    }
+
+    /// Marks the entries in place ([`Entry::mark_stale`]): no value is copied.
+    fn mark_stale_selected(
+        &self,
+        selection: Selection<'_>,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Option<u64>, BackendError>> + Send {
+        ready(Ok(Some(self.mark_stale_now::<V>(selection, now))))
     }
 
     fn clear(&self) -> impl Future<Output = Result<(), BackendError>> + Send {
-        self.cache.invalidate_all();
+        self.invalidate_all();
         ready(Ok(()))
     }
 
@@ -314,5 +480,88 @@ impl<V: Send + Sync + 'static> Backend<V> for Moka {
 
     fn name(&self) -> &'static str {
         "moka"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    impl TagIndex {
+        /// How many listings the index holds.
+        fn listings(&self) -> usize {
+            self.shards
+                .iter()
+                .map(|shard| {
+                    shard
+                        .lock()
+                        .unwrap()
+                        .values()
+                        .map(HashMap::len)
+                        .sum::<usize>()
+                })
+                .sum()
+        }
+    }
+
+    fn tagged(tags: &[&str], ttl: Duration) -> Arc<Entry<u8>> {
+        let tags: Arc<[Arc<str>]> = tags.iter().map(|&t| Arc::from(t)).collect();
+        Arc::new(Entry::new(1u8, Timestamp::now(), ttl, Duration::ZERO).with_tags(tags))
+    }
+
+    #[test]
+    fn listings_leave_with_their_entries_however_they_leave() {
+        let store = Moka::default();
+        let (a, b) = (Key::from_parts(["a"]), Key::from_parts(["b"]));
+        let minute = Duration::from_secs(60);
+        store.write(&a, tagged(&["x", "y"], minute));
+        store.write(&b, tagged(&["x"], minute));
+        assert_eq!(store.index.listings(), 3);
+
+        // Replaced with other tags: the old listings go, the new ones stay.
+        store.write(&a, tagged(&["z"], minute));
+        store.run_pending_tasks();
+        assert_eq!(store.index.listings(), 2);
+        let selected = |tag: &str| {
+            let tags = [Arc::from(tag)];
+            let mut keys = store.selected(Selection::Tags(&tags));
+            keys.sort_by_key(Key::readable);
+            keys
+        };
+        assert_eq!(selected("x"), std::slice::from_ref(&b));
+        assert_eq!(selected("z"), std::slice::from_ref(&a));
+
+        // Removed.
+        store.cache.invalidate(&b);
+        store.run_pending_tasks();
+        assert_eq!(store.index.listings(), 1);
+
+        // Expired (moka's timer wheel turns in steps of about a second).
+        store.write(&b, tagged(&["x"], Duration::from_millis(1)));
+        std::thread::sleep(Duration::from_millis(1500));
+        store.run_pending_tasks();
+        assert_eq!(store.index.listings(), 1, "only `a` under `z`");
+
+        // Removed by tag.
+        assert_eq!(
+            store.remove_selected_now(Selection::Tags(&[Arc::from("z")])),
+            1
+        );
+        store.run_pending_tasks();
+        assert_eq!(store.index.listings(), 0);
+    }
+
+    #[test]
+    fn a_stale_listing_never_removes_an_entry_that_lost_the_tag() {
+        let store = Moka::default();
+        let key = Key::from_parts(["k"]);
+        store.write(&key, tagged(&["old"], Duration::from_secs(60)));
+        // The listing under `old` may still be there until the replaced slot is reported.
+        store.write(&key, tagged(&["new"], Duration::from_secs(60)));
+        assert_eq!(
+            store.remove_selected_now(Selection::Tags(&[Arc::from("old")])),
+            0
+        );
+        assert!(store.read::<u8>(&key).unwrap().is_some());
     }
 }

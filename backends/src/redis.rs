@@ -10,6 +10,10 @@
 //! while Redis is away, reads are misses and writes are dropped, counted in
 //! [`RedisStats`], and requests go on from upstream and from the other tiers.
 //!
+//! Tagged entries are also listed in a set per tag, `<prefix>tag:<tag>` (a `#` or `%` in the
+//! tag written `%23`, `%25`), which lives as long as the longest-lived entry listed in it:
+//! invalidating a tag pops its set and unlinks what was listed, without scanning the keyspace.
+//!
 //! Where it connects, first found wins: the builder's [`url`](RedisBuilder::url) (or a
 //! [`client`](RedisBuilder::client) or [`connection_manager`](RedisBuilder::connection_manager)
 //! of the application's), the `REDIS_URL` environment variable, a `REDIS_URL=` line in a
@@ -49,7 +53,7 @@ use bytes::Bytes;
 use redis::aio::ConnectionManager;
 
 use crate::{
-    Backend, BackendError, BackendErrorKind, Entry, Key, Lookup, Tier, Timestamp,
+    Backend, BackendError, BackendErrorKind, Entry, Key, Lookup, Selection, Tier, Timestamp,
     codec::{Codec, Compression, Format, Postcard},
     key::glob_escape,
 };
@@ -151,6 +155,43 @@ impl Connection {
         }
     }
 }
+
+impl Connection {
+    /// Runs `commands`, each answering an integer, as [`run_all`](Connection::run_all) does;
+    /// the sum of the answers.
+    async fn sum_all(&self, commands: Vec<redis::Cmd>) -> redis::RedisResult<u64> {
+        match self {
+            Connection::Single(connection) => {
+                let mut pipe = redis::pipe();
+                for command in commands {
+                    pipe.add_command(command);
+                }
+                let counts: Vec<u64> = pipe.query_async(&mut connection.clone()).await?;
+                Ok(counts.into_iter().sum())
+            }
+            #[cfg(feature = "redis-cluster")]
+            Connection::Cluster(_) => {
+                let runs = commands.iter().map(|command| self.query::<u64>(command));
+                let mut sum = 0;
+                for result in futures_util::future::join_all(runs).await {
+                    sum += result?;
+                }
+                Ok(sum)
+            }
+        }
+    }
+}
+
+/// Lists an entry in a tag's set, and makes the set live at least as long as the entry:
+/// `KEYS[1]` the set, `ARGV[1]` the entry's Redis key, `ARGV[2]` its time to live in ms.
+const LINK_TAG: &str = "redis.call('SADD', KEYS[1], ARGV[1]) \
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then \
+redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 1";
+
+/// Replaces an entry with its stale-marked bytes only if it still holds what was read: `KEYS[1]`
+/// the entry, `ARGV[1]` the bytes read, `ARGV[2]` the marked bytes. Its time to live is kept.
+const MARK_STALE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') return 1 end return 0";
 
 /// Where a command that names no key goes.
 #[derive(Debug, Clone)]
@@ -538,6 +579,123 @@ impl<F> Redis<F> {
         format!("{}{}#{:032x}", self.prefix, key.readable(), key.hash128())
     }
 
+    /// The Redis key of the set that lists the entries tagged `tag`: `<prefix>tag:<tag>`, a
+    /// `#` or `%` in the tag written `%23`, `%25` (so no pattern over entry names, which end
+    /// in `#<hash>`, ever matches a tag's set).
+    ///
+    /// ```
+    /// use layercake_backends::redis::Redis;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let redis = Redis::builder().prefix("app:").build().unwrap();
+    /// assert_eq!(redis.tag_key("item:1"), "app:tag:item:1");
+    /// assert_eq!(redis.tag_key("50%#1"), "app:tag:50%25%231");
+    /// # }
+    /// ```
+    pub fn tag_key(&self, tag: &str) -> String {
+        let mut name = String::with_capacity(self.prefix.len() + 4 + tag.len());
+        name.push_str(&self.prefix);
+        name.push_str("tag:");
+        for c in tag.chars() {
+            match c {
+                '#' => name.push_str("%23"),
+                '%' => name.push_str("%25"),
+                c => name.push(c),
+            }
+        }
+        name
+    }
+
+    /// Removes the entries listed under `tags`: each set popped in batches, what it listed
+    /// unlinked; how many entries were still there.
+    async fn remove_tagged(&self, tags: &[Arc<str>]) -> Result<u64, BackendError> {
+        let mut removed = 0;
+        for tag in tags {
+            let set = self.tag_key(tag);
+            loop {
+                let mut pop = redis::cmd("SPOP");
+                pop.arg(&set).arg(500);
+                let members: Vec<String> = self
+                    .call("SPOP", Access::Write, self.connection.query(&pop))
+                    .await?;
+                if members.is_empty() {
+                    break;
+                }
+                let unlinks = members
+                    .iter()
+                    .map(|member| redis::cmd("UNLINK").arg(member).clone())
+                    .collect();
+                removed += self
+                    .call("UNLINK", Access::Write, self.connection.sum_all(unlinks))
+                    .await?;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The names of the entries `selection` selects: the members of the tags' sets, or the
+    /// keys a `SCAN … MATCH` finds (on every primary of a cluster).
+    async fn selected(&self, selection: Selection<'_>) -> Result<Vec<String>, BackendError> {
+        match selection {
+            Selection::Tags(tags) => {
+                let mut names = Vec::new();
+                for tag in tags {
+                    let members = redis::cmd("SMEMBERS").arg(self.tag_key(tag)).clone();
+                    let listed: Vec<String> = self
+                        .call("SMEMBERS", Access::Read, self.connection.query(&members))
+                        .await?;
+                    names.extend(listed);
+                }
+                names.sort_unstable();
+                names.dedup();
+                Ok(names)
+            }
+            Selection::Pattern(pattern) => {
+                let glob = format!("{}{pattern}#*", glob_escape(&self.prefix));
+                let mut names = Vec::new();
+                self.scan(&glob, |batch| {
+                    names.extend(batch);
+                    std::future::ready(Ok(0))
+                })
+                .await?;
+                Ok(names)
+            }
+        }
+    }
+
+    /// Marks the entries `selection` selects stale from `now` in place (see
+    /// [`codec::mark_stale`](crate::codec::mark_stale)): each read, marked, and written back
+    /// only if nobody wrote it meanwhile; how many were marked.
+    async fn mark_stale_where(
+        &self,
+        selection: Selection<'_>,
+        now: Timestamp,
+    ) -> Result<u64, BackendError> {
+        let names = self.selected(selection).await?;
+        let mut marked = 0;
+        for batch in names.chunks(64) {
+            let reads = batch.iter().map(|name| async move {
+                let get = redis::cmd("GET").arg(name).clone();
+                let bytes: Option<Vec<u8>> = self
+                    .call("GET", Access::Read, self.connection.query(&get))
+                    .await?;
+                let Some(bytes) = bytes else { return Ok(0) };
+                let Ok(stale) = crate::codec::mark_stale(&bytes, now) else {
+                    // Not an entry of ours (or corrupt): not ours to mark.
+                    return Ok(0);
+                };
+                let mut swap = redis::cmd("EVAL");
+                swap.arg(MARK_STALE).arg(1).arg(name).arg(bytes).arg(stale);
+                self.call("EVAL", Access::Write, self.connection.query::<u64>(&swap))
+                    .await
+            });
+            for result in futures_util::future::join_all(reads).await {
+                marked += result?;
+            }
+        }
+        Ok(marked)
+    }
+
     /// The counters.
     pub fn stats(&self) -> RedisStats {
         RedisStats {
@@ -617,8 +775,29 @@ impl<F> Redis<F> {
     /// primary in turn), each batch deleted in one pipelined round trip (on a cluster, at once
     /// on each key's node); how many were removed.
     async fn remove_scanned(&self, glob: &str) -> Result<u64, BackendError> {
+        self.scan(glob, |keys| async move {
+            let deletes = keys
+                .iter()
+                .map(|key| redis::cmd("UNLINK").arg(key).clone())
+                .collect();
+            self.call("UNLINK", Access::Write, self.connection.sum_all(deletes))
+                .await
+        })
+        .await
+    }
+
+    /// Calls `each` with every batch of keys a `SCAN … MATCH glob` finds (on a cluster, on
+    /// every primary in turn); the sum of what it answered.
+    async fn scan<Fut>(
+        &self,
+        glob: &str,
+        mut each: impl FnMut(Vec<String>) -> Fut,
+    ) -> Result<u64, BackendError>
+    where
+        Fut: Future<Output = Result<u64, BackendError>>,
+    {
         let nodes = self.primaries().await?;
-        let mut removed = 0;
+        let mut sum = 0;
         for node in nodes {
             let mut cursor: u64 = 0;
             loop {
@@ -636,13 +815,7 @@ impl<F> Redis<F> {
                     )
                     .await?;
                 if !keys.is_empty() {
-                    let deletes = keys
-                        .iter()
-                        .map(|key| redis::cmd("DEL").arg(key).clone())
-                        .collect();
-                    self.call("DEL", Access::Write, self.connection.run_all(deletes))
-                        .await?;
-                    removed += keys.len() as u64;
+                    sum += each(keys).await?;
                 }
                 if next == 0 {
                     break;
@@ -650,7 +823,7 @@ impl<F> Redis<F> {
                 cursor = next;
             }
         }
-        Ok(removed)
+        Ok(sum)
     }
 
     /// The nodes whose keys a scan must go through: the one Redis, or every primary of a
@@ -688,7 +861,8 @@ impl<F> Redis<F> {
             } else {
                 redis::cmd("SET")
             };
-            command.arg(self.redis_key(key));
+            let name = self.redis_key(key);
+            command.arg(&name);
             if ttl > 0 {
                 let bytes = self.codec.encode(key, entry).map_err(|e| {
                     BackendError::new(BackendErrorKind::Other, format!("encoding the entry: {e}"))
@@ -696,6 +870,17 @@ impl<F> Redis<F> {
                 command.arg(bytes).arg("PX").arg(ttl);
             }
             commands.push(command);
+            if ttl > 0 {
+                for tag in entry.tags() {
+                    let mut link = redis::cmd("EVAL");
+                    link.arg(LINK_TAG)
+                        .arg(1)
+                        .arg(self.tag_key(tag))
+                        .arg(&name)
+                        .arg(ttl);
+                    commands.push(link);
+                }
+            }
         }
         self.call("SET", Access::Write, self.connection.run_all(commands))
             .await
@@ -771,9 +956,25 @@ where
         self.clear_prefix().await.map(drop)
     }
 
-    async fn remove_matching(&self, pattern: &str) -> Result<Option<u64>, BackendError> {
-        let glob = format!("{}{pattern}#*", glob_escape(&self.prefix));
-        self.remove_scanned(&glob).await.map(Some)
+    /// By tag: pops each tag's set and unlinks its members. By pattern: `SCAN`s with `MATCH`
+    /// (on every primary of a cluster) and unlinks what it finds.
+    async fn remove_selected(&self, selection: Selection<'_>) -> Result<Option<u64>, BackendError> {
+        match selection {
+            Selection::Tags(tags) => self.remove_tagged(tags).await.map(Some),
+            Selection::Pattern(pattern) => {
+                let glob = format!("{}{pattern}#*", glob_escape(&self.prefix));
+                self.remove_scanned(&glob).await.map(Some)
+            }
+        }
+    }
+
+    /// Marks each selected entry's stored bytes stale, without decoding its value.
+    async fn mark_stale_selected(
+        &self,
+        selection: Selection<'_>,
+        now: Timestamp,
+    ) -> Result<Option<u64>, BackendError> {
+        self.mark_stale_where(selection, now).await.map(Some)
     }
 
     fn name(&self) -> &'static str {

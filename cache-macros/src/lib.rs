@@ -652,6 +652,13 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
                 cache().invalidate_pattern(&::std::format!("{function}:*")).await
             }
 
+            /// Removes every cached result carrying any of `tags` (the function's `tags = […]`,
+            /// or tags given per call through `cache().with_tags(…)`) from every tier; entries
+            /// of other caches on the same store with these tags go too.
+            pub async fn invalidate_tags<T: ::core::convert::Into<::std::sync::Arc<str>>>(tags: impl ::core::iter::IntoIterator<Item = T>) -> ::core::result::Result<::layercake::Invalidated, ::layercake::BackendError> {
+                cache().invalidate_tags(tags).await
+            }
+
             /// Removes the cached result for these arguments from every tier of the cache's
             /// backend: what it removed, counted in the cache's stats, or a tier's failure.
             pub async fn invalidate(#(#value_params),*) -> ::core::result::Result<::layercake::Invalidated, ::layercake::BackendError> {

@@ -35,7 +35,9 @@
 use std::{future::Future, marker::PhantomData, pin::pin, sync::Arc};
 
 use futures_util::future::{Either, join, select};
-use layercake_backends::{Backend, BackendError, Entry, Freshness, Key, Lookup, Tier, Timestamp};
+use layercake_backends::{
+    Backend, BackendError, Entry, Freshness, Key, Lookup, Selection, Tier, Timestamp,
+};
 
 /// Two storage tiers as one [`Backend`]; see the [module docs](self).
 pub struct Compose<L1, L2, R = Sequential, W = OptimisticParallel, F = Always>
@@ -479,10 +481,25 @@ where
     }
 
     /// Removes from both tiers, counted as [`remove_counted`](Backend::remove_counted) counts.
-    async fn remove_matching(&self, pattern: &str) -> Result<Option<u64>, BackendError> {
+    /// From both tiers at once; an entry held by both counts once (the larger count).
+    async fn remove_selected(&self, selection: Selection<'_>) -> Result<Option<u64>, BackendError> {
         let (a, b) = join(
-            self.l1.remove_matching(pattern),
-            self.l2.remove_matching(pattern),
+            self.l1.remove_selected(selection),
+            self.l2.remove_selected(selection),
+        )
+        .await;
+        Ok(a?.zip(b?).map(|(a, b)| a.max(b)))
+    }
+
+    /// In both tiers at once; an entry held by both counts once (the larger count).
+    async fn mark_stale_selected(
+        &self,
+        selection: Selection<'_>,
+        now: Timestamp,
+    ) -> Result<Option<u64>, BackendError> {
+        let (a, b) = join(
+            self.l1.mark_stale_selected(selection, now),
+            self.l2.mark_stale_selected(selection, now),
         )
         .await;
         Ok(a?.zip(b?).map(|(a, b)| a.max(b)))

@@ -5,10 +5,13 @@
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use layercake_backends::{Backend, BackendError, Entry, Freshness, Key, Lookup, Timestamp};
+use layercake_backends::{
+    Backend, BackendError, Entry, Freshness, Key, Lookup, Selection, Timestamp,
+};
 
 use crate::{
     BuildError, Invalidated,
+    fence::{Epoch, Fence, Scope},
     flight::{Flights, Join, Leader, Outcome, SharedError, follow},
     offload::OffloadManager,
     stats::Stats,
@@ -300,9 +303,20 @@ pub(crate) fn whole_seconds(duration: Duration) -> i64 {
     i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
 
+/// What an invalidation does to what it selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purge {
+    /// Removes it.
+    Remove,
+    /// Marks it stale (a soft purge).
+    MarkStale,
+}
+
 pub(crate) struct Engine<V, B> {
     pub(crate) backend: B,
     pub(crate) flights: Arc<Flights<V>>,
+    /// Invalidations, checked by every store (see [`Fence`]).
+    pub(crate) fence: Fence,
     pub(crate) stats: Arc<Stats>,
     pub(crate) policy: Policy,
     pub(crate) offload: OffloadManager,
@@ -319,6 +333,7 @@ where
         Engine {
             backend,
             flights: Arc::new(Flights::new(Arc::clone(&stats))),
+            fence: Fence::default(),
             stats,
             policy,
             offload,
@@ -439,23 +454,29 @@ where
         })
     }
 
-    /// Writes `entry` under `key`; a failure is counted and logged, never returned.
-    pub(crate) async fn store(&self, key: &Key, entry: Arc<Entry<V>>) {
-        match self.backend.set(key, entry).await {
-            Ok(()) => {
+    /// Writes `entry` under `key`, unless an invalidation since `since` covers it (see
+    /// [`Fence`]); a failure is counted and logged, never returned.
+    pub(crate) async fn store(&self, key: &Key, entry: Arc<Entry<V>>, since: Epoch) {
+        let tags = entry.tag_list().cloned();
+        let tags = tags.as_deref().unwrap_or(&[]);
+        let write = || self.backend.set(key, entry);
+        match self.fence.write(key, tags, since, write).await {
+            Some(Ok(())) => {
                 Stats::bump(&self.stats.stores);
                 tracing::debug!(%key, "stored");
             }
-            Err(error) => {
+            Some(Err(error)) => {
                 Stats::bump(&self.stats.errors);
                 tracing::warn!(%key, backend = self.backend.name(), %error, "cache write failed");
             }
+            None => tracing::debug!(%key, "not stored: invalidated while it was computed"),
         }
     }
 
     /// Removes the entry under `key` from every tier, counts it, and says what it removed; a
     /// failure is counted and logged too.
     pub(crate) async fn invalidate(&self, key: &Key) -> Result<Invalidated, BackendError> {
+        self.fence.record(Scope::Key(key.clone())).await;
         let removed = self.backend.remove_counted(key).await;
         self.counted_removal(removed, &key)
     }
@@ -465,17 +486,17 @@ where
     fn counted_removal(
         &self,
         removed: Result<Option<u64>, BackendError>,
-        what: &dyn std::fmt::Display,
+        what: &dyn std::fmt::Debug,
     ) -> Result<Invalidated, BackendError> {
         match removed {
             Ok(count) => {
                 Stats::add(&self.stats.invalidations, count.unwrap_or(1));
-                tracing::debug!(%what, ?count, "invalidated");
+                tracing::debug!(?what, ?count, "invalidated");
                 Ok(Invalidated::of(count))
             }
             Err(error) => {
                 Stats::bump(&self.stats.errors);
-                tracing::warn!(%what, backend = self.backend.name(), %error, "cache remove failed");
+                tracing::warn!(?what, backend = self.backend.name(), %error, "cache invalidation failed");
                 Err(error)
             }
         }
@@ -488,6 +509,7 @@ where
     where
         V: Clone,
     {
+        self.fence.record(Scope::Key(key.clone())).await;
         let found = match self.backend.get(key).await {
             Ok(found) => found,
             Err(error) => {
@@ -510,28 +532,45 @@ where
         Ok(Invalidated::of(Some(1)))
     }
 
-    /// Removes every entry whose readable key matches `pattern` from every tier that can
-    /// enumerate its keys (see [`Backend::remove_matching`]), counts them, and says how many.
-    pub(crate) async fn invalidate_matching(
+    /// Removes, or marks stale, every entry `selection` selects (by tag, or by a pattern over
+    /// readable keys) in every tier (see [`Backend::remove_selected`],
+    /// [`Backend::mark_stale_selected`]), counts them, and says how many.
+    pub(crate) async fn purge(
         &self,
-        pattern: &str,
+        selection: Selection<'_>,
+        purge: Purge,
     ) -> Result<Invalidated, BackendError> {
-        let removed = self.backend.remove_matching(pattern).await;
-        self.counted_removal(removed, &pattern)
+        self.fence.record(Scope::of(selection)).await;
+        let done = match purge {
+            Purge::Remove => self.backend.remove_selected(selection).await,
+            Purge::MarkStale => {
+                let now = Timestamp::now();
+                self.backend.mark_stale_selected(selection, now).await
+            }
+        };
+        self.counted_removal(done, &selection)
+    }
+
+    /// [`purge`](Engine::purge) of every entry carrying any of `tags`.
+    pub(crate) async fn purge_tags<T: Into<Arc<str>>>(
+        &self,
+        tags: impl IntoIterator<Item = T>,
+        purge: Purge,
+    ) -> Result<Invalidated, BackendError> {
+        let tags: Vec<Arc<str>> = tags.into_iter().map(Into::into).collect();
+        self.purge(Selection::Tags(&tags), purge).await
     }
 
     /// Settles the flight with `entry` and stores it, unless another leader's result was
-    /// settled first (it is the one stored). Without a leader (a caller that went alone), just
-    /// stores.
+    /// settled first (it is the one stored).
     pub(crate) async fn settle_and_store(
         &self,
         key: &Key,
-        leader: Option<&Leader<V>>,
+        leader: &Leader<V>,
         entry: Arc<Entry<V>>,
     ) {
-        let first = leader.is_none_or(|leader| leader.settle(Outcome::Entry(Arc::clone(&entry))));
-        if first {
-            self.store(key, entry).await;
+        if leader.settle(Outcome::Entry(Arc::clone(&entry))) {
+            self.store(key, entry, leader.since).await;
         }
     }
 
@@ -570,7 +609,8 @@ where
             .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600));
         loop {
             match self.flights.join(key, self.policy.concurrency) {
-                Join::Leader(leader) => {
+                Join::Leader(mut leader) => {
+                    leader.since = self.fence.epoch();
                     // A previous flight unregisters only after storing, so a fresh entry may
                     // have landed between our lookup and now: check once more where that is
                     // free (a memory tier, or a composition's memory L1, which every store
@@ -623,9 +663,10 @@ where
         let task_key = key.clone();
         let task = async move {
             // Somebody is fetching this key already: their result will do.
-            let Join::Leader(leader) = engine.flights.join(&task_key, 1) else {
+            let Join::Leader(mut leader) = engine.flights.join(&task_key, 1) else {
                 return Ok(());
             };
+            leader.since = engine.fence.epoch();
             Stats::bump(&engine.stats.refreshes);
             fetch(leader).await
         };

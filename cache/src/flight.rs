@@ -75,6 +75,9 @@ pub(crate) struct Leader<V> {
     key: Key,
     tx: Arc<watch::Sender<Slot<V>>>,
     rx: watch::Receiver<Slot<V>>,
+    /// The invalidation epoch when the leader took over: its result is not stored if an
+    /// invalidation since covers it (see [`Fence`](crate::fence::Fence)).
+    pub(crate) since: crate::fence::Epoch,
 }
 
 impl<V> Flights<V> {
@@ -126,6 +129,7 @@ impl<V> Flights<V> {
             key: key.clone(),
             tx,
             rx,
+            since: 0,
         })
     }
 

@@ -32,6 +32,7 @@
 pub mod compose;
 mod engine;
 mod error;
+mod fence;
 mod flight;
 pub mod invalidate;
 pub mod layer;

@@ -2,11 +2,11 @@
 
 use std::{convert::Infallible, fmt, future::Future, marker::PhantomData, pin::Pin, sync::Arc};
 
-use layercake_backends::{Backend, Entry, Key, Timestamp, key::glob_escape};
+use layercake_backends::{Backend, Entry, Key, Selection, Timestamp, key::glob_escape};
 
 use crate::{
     BuildError, CacheStats,
-    engine::{Acquired, Engine, Plan, Policy, Refresh, policy_setters},
+    engine::{Acquired, Engine, Plan, Policy, Purge, Refresh, policy_setters},
     flight::{Outcome, SharedError},
     offload::TaskError,
     refresh::{HotKeys, spawn_checker},
@@ -256,6 +256,8 @@ where
             }
             Plan::Fetch { fallback, .. } => fallback,
         };
+        // A caller that computes alone (the wait for a leader timed out) is fenced from here.
+        let since = engine.fence.epoch();
         let leader = match engine.acquire(&key, true).await {
             Acquired::Collapsed(entry) | Acquired::Found(entry, _) => {
                 return Ok(entry.value().clone());
@@ -294,7 +296,10 @@ where
             }
         };
         let entry = Arc::new(self.entry(value.clone()));
-        engine.settle_and_store(&key, leader.as_ref(), entry).await;
+        match &leader {
+            Some(leader) => engine.settle_and_store(&key, leader, entry).await,
+            None => engine.store(&key, entry, since).await,
+        }
         Ok(value)
     }
 
@@ -318,9 +323,7 @@ where
                         .refresh_on(&hot.offload, key, move |leader| async move {
                             let entry = Arc::new(task_cache.entry(recompute().await?));
                             let engine = &task_cache.engine;
-                            engine
-                                .settle_and_store(&task_key, Some(&leader), entry)
-                                .await;
+                            engine.settle_and_store(&task_key, &leader, entry).await;
                             Ok(())
                         });
                 }
@@ -343,7 +346,7 @@ where
                     let entry = Arc::new(cache.entry(value));
                     cache
                         .engine
-                        .settle_and_store(&task_key, Some(&leader), entry)
+                        .settle_and_store(&task_key, &leader, entry)
                         .await;
                     Ok(())
                 }
@@ -365,7 +368,10 @@ where
     /// Stores `value` under `key` with the cache's ttl and stale window.
     pub async fn insert(&self, key: impl AsRef<[u8]>, value: V) {
         let key = self.key(key);
-        self.engine.store(&key, Arc::new(self.entry(value))).await;
+        let since = self.engine.fence.epoch();
+        self.engine
+            .store(&key, Arc::new(self.entry(value)), since)
+            .await;
     }
 
     /// Removes the entry under `key` from every tier of the backend; see
@@ -447,14 +453,135 @@ where
         &self,
         pattern: &str,
     ) -> Result<crate::Invalidated, layercake_backends::BackendError> {
-        let full = format!("{}:{pattern}", glob_escape(&self.prefix.readable()));
-        self.engine.invalidate_matching(&full).await
+        let full = self.pattern(pattern);
+        self.engine
+            .purge(Selection::Pattern(&full), Purge::Remove)
+            .await
     }
 
     /// Removes every entry of this cache (its namespace and kind of value) from every tier that
     /// can enumerate its keys; entries of other caches sharing the store stay.
     pub async fn clear(&self) -> Result<crate::Invalidated, layercake_backends::BackendError> {
         self.invalidate_pattern("*").await
+    }
+
+    /// A handle on this cache that tags every entry it stores with `tags`, besides the
+    /// builder's [`tags`](CacheBuilder::tags): per-call tags, for
+    /// [`invalidate_tags`](Cache::invalidate_tags). Cheap (a few reference counts); it shares
+    /// everything else with this handle.
+    ///
+    /// ```
+    /// # use layercake::{Cache, Moka};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let pages: Cache<String, Moka> = Cache::builder(Moka::default()).build().unwrap();
+    /// for (user, page) in [(1, "home"), (1, "posts"), (2, "home")] {
+    ///     pages
+    ///         .with_tags([format!("user:{user}")])
+    ///         .get_or_compute(format!("{user}/{page}"), move || async move { format!("{page} of {user}") })
+    ///         .await;
+    /// }
+    /// assert_eq!(pages.invalidate_tags(["user:1"]).await.unwrap().entries, Some(2));
+    /// assert_eq!(pages.get("2/home").await.as_deref(), Some("home of 2"));
+    /// # }
+    /// ```
+    pub fn with_tags<T: Into<Arc<str>>>(&self, tags: impl IntoIterator<Item = T>) -> Cache<V, B> {
+        let mut all: Vec<Arc<str>> = self.tags.as_deref().unwrap_or(&[]).to_vec();
+        all.extend(tags.into_iter().map(Into::into));
+        Cache {
+            tags: (!all.is_empty()).then(|| Arc::from(all)),
+            ..self.clone()
+        }
+    }
+
+    /// Removes every entry carrying any of `tags` from every tier: an index per tag in each
+    /// store, so the cost is the tagged entries', not the store's size. Tags name data, not a
+    /// cache: every cache sharing the store loses its entries with these tags (an HTTP layer's
+    /// and a typed cache's alike). A computation under way when this runs does not store its
+    /// result. Counted in [`stats`](Cache::stats).
+    ///
+    /// ```
+    /// # use layercake::{Cache, Moka};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let users: Cache<String, Moka> = Cache::builder(Moka::default()).tags(["users"]).build().unwrap();
+    /// users.insert("42", "Ada".to_owned()).await;
+    /// assert_eq!(users.invalidate_tags(["users"]).await.unwrap().entries, Some(1));
+    /// assert_eq!(users.get("42").await, None);
+    /// # }
+    /// ```
+    pub async fn invalidate_tags<T: Into<Arc<str>>>(
+        &self,
+        tags: impl IntoIterator<Item = T>,
+    ) -> Result<crate::Invalidated, layercake_backends::BackendError> {
+        self.engine.purge_tags(tags, Purge::Remove).await
+    }
+
+    /// [`invalidate_tags`](Cache::invalidate_tags) for one tag.
+    ///
+    /// ```
+    /// # use layercake::{Cache, Moka};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache: Cache<u8, Moka> = Cache::builder(Moka::default()).build().unwrap();
+    /// assert_eq!(cache.invalidate_tag("users").await.unwrap().entries, Some(0));
+    /// # }
+    /// ```
+    pub async fn invalidate_tag(
+        &self,
+        tag: &str,
+    ) -> Result<crate::Invalidated, layercake_backends::BackendError> {
+        self.invalidate_tags([tag]).await
+    }
+
+    /// Marks every entry carrying any of `tags` stale in every tier instead of removing it (a
+    /// soft purge; see [`soft_invalidate`](Cache::soft_invalidate)).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use layercake::{Cache, Moka};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache: Cache<u32, Moka> = Cache::builder(Moka::default())
+    ///     .stale_if_error(Duration::from_secs(300))
+    ///     .build()
+    ///     .unwrap();
+    /// cache.with_tags(["t"]).insert("k", 1).await;
+    /// assert_eq!(cache.soft_invalidate_tags(["t"]).await.unwrap().entries, Some(1));
+    /// assert_eq!(cache.get("k").await, None);
+    /// let down = cache.try_get_or_compute("k", || async { Err::<u32, _>("db down") }).await;
+    /// assert_eq!(down, Ok(1));
+    /// # }
+    /// ```
+    pub async fn soft_invalidate_tags<T: Into<Arc<str>>>(
+        &self,
+        tags: impl IntoIterator<Item = T>,
+    ) -> Result<crate::Invalidated, layercake_backends::BackendError> {
+        self.engine.purge_tags(tags, Purge::MarkStale).await
+    }
+
+    /// Marks every entry of this cache whose key matches `pattern` stale in every tier instead
+    /// of removing it (a soft purge; the pattern as for
+    /// [`invalidate_pattern`](Cache::invalidate_pattern)).
+    ///
+    /// ```
+    /// # use layercake::{Cache, Moka};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache: Cache<u32, Moka> = Cache::builder(Moka::default()).build().unwrap();
+    /// cache.insert("users:1", 1).await;
+    /// assert_eq!(cache.soft_invalidate_pattern("users:*").await.unwrap().entries, Some(1));
+    /// assert_eq!(cache.get("users:1").await, None);
+    /// # }
+    /// ```
+    pub async fn soft_invalidate_pattern(
+        &self,
+        pattern: &str,
+    ) -> Result<crate::Invalidated, layercake_backends::BackendError> {
+        let full = self.pattern(pattern);
+        self.engine
+            .purge(Selection::Pattern(&full), Purge::MarkStale)
+            .await
+    }
+
+    /// `pattern` over this cache's keys, as a glob over full readable keys.
+    fn pattern(&self, pattern: &str) -> String {
+        format!("{}:{pattern}", glob_escape(&self.prefix.readable()))
     }
 
     /// Removes the entry under a full key. For code generated by `#[cached_handler]`.

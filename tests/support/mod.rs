@@ -293,6 +293,22 @@ pub mod redis_server {
             format!("redis://127.0.0.1:{}", self.port)
         }
 
+        /// A store on this server under `prefix`, with a 500 ms timeout.
+        pub fn store(&self, prefix: &str) -> layercake::Redis {
+            layercake::Redis::builder()
+                .url(self.url())
+                .prefix(prefix)
+                .timeout(Duration::from_millis(500))
+                .build()
+                .unwrap()
+        }
+
+        /// A connection of the test's own, for raw commands.
+        pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+            let client = redis::Client::open(self.url()).unwrap();
+            client.get_multiplexed_async_connection().await.unwrap()
+        }
+
         /// Stops the server (as a crash would: no goodbye).
         pub fn stop(&mut self) {
             if let Some(mut child) = self.child.take() {
@@ -644,3 +660,7 @@ pub mod memory;
 #[path = "../../examples/reverse_proxy.rs"]
 #[allow(dead_code)]
 pub mod reverse_proxy;
+
+#[path = "../../examples/invalidation.rs"]
+#[allow(dead_code)]
+pub mod invalidation_example;

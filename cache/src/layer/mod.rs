@@ -113,6 +113,7 @@ mod range;
 mod response;
 mod service;
 mod status;
+mod tags;
 mod validation;
 mod vary;
 #[cfg(feature = "codec")]
@@ -123,7 +124,7 @@ mod zero_copy;
 use std::{fmt, sync::Arc, time::Duration};
 
 use http::{HeaderName, Method, StatusCode};
-use layercake_backends::Backend;
+use layercake_backends::{Backend, Selection};
 use tower_layer::Layer;
 
 pub use self::{
@@ -132,6 +133,7 @@ pub use self::{
     key::{Headers, KeyExtractor, KeyParts, Path, PathAndQuery},
     response::{CacheControl, CacheMode, CachedResponse, remove_hop_by_hop},
     service::CacheService,
+    tags::TagRequest,
 };
 use self::{
     response::{Rules, StatusSet},
@@ -140,7 +142,7 @@ use self::{
 };
 use crate::{
     BuildError, CacheStats,
-    engine::{Engine, Policy, policy_setters},
+    engine::{Engine, Policy, Purge, policy_setters},
     refresh::{HotKeys, spawn_checker},
 };
 
@@ -285,6 +287,13 @@ where
         Ok(self.shared.soft_invalidate_keys(keys).await?)
     }
 
+    /// `pattern` over the key after the method and host, as a glob over full readable keys:
+    /// namespace and schema, the method, the host (when keyed on), then the extractor's.
+    fn url_glob(&self, pattern: &str) -> String {
+        let host = if self.shared.authority { "*:" } else { "" };
+        format!("{}:*:{host}{pattern}", self.prefix_glob())
+    }
+
     /// The glob that matches this layer's namespace and schema, literally.
     fn prefix_glob(&self) -> String {
         layercake_backends::key::glob_escape(&self.shared.prefix.readable())
@@ -327,17 +336,107 @@ where
         &self,
         pattern: &str,
     ) -> Result<crate::Invalidated, crate::BackendError> {
-        // Namespace and schema, the method, the host (when keyed on), then the extractor's.
-        let host = if self.shared.authority { "*:" } else { "" };
-        let full = format!("{}:*:{host}{pattern}", self.prefix_glob());
-        self.shared.engine.invalidate_matching(&full).await
+        let full = self.url_glob(pattern);
+        self.shared
+            .engine
+            .purge(Selection::Pattern(&full), Purge::Remove)
+            .await
+    }
+
+    /// Marks every stored response whose URL matches `pattern` stale in every tier instead of
+    /// removing it (a soft purge; the pattern as for
+    /// [`invalidate_pattern`](Self::invalidate_pattern), the effect as for
+    /// [`soft_invalidate_url`](Self::soft_invalidate_url)).
+    ///
+    /// ```
+    /// # use layercake::{CacheLayer, Moka};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache = CacheLayer::builder(Moka::default()).build().unwrap();
+    /// let done = cache.soft_invalidate_pattern("/news/*").await.unwrap();
+    /// assert_eq!(done.entries, Some(0));
+    /// # }
+    /// ```
+    pub async fn soft_invalidate_pattern(
+        &self,
+        pattern: &str,
+    ) -> Result<crate::Invalidated, crate::BackendError> {
+        let full = self.url_glob(pattern);
+        self.shared
+            .engine
+            .purge(Selection::Pattern(&full), Purge::MarkStale)
+            .await
+    }
+
+    /// Removes every stored response carrying any of `tags` (from the layer's
+    /// [`tags`](CacheLayerBuilder::tags), its [`tags_with`](CacheLayerBuilder::tags_with)
+    /// function, or the origin's `Surrogate-Key`/`Cache-Tag` headers) from every tier. Each
+    /// store keeps an index per tag, so this visits the tagged entries only, never the whole
+    /// store; a response being fetched when this runs is not stored. Tags name data, not a
+    /// cache: entries of other caches on the same store with these tags go too.
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use layercake::{CacheLayer, Moka};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache = CacheLayer::builder(Moka::default()).build().unwrap();
+    /// let app: Router = Router::new()
+    ///     .route("/items/1", get(|| async { ([("surrogate-key", "item:1 items")], "one") }))
+    ///     .layer(cache.clone());
+    /// // … once item 1 changed:
+    /// let done = cache.invalidate_tags(["item:1"]).await.unwrap();
+    /// assert_eq!(done.entries, Some(0), "nothing was stored yet");
+    /// # drop(app);
+    /// # }
+    /// ```
+    pub async fn invalidate_tags<T: Into<std::sync::Arc<str>>>(
+        &self,
+        tags: impl IntoIterator<Item = T>,
+    ) -> Result<crate::Invalidated, crate::BackendError> {
+        self.shared.engine.purge_tags(tags, Purge::Remove).await
+    }
+
+    /// [`invalidate_tags`](Self::invalidate_tags) for one tag.
+    ///
+    /// ```
+    /// # use layercake::{CacheLayer, Moka};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache = CacheLayer::builder(Moka::default()).build().unwrap();
+    /// assert_eq!(cache.invalidate_tag("items").await.unwrap().entries, Some(0));
+    /// # }
+    /// ```
+    pub async fn invalidate_tag(
+        &self,
+        tag: &str,
+    ) -> Result<crate::Invalidated, crate::BackendError> {
+        self.invalidate_tags([tag]).await
+    }
+
+    /// Marks every stored response carrying any of `tags` stale in every tier instead of
+    /// removing it (a soft purge, as for [`soft_invalidate_url`](Self::soft_invalidate_url)).
+    ///
+    /// ```
+    /// # use layercake::{CacheLayer, Moka};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache = CacheLayer::builder(Moka::default()).build().unwrap();
+    /// assert_eq!(cache.soft_invalidate_tags(["items"]).await.unwrap().entries, Some(0));
+    /// # }
+    /// ```
+    pub async fn soft_invalidate_tags<T: Into<std::sync::Arc<str>>>(
+        &self,
+        tags: impl IntoIterator<Item = T>,
+    ) -> Result<crate::Invalidated, crate::BackendError> {
+        self.shared.engine.purge_tags(tags, Purge::MarkStale).await
     }
 
     /// Removes every response this layer stored (its namespace) from every tier that can
     /// enumerate its keys; entries of other caches sharing the store stay.
     pub async fn clear(&self) -> Result<crate::Invalidated, crate::BackendError> {
         let full = format!("{}:*", self.prefix_glob());
-        self.shared.engine.invalidate_matching(&full).await
+        self.shared
+            .engine
+            .purge(Selection::Pattern(&full), Purge::Remove)
+            .await
     }
 
     /// Starts refreshing hot keys in the background (see [`refresh`](crate::refresh)), by
@@ -644,6 +743,82 @@ where
     /// Default: `false`, they are passed on as the origin sent them.
     pub fn last_targeted_hop(mut self, last: bool) -> Self {
         self.rules.last_targeted_hop = last;
+        self
+    }
+
+    /// Tags every stored response with `tags`, for
+    /// [`invalidate_tags`](CacheLayer::invalidate_tags). Default: none (see
+    /// [`tags_with`](Self::tags_with) and [`tag_headers`](Self::tag_headers) for tags that
+    /// depend on the response).
+    ///
+    /// ```
+    /// # use layercake::{CacheLayer, Moka};
+    /// let layer = CacheLayer::builder(Moka::default()).tags(["api"]).build().unwrap();
+    /// # drop(layer);
+    /// ```
+    pub fn tags<T: Into<std::sync::Arc<str>>>(mut self, tags: impl IntoIterator<Item = T>) -> Self {
+        self.rules.tagging.fixed = tags.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Tags every stored response with what `tags` makes of its request and the response
+    /// (head only), besides the [fixed tags](Self::tags) and the origin's
+    /// [tag headers](Self::tag_headers). It runs once per stored response, never on a hit.
+    ///
+    /// ```
+    /// use layercake::{CacheLayer, Moka, layer::TagRequest};
+    ///
+    /// // `/users/42/posts` is tagged `user:42`.
+    /// let layer = CacheLayer::builder(Moka::default())
+    ///     .tags_with(|request: &TagRequest<'_>, _response: &http::response::Parts| {
+    ///         let mut path = request.uri.path().split('/').skip(1);
+    ///         match (path.next(), path.next()) {
+    ///             (Some("users"), Some(id)) => vec![format!("user:{id}")],
+    ///             _ => vec![],
+    ///         }
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(layer);
+    /// ```
+    pub fn tags_with<F, I>(mut self, tags: F) -> Self
+    where
+        F: Fn(&TagRequest<'_>, &http::response::Parts) -> I + Send + Sync + 'static,
+        I: IntoIterator,
+        I::Item: Into<std::sync::Arc<str>>,
+    {
+        self.rules.tagging.from = Some(std::sync::Arc::new(move |request, response| {
+            tags(request, response)
+                .into_iter()
+                .map(Into::into)
+                .collect()
+        }));
+        self
+    }
+
+    /// The response headers the origin tags responses with, tags separated by spaces or
+    /// commas. Default: `Surrogate-Key` and `Cache-Tag`, as CDNs read them; none turns
+    /// header tags off. They are taken out of responses on the way to the client unless
+    /// [kept](Self::keep_tag_headers).
+    ///
+    /// ```
+    /// use http::HeaderName;
+    /// # use layercake::{CacheLayer, Moka};
+    /// let layer = CacheLayer::builder(Moka::default())
+    ///     .tag_headers([HeaderName::from_static("x-cache-tags")])
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(layer);
+    /// ```
+    pub fn tag_headers(mut self, names: impl IntoIterator<Item = HeaderName>) -> Self {
+        self.rules.tagging.headers = names.into_iter().collect();
+        self
+    }
+
+    /// Passes the [tag headers](Self::tag_headers) on to the client (and keeps them in stored
+    /// responses), for a CDN in front of this layer that reads them too. Default: `false`.
+    pub fn keep_tag_headers(mut self, keep: bool) -> Self {
+        self.rules.tagging.keep_headers = keep;
         self
     }
 

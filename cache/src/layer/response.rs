@@ -273,6 +273,8 @@ pub(crate) struct Rules {
     pub(crate) targeted: Vec<HeaderName>,
     /// This cache is the last hop the targeted fields are meant for: hits do not carry them.
     pub(crate) last_targeted_hop: bool,
+    /// Which tags a stored response carries.
+    pub(crate) tagging: super::tags::Tagging,
 }
 
 /// The header that targets CDNs and other shared caches (RFC 9213).
@@ -381,6 +383,7 @@ impl Default for Rules {
             cache_control: CacheControl::Respect,
             targeted: vec![CDN_CACHE_CONTROL],
             last_targeted_hop: false,
+            tagging: super::tags::Tagging::default(),
         }
     }
 }
@@ -626,6 +629,7 @@ impl Rules {
                 || name == header::AGE
                 || name == CACHE_STATUS
                 || name == header::CONTENT_LENGTH
+                || self.tagging.hides(name)
             {
                 continue;
             }

@@ -380,10 +380,10 @@ where
         entry: Arc<Entry<CachedResponse>>,
     ) {
         self.engine
-            .settle_and_store(&placement.key, Some(leader), entry)
+            .settle_and_store(&placement.key, leader, entry)
             .await;
         if let Some((primary, list)) = placement.list {
-            self.engine.store(&primary, list).await;
+            self.engine.store(&primary, list, leader.since).await;
         }
     }
 
@@ -597,9 +597,34 @@ where
         outcome: Forwarded,
     ) -> Response<CacheBody<ResBody>> {
         let (mut parts, body) = response.into_parts();
+        self.rules.tagging.strip(&mut parts.headers);
         let status = self.status.forward(fwd, outcome, parts.status);
         set_cache_status(&mut parts.headers, status);
         Response::from_parts(parts, CacheBody::upstream(body))
+    }
+
+    /// What tagging needs to keep of a request before it goes upstream: its method and target,
+    /// when a tagging function reads them.
+    fn tag_target<ReqBody>(&self, request: &Request<ReqBody>) -> Option<(Method, http::Uri)> {
+        self.rules
+            .tagging
+            .reads_request()
+            .then(|| (request.method().clone(), request.uri().clone()))
+    }
+
+    /// The tags of a response to the request kept as `target` and `headers`.
+    fn tags(
+        &self,
+        target: Option<&(Method, http::Uri)>,
+        headers: &HeaderMap,
+        response: &http::response::Parts,
+    ) -> Option<Arc<[Arc<str>]>> {
+        let request = target.map(|(method, uri)| super::TagRequest {
+            method,
+            uri,
+            headers,
+        });
+        self.rules.tagging.tags(request.as_ref(), response)
     }
 
     /// The entry for a complete upstream response.
@@ -610,14 +635,18 @@ where
         body: Bytes,
         lifetime: Lifetime,
         vary: Option<Arc<Vary>>,
+        tags: Option<Arc<[Arc<str>]>>,
     ) -> Arc<Entry<CachedResponse>> {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
         let cached = CachedResponse::new(status, headers, body).with_vary(vary);
         let weight = cached.weight();
-        let entry = Entry::new(cached, lifetime.stored_at, lifetime.ttl, lifetime.stale)
+        let mut entry = Entry::new(cached, lifetime.stored_at, lifetime.ttl, lifetime.stale)
             .with_stale_if_error(lifetime.stale_if_error)
             .with_retention(lifetime.retention)
             .with_weight(weight);
+        if let Some(tags) = tags {
+            entry = entry.with_tags(tags);
+        }
         Arc::new(entry)
     }
 
@@ -646,9 +675,10 @@ where
         let headers = self.rules.stored_headers(&parts.headers, 0);
         let body = cached.body().clone();
         let vary = cached.vary_arc();
+        let tags = stale.tag_list().cloned();
         match verdict {
             Ok(lifetime) => (
-                self.entry(parts.status, headers, body, lifetime, vary),
+                self.entry(parts.status, headers, body, lifetime, vary, tags),
                 Ok(()),
             ),
             Err(why) => {
@@ -661,7 +691,7 @@ where
                     retention: Duration::ZERO,
                 };
                 (
-                    self.entry(parts.status, headers, body, lifetime, vary),
+                    self.entry(parts.status, headers, body, lifetime, vary, tags),
                     Err(why),
                 )
             }
@@ -873,6 +903,7 @@ where
     tracing::debug!(key = %route.key, "refreshing in the background");
     let facts = RequestFacts::of(request.headers(), &shared.rules);
     let request_headers = request.headers().clone();
+    let target = shared.tag_target(&request);
     let stale =
         stale.filter(|stale| make_conditional(request.headers_mut(), stale.value().headers()));
     poll_fn(|cx| inner.poll_ready(cx))
@@ -892,10 +923,7 @@ where
         let (entry, stored) = shared.refreshed(&stale, &parts.headers, &facts, exchange);
         stored.map_err(|why| format!("the revalidated response may not be stored: {why}"))?;
         let key = &route.key;
-        shared
-            .engine
-            .settle_and_store(key, Some(&leader), entry)
-            .await;
+        shared.engine.settle_and_store(key, &leader, entry).await;
         return Ok(());
     }
     if shared.rules.is_upstream_failure(parts.status) {
@@ -921,12 +949,14 @@ where
     }
     let placement = shared.placement(&route, &parts.headers, &request_headers, &lifetime);
     let headers = shared.rules.stored_headers(&parts.headers, 0);
+    let tags = shared.tags(target.as_ref(), &request_headers, &parts);
     let entry = shared.entry(
         parts.status,
         headers,
         body,
         lifetime,
         placement.vary.clone(),
+        tags,
     );
     shared.settle_and_store(placement, &leader, entry).await;
     Ok(())
@@ -1014,7 +1044,7 @@ where
     if request.method() == Method::HEAD {
         // A response to HEAD has no body: it must never become the stored GET, but it may
         // update it (RFC 9111 §4.3.5).
-        let request_time = Timestamp::now();
+        let (since, request_time) = (engine.fence.epoch(), Timestamp::now());
         let response = inner.call(request).await?;
         if let Some(stored) = stale.filter(|_| response.status() == StatusCode::OK) {
             let exchange = Exchange {
@@ -1022,7 +1052,7 @@ where
                 response_time: Timestamp::now(),
             };
             shared
-                .update_from_head(key, &stored, response.headers(), &facts, exchange)
+                .update_from_head(key, &stored, response.headers(), &facts, exchange, since)
                 .await;
         }
         return Ok(shared.forwarded(response, fwd, Forwarded::NotStored("head")));
@@ -1080,6 +1110,7 @@ where
         }
         shared.serve_on_error(key, stale, &kept.asking(), status, why)
     };
+    let target = shared.tag_target(&request);
     let request_time = Timestamp::now();
     let response = match engine
         .call_upstream(fallback.as_ref(), inner.call(request))
@@ -1123,7 +1154,7 @@ where
         let outcome = match stored {
             Ok(()) => {
                 engine
-                    .settle_and_store(key, Some(&leader), Arc::clone(&entry))
+                    .settle_and_store(key, &leader, Arc::clone(&entry))
                     .await;
                 Forwarded::Stored
             }
@@ -1178,7 +1209,10 @@ where
         status: parts.status,
         headers: shared.rules.stored_headers(&parts.headers, 0),
         lifetime,
+        tags: shared.tags(target.as_ref(), &kept.headers, &parts),
     };
+    let mut parts = parts;
+    shared.rules.tagging.strip(&mut parts.headers);
     let max = shared.rules.max_body_size;
     tokio::spawn(pending.store_when_read(Box::pin(body), tx, max));
     let mut response = Response::from_parts(parts, CacheBody::pumped(rx, size));
@@ -1195,6 +1229,7 @@ struct PendingStore<B, K> {
     status: StatusCode,
     headers: HeaderMap,
     lifetime: Lifetime,
+    tags: Option<Arc<[Arc<str>]>>,
 }
 
 impl<B, K> PendingStore<B, K>
@@ -1222,7 +1257,7 @@ where
             .combined(&self.placement.key, self.status, self.headers, body)
             .await;
         let vary = self.placement.vary.clone();
-        let entry = shared.entry(status, headers, body, self.lifetime, vary);
+        let entry = shared.entry(status, headers, body, self.lifetime, vary, self.tags);
         // Waiting requests are served now; the flight stays registered until the entry is
         // stored, so nobody arriving meanwhile goes upstream again.
         shared

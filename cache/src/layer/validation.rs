@@ -188,6 +188,7 @@ where
         head: &HeaderMap,
         facts: &RequestFacts,
         exchange: Exchange,
+        since: crate::fence::Epoch,
     ) {
         let length_matches = head.get(header::CONTENT_LENGTH).is_none_or(|length| {
             stored.value().headers().get(header::CONTENT_LENGTH) == Some(length)
@@ -195,7 +196,7 @@ where
         if length_matches {
             if let (entry, Ok(())) = self.refreshed(stored, head, facts, exchange) {
                 tracing::debug!(%key, "a HEAD response updated the stored GET");
-                self.engine.store(key, entry).await;
+                self.engine.store(key, entry, since).await;
                 return;
             }
         }
