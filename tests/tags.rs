@@ -191,6 +191,11 @@ mod http_layer {
         let (parts, _) = fetch(&svc, get("/t/item:1,items/a")).await;
         assert!(is_hit(&parts));
         assert!(!parts.headers.contains_key("surrogate-key"), "nor on a hit");
+        let (parts, _) = fetch(&svc, layercake_tests::request("POST", "/t/item:9/x")).await;
+        assert!(
+            !parts.headers.contains_key("surrogate-key"),
+            "nor on a response the cache only passes on"
+        );
 
         let done = layer.invalidate_tag("item:1").await.unwrap();
         assert_eq!(done.entries, Some(2));

@@ -3,10 +3,11 @@
 use std::{
     future::Future,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll, ready},
 };
 
-use http::{HeaderValue, Response};
+use http::{HeaderName, HeaderValue, Response};
 use pin_project_lite::pin_project;
 
 use super::{
@@ -41,7 +42,12 @@ pin_project! {
     #[project = StateProj]
     enum State<F, B, E> {
         Ready { response: Option<Response<CacheBody<B>>> },
-        Passthrough { #[pin] future: F, status: Option<HeaderValue>, invalidate: Option<Invalidation> },
+        Passthrough {
+            #[pin] future: F,
+            status: Option<HeaderValue>,
+            invalidate: Option<Invalidation>,
+            hidden: Option<Arc<[HeaderName]>>,
+        },
         Miss { future: MissFuture<B, E> },
     }
 }
@@ -55,16 +61,21 @@ impl<F, B, E> ResponseFuture<F, B, E> {
         }
     }
 
+    /// The inner service's future for a request the cache does not handle: its response
+    /// gets `status` (and the service's status code) as its `Cache-Status`, loses the `hidden`
+    /// headers (the cache's tag headers), and may `invalidate` stored responses.
     pub(crate) fn passthrough(
         future: F,
         status: HeaderValue,
         invalidate: Option<Invalidation>,
+        hidden: Option<Arc<[HeaderName]>>,
     ) -> Self {
         ResponseFuture {
             state: State::Passthrough {
                 future,
                 status: Some(status),
                 invalidate,
+                hidden,
             },
         }
     }
@@ -91,11 +102,15 @@ where
                 future,
                 status,
                 invalidate,
+                hidden,
             } => {
                 let response = ready!(future.poll(cx))?;
                 let (mut parts, body) = response.into_parts();
                 if let Some(invalidate) = invalidate.take() {
                     invalidate(parts.status, &parts.headers);
+                }
+                if let Some(hidden) = hidden.take() {
+                    super::tags::strip(&hidden, &mut parts.headers);
                 }
                 if let Some(status) = status.take() {
                     // Every pass-through was forwarded: say what upstream answered.

@@ -811,7 +811,7 @@ where
     /// # drop(layer);
     /// ```
     pub fn tag_headers(mut self, names: impl IntoIterator<Item = HeaderName>) -> Self {
-        self.rules.tagging.headers = names.into_iter().collect();
+        self.rules.tagging.headers = names.into_iter().collect::<Vec<_>>().into();
         self
     }
 

@@ -115,7 +115,8 @@ where
             let status = shared.status.method.clone();
             let invalidate = is_unsafe(&parts.method).then(|| invalidation(&self.shared, &parts));
             let future = self.inner.call(Request::from_parts(parts, body));
-            return ResponseFuture::passthrough(future, status, invalidate);
+            let hidden = shared.rules.tagging.hidden();
+            return ResponseFuture::passthrough(future, status, invalidate, hidden);
         }
 
         // 2. Key.
@@ -123,7 +124,11 @@ where
             Stats::bump(&shared.engine.stats.passes);
             tracing::trace!(uri = %parts.uri, "key extractor declined; cache pass-through");
             let future = self.inner.call(Request::from_parts(parts, body));
-            return ResponseFuture::passthrough(future, shared.status.bypass_key.clone(), None);
+            let (status, hidden) = (
+                shared.status.bypass_key.clone(),
+                shared.rules.tagging.hidden(),
+            );
+            return ResponseFuture::passthrough(future, status, None, hidden);
         };
 
         if let Some(hot) = &shared.hot {

@@ -34,7 +34,7 @@ pub(crate) type TagFn =
 pub(crate) struct Tagging {
     pub(crate) fixed: Vec<Arc<str>>,
     pub(crate) from: Option<TagFn>,
-    pub(crate) headers: Vec<HeaderName>,
+    pub(crate) headers: Arc<[HeaderName]>,
     pub(crate) keep_headers: bool,
 }
 
@@ -48,7 +48,7 @@ impl Default for Tagging {
         Tagging {
             fixed: Vec::new(),
             from: None,
-            headers: vec![SURROGATE_KEY, CACHE_TAG],
+            headers: Arc::new([SURROGATE_KEY, CACHE_TAG]),
             keep_headers: false,
         }
     }
@@ -82,7 +82,7 @@ impl Tagging {
         if let (Some(from), Some(request)) = (&self.from, request) {
             tags.extend(from(request, response));
         }
-        for name in &self.headers {
+        for name in self.headers.iter() {
             for value in response.headers.get_all(name) {
                 let Ok(value) = value.to_str() else { continue };
                 tags.extend(
@@ -108,12 +108,24 @@ impl Tagging {
 
     /// Takes the tag headers out of a response on its way to the client (unless kept).
     pub(crate) fn strip(&self, headers: &mut HeaderMap) {
-        if self.keep_headers || headers.is_empty() {
-            return;
+        if !self.keep_headers {
+            strip(&self.headers, headers);
         }
-        for name in &self.headers {
-            headers.remove(name);
-        }
+    }
+
+    /// The headers to take out of responses the layer passes through, when there are any.
+    pub(crate) fn hidden(&self) -> Option<Arc<[HeaderName]>> {
+        (!self.keep_headers && !self.headers.is_empty()).then(|| Arc::clone(&self.headers))
+    }
+}
+
+/// Takes the headers `names` out of `headers`.
+pub(crate) fn strip(names: &[HeaderName], headers: &mut HeaderMap) {
+    if headers.is_empty() {
+        return;
+    }
+    for name in names {
+        headers.remove(name);
     }
 }
 
