@@ -543,3 +543,64 @@ async fn the_store_uses_the_applications_own_client_or_connection_manager() {
         .unwrap();
     assert_eq!(size, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_append_trim_read_the_latest_and_block_for_new_events() {
+    let server = RedisServer::start(&[]).await;
+    let store = redis(&server, "events:");
+    let mut ids = Vec::new();
+    for n in 0..300u32 {
+        let n = n.to_string();
+        let id = store
+            .stream_add("audit", &[("n", n.as_bytes()), ("kind", b"login")], 100)
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    // Trimmed to about 100 (`~`: Redis trims whole nodes, never below the bound).
+    let mut conn = raw(&server).await;
+    let len: usize = redis::cmd("XLEN")
+        .arg("events:audit")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!((100..300).contains(&len), "{len}");
+
+    let latest = store.stream_latest("audit", 3).await.unwrap();
+    let got: Vec<&str> = latest.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(got, [&ids[299], &ids[298], &ids[297]], "newest first");
+    let n: String = latest[0].get("n").unwrap();
+    assert_eq!(n, "299");
+
+    // Nothing new: the read waits its block time and answers nothing.
+    let started = std::time::Instant::now();
+    let none = store
+        .stream_read("audit", &ids[299], 10, Duration::from_millis(200))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    assert!(started.elapsed() >= Duration::from_millis(150));
+
+    // An event added while a reader blocks reaches it at once, and the store's own connection
+    // is not held up meanwhile.
+    let reader = {
+        let store = store.clone();
+        let after = ids[299].clone();
+        tokio::spawn(async move {
+            store
+                .stream_read("audit", &after, 10, Duration::from_secs(5))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let cache: Cache<String, Redis> = Cache::builder(store.clone()).build().unwrap();
+    cache.insert("k", "v".to_owned()).await;
+    assert_eq!(cache.get("k").await.as_deref(), Some("v"));
+    let id = store
+        .stream_add("audit", &[("n", b"300".as_slice())], 100)
+        .await
+        .unwrap();
+    let read = reader.await.unwrap().unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].id, id);
+}

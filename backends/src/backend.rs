@@ -163,6 +163,32 @@ pub trait Backend<V>: Tier {
         std::future::ready(Err(selection.unsupported(self.name(), "mark stale")))
     }
 
+    /// Lets go of what another instance changed, in the tiers private to this process (memory):
+    /// what an instance does when the fleet announces a change (see `layercake::fleet`).
+    /// Shared tiers (Redis) hold the change already and do nothing; a `Compose` passes it to
+    /// both tiers. The default does nothing.
+    ///
+    /// A memory tier also remembers the change for a few seconds and refuses a write of an
+    /// entry stored before it: a refill from the shared tier, read just before the change
+    /// reached it, would otherwise bring back what the change took out.
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use layercake_backends::{Backend, Entry, Forget, Key, Moka, Timestamp};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let store = Moka::default();
+    /// let key = Key::from_parts(["k"]);
+    /// let entry = Entry::new(1u8, Timestamp::now(), Duration::from_secs(9), Duration::ZERO);
+    /// store.set(&key, Arc::new(entry)).await.unwrap();
+    /// <Moka as Backend<u8>>::forget(&store, Forget::Key(&key, Timestamp::now()));
+    /// assert!(<Moka as Backend<u8>>::get(&store, &key).await.unwrap().is_none());
+    /// # }
+    /// ```
+    fn forget(&self, what: Forget<'_>) {
+        let _ = what;
+    }
+
     /// Reads `key` without waiting, when the tier can (in-memory tiers); `None` when it would
     /// have to wait (network or disk), in which case the caller uses [`Backend::get`].
     ///
@@ -221,4 +247,20 @@ impl Selection<'_> {
             format!("{store} cannot {what} entries by {by}"),
         )
     }
+}
+
+/// What another instance changed, for this process's private tiers to let go of; see
+/// [`Backend::forget`].
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Forget<'a> {
+    /// The entry under this key was removed or replaced, at this time (the time the new entry
+    /// was stored, for a replacement).
+    Key(&'a Key, Timestamp),
+    /// These entries were removed at this time.
+    Selected(Selection<'a>, Timestamp),
+    /// These entries were marked stale at this time (a soft purge).
+    MarkedStale(Selection<'a>, Timestamp),
+    /// Anything may have changed (this instance could not hear the fleet for a while).
+    Everything,
 }

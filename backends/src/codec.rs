@@ -312,6 +312,23 @@ impl<F> Codec<F> {
         }
     }
 
+    /// The same codec (compression, limits) in another format.
+    ///
+    /// ```
+    /// use layercake_backends::codec::{Codec, Json, Postcard};
+    ///
+    /// let json: Codec<Json> = Codec::new(Postcard).with_format(Json);
+    /// # drop(json);
+    /// ```
+    pub fn with_format<G>(&self, format: G) -> Codec<G> {
+        Codec {
+            format,
+            compression: self.compression,
+            min_compress_size: self.min_compress_size,
+            max_payload_size: self.max_payload_size,
+        }
+    }
+
     /// Compresses payloads with `compression`. Default: none.
     pub fn compression(mut self, compression: Compression) -> Self {
         self.compression = compression;

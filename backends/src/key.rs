@@ -109,6 +109,29 @@ impl Key {
         }
     }
 
+    /// The key whose [encoded parts](Key::as_bytes) are `encoded`, as another process sent
+    /// them; `None` when they are not a sequence of length-prefixed parts.
+    ///
+    /// ```
+    /// use layercake_backends::Key;
+    ///
+    /// let key = Key::from_parts(["users", "42"]);
+    /// let back = Key::from_encoded(bytes::Bytes::copy_from_slice(key.as_bytes()));
+    /// assert_eq!(back, Some(key));
+    /// assert_eq!(Key::from_encoded(bytes::Bytes::from_static(b"\x09\0\0\0ab")), None);
+    /// ```
+    pub fn from_encoded(encoded: Bytes) -> Option<Key> {
+        let mut rest: &[u8] = &encoded;
+        while !rest.is_empty() {
+            let (len, tail) = rest.split_first_chunk::<4>()?;
+            rest = tail.get(u32::from_le_bytes(*len) as usize..)?;
+        }
+        Some(Key {
+            hash: xxhash_rust::xxh3::xxh3_128(&encoded),
+            encoded,
+        })
+    }
+
     /// The key's parts, in order.
     pub fn parts(&self) -> impl Iterator<Item = &[u8]> + '_ {
         let mut rest: &[u8] = &self.encoded;

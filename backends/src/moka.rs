@@ -29,7 +29,7 @@ use std::{
 };
 
 use crate::{
-    Backend, BackendError, BackendErrorKind, BuildKeyHasher, Entry, Key, Lookup, Selection,
+    Backend, BackendError, BackendErrorKind, BuildKeyHasher, Entry, Forget, Key, Lookup, Selection,
     Timestamp,
 };
 
@@ -63,6 +63,101 @@ pub struct Moka {
     unsettled: Arc<AtomicU64>,
     /// Which keys carry which tag.
     index: Arc<TagIndex>,
+    /// What the fleet said changed lately.
+    graves: Arc<Graves>,
+    /// The longest an entry is kept, whatever its windows say.
+    max_time_to_live: Duration,
+}
+
+/// How long the store remembers what the fleet said changed.
+const GRAVE_TIME: Duration = Duration::from_secs(5);
+
+/// What the fleet said changed in the last [`GRAVE_TIME`], so that a write of an entry stored
+/// before the change (a refill from a shared tier, read just before the change reached it)
+/// cannot bring back what the change took out.
+#[derive(Default)]
+struct Graves {
+    /// Whether anything is remembered: the only thing a write reads when nothing is.
+    any: std::sync::atomic::AtomicBool,
+    graves: Mutex<GraveList>,
+}
+
+#[derive(Default)]
+struct GraveList {
+    keys: HashMap<Key, Timestamp, BuildKeyHasher>,
+    tags: HashMap<Arc<str>, Timestamp>,
+    patterns: Vec<(Box<str>, Timestamp)>,
+}
+
+impl GraveList {
+    fn forget_before(&mut self, horizon: Timestamp) {
+        self.keys.retain(|_, at| *at >= horizon);
+        self.tags.retain(|_, at| *at >= horizon);
+        self.patterns.retain(|(_, at)| *at >= horizon);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.keys.is_empty() && self.tags.is_empty() && self.patterns.is_empty()
+    }
+}
+
+impl Graves {
+    fn list(&self) -> std::sync::MutexGuard<'_, GraveList> {
+        self.graves.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Remembers what changed, and when. Forgetting everything (an instance that could not
+    /// hear the fleet) remembers nothing: the shared tier is right, only this one may not be.
+    fn bury(&self, what: Forget<'_>) {
+        let mut list = self.list();
+        list.forget_before(Timestamp::now() - GRAVE_TIME);
+        let later = |old: Option<Timestamp>, at: Timestamp| old.map_or(at, |old| old.max(at));
+        match what {
+            Forget::Key(key, at) => {
+                let old = list.keys.get(key).copied();
+                list.keys.insert(key.clone(), later(old, at));
+            }
+            Forget::Selected(selection, at) | Forget::MarkedStale(selection, at) => match selection
+            {
+                Selection::Tags(tags) => {
+                    for tag in tags {
+                        let old = list.tags.get(tag).copied();
+                        list.tags.insert(Arc::clone(tag), later(old, at));
+                    }
+                }
+                Selection::Pattern(pattern) => list.patterns.push((pattern.into(), at)),
+            },
+            _ => return,
+        }
+        self.any.store(true, Relaxed);
+    }
+
+    /// Whether `entry`, to be written under `key`, was stored before a change that covers it.
+    fn refuse<V>(&self, key: &Key, entry: &Entry<V>) -> bool {
+        if !self.any.load(Relaxed) {
+            return false;
+        }
+        let now = Timestamp::now();
+        let mut list = self.list();
+        list.forget_before(now - GRAVE_TIME);
+        if list.is_empty() {
+            self.any.store(false, Relaxed);
+            return false;
+        }
+        let stored_at = entry.stored_at();
+        let older = |at: &Timestamp| stored_at < *at;
+        list.keys.get(key).is_some_and(older)
+            || entry
+                .tags()
+                .iter()
+                .any(|tag| list.tags.get(tag).is_some_and(older))
+            || (!list.patterns.is_empty() && {
+                let readable = key.readable();
+                list.patterns
+                    .iter()
+                    .any(|(pattern, at)| older(at) && crate::key::glob_matches(pattern, &readable))
+            })
+    }
 }
 
 #[derive(Clone)]
@@ -154,6 +249,7 @@ impl TagIndex {
 pub struct MokaBuilder {
     max_bytes: u64,
     max_entries: u64,
+    max_time_to_live: Duration,
 }
 
 impl Moka {
@@ -188,6 +284,7 @@ impl Moka {
         MokaBuilder {
             max_bytes: Moka::DEFAULT_MAX_BYTES,
             max_entries: Moka::DEFAULT_MAX_ENTRIES,
+            max_time_to_live: MAX_TIME_TO_LIVE,
         }
     }
 
@@ -247,8 +344,10 @@ impl Moka {
     }
 
     fn write<V: Send + Sync + 'static>(&self, key: &Key, entry: Arc<Entry<V>>) {
-        let time_to_live = entry.time_to_live(Timestamp::now()).min(MAX_TIME_TO_LIVE);
-        if time_to_live.is_zero() {
+        let time_to_live = entry
+            .time_to_live(Timestamp::now())
+            .min(self.max_time_to_live);
+        if time_to_live.is_zero() || self.graves.refuse(key, &entry) {
             self.cache.invalidate(key);
             return;
         }
@@ -380,6 +479,22 @@ impl MokaBuilder {
         self
     }
 
+    /// The longest the store keeps an entry, however long it stays fresh: in front of a shared
+    /// tier, it bounds how long this instance can serve an entry another instance changed
+    /// while this one could not hear about it. Default: as long as the entry's windows say.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::Moka;
+    ///
+    /// let l1 = Moka::builder().max_time_to_live(Duration::from_secs(30)).build();
+    /// # drop(l1);
+    /// ```
+    pub fn max_time_to_live(mut self, cap: Duration) -> Self {
+        self.max_time_to_live = cap.min(MAX_TIME_TO_LIVE);
+        self
+    }
+
     /// Builds the store.
     pub fn build(self) -> Moka {
         let index = Arc::new(TagIndex::default());
@@ -401,6 +516,8 @@ impl MokaBuilder {
             max_entries: self.max_entries.max(1),
             unsettled: Arc::default(),
             index,
+            graves: Arc::default(),
+            max_time_to_live: self.max_time_to_live,
         }
     }
 }
@@ -472,6 +589,22 @@ impl<V: Send + Sync + 'static> Backend<V> for Moka {
     fn clear(&self) -> impl Future<Output = Result<(), BackendError>> + Send {
         self.invalidate_all();
         ready(Ok(()))
+    }
+
+    /// Removes (or marks stale) what changed, and remembers the change for a few seconds so
+    /// that a refill read before it cannot bring the old entry back.
+    fn forget(&self, what: Forget<'_>) {
+        self.graves.bury(what);
+        match what {
+            Forget::Key(key, _) => self.cache.invalidate(key),
+            Forget::Selected(selection, _) => {
+                self.remove_selected_now(selection);
+            }
+            Forget::MarkedStale(selection, at) => {
+                self.mark_stale_now::<V>(selection, at);
+            }
+            _ => self.invalidate_all(),
+        }
     }
 
     fn peek(&self, key: &Key) -> Option<Lookup<V>> {

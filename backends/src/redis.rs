@@ -62,6 +62,9 @@ use crate::{
 /// the breaker and the counters.
 pub struct Redis<F = Postcard> {
     connection: Connection,
+    /// Where connections of their own (Pub/Sub, blocking reads) are opened: the one Redis, or
+    /// each node of a cluster; none when the store was given a connection, not a client.
+    clients: Arc<[redis::Client]>,
     prefix: Arc<str>,
     codec: Arc<Codec<F>>,
     timeout: Duration,
@@ -455,11 +458,11 @@ impl<F> RedisBuilder<F> {
     pub fn build(mut self) -> Result<Redis<F>, BackendError> {
         let client = match self.existing.take() {
             Some(Existing::Manager(connection)) => {
-                return Ok(self.store(Connection::Single(connection)));
+                return Ok(self.store(Connection::Single(connection), Vec::new()));
             }
             #[cfg(feature = "redis-cluster")]
             Some(Existing::Cluster(connection)) => {
-                return Ok(self.store(Connection::Cluster(connection)));
+                return Ok(self.store(Connection::Cluster(connection), Vec::new()));
             }
             Some(Existing::Client(client)) => Some(*client),
             None => None,
@@ -495,9 +498,9 @@ impl<F> RedisBuilder<F> {
             .set_response_timeout(Some(self.timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
+        let connection = ConnectionManager::new_lazy_with_config(client.clone(), config)
             .map_err(|e| BackendError::new(BackendErrorKind::Other, format!("redis: {e}")))?;
-        Ok(self.store(Connection::Single(connection)))
+        Ok(self.store(Connection::Single(connection), vec![client]))
     }
 
     /// Builds the store, connecting now: to the cluster's nodes for a cluster (a cluster's
@@ -516,16 +519,21 @@ impl<F> RedisBuilder<F> {
             let connection = client.get_async_connection().await.map_err(|e| {
                 BackendError::new(BackendErrorKind::Unavailable, format!("redis cluster: {e}"))
             })?;
+            let clients = nodes
+                .iter()
+                .filter_map(|node| redis::Client::open(node.as_str()).ok())
+                .collect();
             let mut builder = self;
             builder.cluster = None;
-            return Ok(builder.store(Connection::Cluster(connection)));
+            return Ok(builder.store(Connection::Cluster(connection), clients));
         }
         self.build()
     }
 
-    fn store(self, connection: Connection) -> Redis<F> {
+    fn store(self, connection: Connection, clients: Vec<redis::Client>) -> Redis<F> {
         Redis {
             connection,
+            clients: clients.into(),
             prefix: self.prefix.into(),
             codec: Arc::new(self.codec),
             timeout: self.timeout,
@@ -694,6 +702,193 @@ impl<F> Redis<F> {
             }
         }
         Ok(marked)
+    }
+
+    /// The same store (connection, prefix, breakers, counters) with values in `format`: for a
+    /// cache of another value type on the same Redis.
+    ///
+    /// ```
+    /// use layercake_backends::{codec::Json, redis::Redis};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let redis = Redis::builder().build().unwrap();
+    /// let readable: Redis<Json> = redis.with_format(Json);
+    /// # drop(readable);
+    /// # }
+    /// ```
+    pub fn with_format<G>(&self, format: G) -> Redis<G> {
+        Redis {
+            connection: self.connection.clone(),
+            clients: Arc::clone(&self.clients),
+            prefix: Arc::clone(&self.prefix),
+            codec: Arc::new(self.codec.with_format(format)),
+            timeout: self.timeout,
+            breakers: Arc::clone(&self.breakers),
+            stats: Arc::clone(&self.stats),
+        }
+    }
+
+    /// The prefix of every key and channel name this store uses.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Publishes `message` on `channel` (Redis Pub/Sub; on a cluster, every node's subscribers
+    /// hear it), under the timeout and the write breaker; how many subscribers received it.
+    ///
+    /// ```no_run
+    /// # use layercake_backends::redis::Redis;
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let redis = Redis::builder().build()?;
+    /// let heard = redis.publish("news", b"hello").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn publish(&self, channel: &str, message: &[u8]) -> Result<u64, BackendError> {
+        let mut publish = redis::cmd("PUBLISH");
+        publish.arg(channel).arg(message);
+        self.call("PUBLISH", Access::Write, self.connection.query(&publish))
+            .await
+    }
+
+    /// A Pub/Sub connection of its own, subscribed to `channel`: to the one Redis, or to the
+    /// first node of a cluster that answers (a cluster's nodes all hear every publication).
+    /// Opened under the store's timeout; a store built from a connection rather than a URL or
+    /// a client has nowhere to open one and says so.
+    pub async fn subscribe(&self, channel: &str) -> Result<redis::aio::PubSub, BackendError> {
+        let mut last = BackendError::new(
+            BackendErrorKind::Unsupported,
+            "this Redis store was given a connection, not a URL or a client: it cannot open a \
+             Pub/Sub connection",
+        );
+        for client in self.clients.iter() {
+            let subscribed = async {
+                let mut pubsub = client.get_async_pubsub().await?;
+                pubsub.subscribe(channel).await?;
+                Ok::<_, redis::RedisError>(pubsub)
+            };
+            match tokio::time::timeout(self.timeout, subscribed).await {
+                Ok(Ok(pubsub)) => return Ok(pubsub),
+                Ok(Err(error)) => {
+                    last = BackendError::new(
+                        BackendErrorKind::Unavailable,
+                        format!("redis SUBSCRIBE: {error}"),
+                    );
+                }
+                Err(_) => {
+                    last = BackendError::new(
+                        BackendErrorKind::Timeout,
+                        format!("redis SUBSCRIBE: no answer within {:?}", self.timeout),
+                    );
+                }
+            }
+        }
+        Err(last)
+    }
+
+    /// Appends an event to the stream `<prefix><stream>` (`XADD … MAXLEN ~ max_len *`: Redis
+    /// trims the oldest events, roughly, past `max_len`); the event's id.
+    ///
+    /// ```no_run
+    /// # use layercake_backends::redis::Redis;
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let redis = Redis::builder().build()?;
+    /// let id = redis.stream_add("audit", &[("user", b"42".as_slice()), ("did", b"login")], 10_000).await?;
+    /// let latest = redis.stream_latest("audit", 10).await?;
+    /// assert_eq!(latest[0].id, id);
+    /// # Ok(()) }
+    /// ```
+    pub async fn stream_add(
+        &self,
+        stream: &str,
+        fields: &[(&str, &[u8])],
+        max_len: usize,
+    ) -> Result<String, BackendError> {
+        let mut add = redis::cmd("XADD");
+        add.arg(format!("{}{stream}", self.prefix))
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(max_len)
+            .arg("*");
+        for (name, value) in fields {
+            add.arg(*name).arg(*value);
+        }
+        self.call("XADD", Access::Write, self.connection.query(&add))
+            .await
+    }
+
+    /// The latest `count` events of the stream `<prefix><stream>`, newest first.
+    pub async fn stream_latest(
+        &self,
+        stream: &str,
+        count: usize,
+    ) -> Result<Vec<redis::streams::StreamId>, BackendError> {
+        let mut range = redis::cmd("XREVRANGE");
+        range
+            .arg(format!("{}{stream}", self.prefix))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(count);
+        let reply: redis::streams::StreamRangeReply = self
+            .call("XREVRANGE", Access::Read, self.connection.query(&range))
+            .await?;
+        Ok(reply.ids)
+    }
+
+    /// Up to `count` events of the stream `<prefix><stream>` after the id `after` (`"$"`: only
+    /// events added from now on), waiting up to `block` for one to arrive (`XREAD BLOCK`);
+    /// empty when none came. A blocking read holds its connection, so it runs on a connection
+    /// of its own, never on the store's shared one.
+    pub async fn stream_read(
+        &self,
+        stream: &str,
+        after: &str,
+        count: usize,
+        block: Duration,
+    ) -> Result<Vec<redis::streams::StreamId>, BackendError> {
+        let Some(client) = self.clients.first() else {
+            return Err(BackendError::new(
+                BackendErrorKind::Unsupported,
+                "this Redis store was given a connection, not a URL or a client: it cannot open \
+                 a connection for a blocking read",
+            ));
+        };
+        let name = format!("{}{stream}", self.prefix);
+        let mut read = redis::cmd("XREAD");
+        read.arg("COUNT")
+            .arg(count)
+            .arg("BLOCK")
+            .arg(block.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(&name)
+            .arg(after);
+        let blocking = async {
+            let mut connection = client.get_multiplexed_async_connection().await?;
+            read.query_async::<Option<redis::streams::StreamReadReply>>(&mut connection)
+                .await
+        };
+        let limit = self.timeout + block;
+        let reply = match tokio::time::timeout(limit, blocking).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(error)) => {
+                return Err(BackendError::new(
+                    BackendErrorKind::Unavailable,
+                    format!("redis XREAD: {error}"),
+                ));
+            }
+            Err(_) => {
+                return Err(BackendError::new(
+                    BackendErrorKind::Timeout,
+                    format!("redis XREAD: no answer within {limit:?}"),
+                ));
+            }
+        };
+        Ok(reply
+            .into_iter()
+            .flat_map(|reply| reply.keys)
+            .filter(|key| key.key == name)
+            .flat_map(|key| key.ids)
+            .collect())
     }
 
     /// The counters.
@@ -901,6 +1096,7 @@ impl<F> Clone for Redis<F> {
     fn clone(&self) -> Self {
         Redis {
             connection: self.connection.clone(),
+            clients: Arc::clone(&self.clients),
             prefix: Arc::clone(&self.prefix),
             codec: Arc::clone(&self.codec),
             timeout: self.timeout,

@@ -36,7 +36,7 @@ use std::{future::Future, marker::PhantomData, pin::pin, sync::Arc};
 
 use futures_util::future::{Either, join, select};
 use layercake_backends::{
-    Backend, BackendError, Entry, Freshness, Key, Lookup, Selection, Tier, Timestamp,
+    Backend, BackendError, Entry, Forget, Freshness, Key, Lookup, Selection, Tier, Timestamp,
 };
 
 /// Two storage tiers as one [`Backend`]; see the [module docs](self).
@@ -512,6 +512,11 @@ where
 
     fn peek(&self, key: &Key) -> Option<Lookup<V>> {
         R::peek(&self.l1, &self.l2, key)
+    }
+
+    fn forget(&self, what: Forget<'_>) {
+        self.l1.forget(what);
+        self.l2.forget(what);
     }
 
     fn name(&self) -> &'static str {

@@ -78,6 +78,9 @@ pub(crate) struct Policy {
     pub(crate) upstream_timeout: Option<Duration>,
     pub(crate) offload: Option<OffloadManager>,
     pub(crate) auto_refresh: Option<crate::refresh::AutoRefresh>,
+    /// The fleet this cache's memory tiers are kept coherent with.
+    #[cfg(feature = "redis")]
+    pub(crate) fleet: Option<crate::fleet::Fleet>,
 }
 
 impl Default for Policy {
@@ -93,6 +96,8 @@ impl Default for Policy {
             upstream_timeout: None,
             offload: None,
             auto_refresh: None,
+            #[cfg(feature = "redis")]
+            fleet: None,
         }
     }
 }
@@ -167,6 +172,17 @@ macro_rules! policy_setters {
         /// [`refresh`](crate::refresh). Default: off.
         pub fn auto_refresh(mut self, config: crate::refresh::AutoRefresh) -> Self {
             self.policy.auto_refresh = Some(config);
+            self
+        }
+
+        /// Keeps this cache's memory tiers coherent with the other instances of the `fleet`
+        /// (see [`fleet`](crate::fleet)): every change it makes is announced, every change
+        /// announced by another instance is applied to its memory tiers. Default: none (an
+        /// instance alone).
+        #[cfg(feature = "redis")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+        pub fn fleet(mut self, fleet: crate::fleet::Fleet) -> Self {
+            self.policy.fleet = Some(fleet);
             self
         }
 
@@ -301,6 +317,18 @@ pub(crate) fn ttl_seconds<V>(entry: &Entry<V>, now: Timestamp) -> i64 {
 /// `duration` in whole seconds, as a `Cache-Status` ttl (saturating).
 pub(crate) fn whole_seconds(duration: Duration) -> i64 {
     i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// What an engine changed, for the other instances of its fleet to hear.
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) enum Announce<'a> {
+    /// The entry under this key was stored (the entry's `stored_at`).
+    Written(&'a Key, Timestamp),
+    /// The entry under this key was invalidated, at this time.
+    Invalidated(&'a Key, Timestamp),
+    /// These entries were invalidated.
+    Selected(Selection<'a>, Purge, Timestamp),
 }
 
 /// What an invalidation does to what it selects.
@@ -457,6 +485,7 @@ where
     /// Writes `entry` under `key`, unless an invalidation since `since` covers it (see
     /// [`Fence`]); a failure is counted and logged, never returned.
     pub(crate) async fn store(&self, key: &Key, entry: Arc<Entry<V>>, since: Epoch) {
+        let stored_at = entry.stored_at();
         let tags = entry.tag_list().cloned();
         let tags = tags.as_deref().unwrap_or(&[]);
         let write = || self.backend.set(key, entry);
@@ -464,6 +493,7 @@ where
             Some(Ok(())) => {
                 Stats::bump(&self.stats.stores);
                 tracing::debug!(%key, "stored");
+                self.announce(Announce::Written(key, stored_at)).await;
             }
             Some(Err(error)) => {
                 Stats::bump(&self.stats.errors);
@@ -477,8 +507,60 @@ where
     /// failure is counted and logged too.
     pub(crate) async fn invalidate(&self, key: &Key) -> Result<Invalidated, BackendError> {
         self.fence.record(Scope::Key(key.clone())).await;
+        let at = Timestamp::now();
         let removed = self.backend.remove_counted(key).await;
+        self.announce(Announce::Invalidated(key, at)).await;
         self.counted_removal(removed, &key)
+    }
+
+    /// Tells the fleet, if the cache has one, what this engine changed.
+    async fn announce(&self, what: Announce<'_>) {
+        #[cfg(feature = "redis")]
+        if let Some(fleet) = &self.policy.fleet {
+            fleet.announce(&crate::fleet::Change::from(what)).await;
+        }
+        #[cfg(not(feature = "redis"))]
+        let _ = what;
+    }
+
+    /// Starts hearing the fleet, when the cache has one: a task applies what other instances
+    /// announce to this engine's memory tiers, until the engine is dropped.
+    pub(crate) fn join_fleet(self: &Arc<Self>) -> Result<(), crate::BuildError> {
+        #[cfg(feature = "redis")]
+        if let Some(fleet) = &self.policy.fleet {
+            use crate::fleet::Heard;
+            use tokio::sync::broadcast::error::RecvError;
+
+            let runtime = tokio::runtime::Handle::try_current()
+                .map_err(|_| crate::BuildError::FleetOutsideRuntime)?;
+            let mut heard = fleet.listen();
+            let engine = Arc::downgrade(self);
+            runtime.spawn(async move {
+                loop {
+                    let news = match heard.recv().await {
+                        Ok(news) => news,
+                        // Fell behind: what was missed is unknown.
+                        Err(RecvError::Lagged(_)) => Arc::new(Heard::Flush),
+                        Err(RecvError::Closed) => return,
+                    };
+                    let Some(engine) = engine.upgrade() else {
+                        return;
+                    };
+                    match &*news {
+                        Heard::Flush => engine
+                            .backend
+                            .forget(layercake_backends::Forget::Everything),
+                        Heard::Change(change) => {
+                            if let Some(scope) = change.scope() {
+                                engine.fence.record(scope).await;
+                            }
+                            change.forget(|what| engine.backend.forget(what));
+                        }
+                    }
+                }
+            });
+        }
+        Ok(())
     }
 
     /// Counts what a removal did (an invalidation per entry, one where the tier cannot count;
@@ -510,6 +592,7 @@ where
         V: Clone,
     {
         self.fence.record(Scope::Key(key.clone())).await;
+        let at = Timestamp::now();
         let found = match self.backend.get(key).await {
             Ok(found) => found,
             Err(error) => {
@@ -519,10 +602,13 @@ where
             }
         };
         let Some(entry) = found else {
+            self.announce(Announce::Invalidated(key, at)).await;
             return Ok(Invalidated::of(Some(0)));
         };
-        let stale = Arc::new(entry.stale_from(Timestamp::now()));
-        if let Err(error) = self.backend.set(key, stale).await {
+        let stale = Arc::new(entry.stale_from(at));
+        let written = self.backend.set(key, stale).await;
+        self.announce(Announce::Invalidated(key, at)).await;
+        if let Err(error) = written {
             Stats::bump(&self.stats.errors);
             tracing::warn!(%key, backend = self.backend.name(), %error, "cache write failed");
             return Err(error);
@@ -541,13 +627,13 @@ where
         purge: Purge,
     ) -> Result<Invalidated, BackendError> {
         self.fence.record(Scope::of(selection)).await;
+        let now = Timestamp::now();
         let done = match purge {
             Purge::Remove => self.backend.remove_selected(selection).await,
-            Purge::MarkStale => {
-                let now = Timestamp::now();
-                self.backend.mark_stale_selected(selection, now).await
-            }
+            Purge::MarkStale => self.backend.mark_stale_selected(selection, now).await,
         };
+        self.announce(Announce::Selected(selection, purge, now))
+            .await;
         self.counted_removal(done, &selection)
     }
 

@@ -35,6 +35,9 @@ pub enum BuildError {
     EmptyNamespace,
     /// The dogpile width (`concurrency`) is zero: nobody would go upstream.
     ZeroConcurrency,
+    /// The cache joins a [fleet](crate::fleet) but is built outside a tokio runtime: it hears
+    /// the fleet in a task of its own.
+    FleetOutsideRuntime,
     /// `refresh_before` is zero or not shorter than the ttl: every hit would refresh.
     RefreshBeforeOutOfRange {
         /// The configured window.
@@ -61,6 +64,9 @@ impl fmt::Display for BuildError {
                 "cache name {name:?} is not a valid Cache-Status token (RFC 9211): use letters, digits and !#$%&'*+-.^_`|~:/, starting with a letter"
             ),
             BuildError::EmptyNamespace => f.write_str("the key namespace must not be empty"),
+            BuildError::FleetOutsideRuntime => f.write_str(
+                "a cache that joins a fleet hears it in a task of its own: build it inside a tokio runtime",
+            ),
             BuildError::ZeroConcurrency => {
                 f.write_str("concurrency (the dogpile width) must be at least 1")
             }

@@ -33,6 +33,9 @@ pub mod compose;
 mod engine;
 mod error;
 mod fence;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod fleet;
 mod flight;
 pub mod invalidate;
 pub mod layer;
@@ -56,7 +59,8 @@ pub use layercake_backends::codec;
 #[cfg(feature = "redis")]
 pub use layercake_backends::redis::{self, Redis};
 pub use layercake_backends::{
-    Backend, BackendError, BackendErrorKind, Entry, Freshness, Key, KeyBuilder, Tier, Timestamp,
+    Backend, BackendError, BackendErrorKind, Entry, Forget, Freshness, Key, KeyBuilder, Selection,
+    Tier, Timestamp,
 };
 
 /// Caches an async function: its result is computed once per distinct arguments and shared,

@@ -694,7 +694,11 @@ impl<V, B, W> CacheBuilder<V, B, W> {
             .clone()
             .map(|c| Arc::new(HotKeys::new(c)));
         Ok(Cache {
-            engine: Arc::new(Engine::new(self.backend, self.policy)),
+            engine: {
+                let engine = Arc::new(Engine::new(self.backend, self.policy));
+                engine.join_fleet()?;
+                engine
+            },
             prefix,
             weigher: self.weigher.into_fn(),
             lifetime: self.lifetime,

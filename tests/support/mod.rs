@@ -664,3 +664,7 @@ pub mod reverse_proxy;
 #[path = "../../examples/invalidation.rs"]
 #[allow(dead_code)]
 pub mod invalidation_example;
+
+#[path = "../../examples/fleet.rs"]
+#[allow(dead_code)]
+pub mod fleet_example;

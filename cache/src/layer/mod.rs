@@ -852,7 +852,11 @@ where
             .clone()
             .map(|c| Arc::new(HotKeys::new(c)));
         let shared = Shared {
-            engine: Arc::new(Engine::new(self.backend, self.policy)),
+            engine: {
+                let engine = Arc::new(Engine::new(self.backend, self.policy));
+                engine.join_fleet()?;
+                engine
+            },
             hot,
             rules,
             status,

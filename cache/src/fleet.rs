@@ -1,0 +1,531 @@
+//! Many instances, one cache: memory tiers kept coherent across a fleet.
+//!
+//! Each instance of an application runs its own memory tier in front of a shared Redis
+//! (`Compose<Moka, Redis>`). Without help, an instance goes on serving from memory what another
+//! instance changed. A [`Fleet`] announces every change an instance makes (a store, and every
+//! invalidation: key, URL, tag, pattern, soft or not) on a Redis Pub/Sub channel,
+//! `<prefix>fleet`, and applies what the other instances announce to its own memory tiers
+//! ([`Backend::forget`](crate::Backend::forget)): removed, marked stale, or let go of so that
+//! the next read goes to the shared tier.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use layercake::{CacheLayer, Moka, Redis, compose::Compose, fleet::Fleet};
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let redis = Redis::builder().prefix("shop:").build()?;
+//! let fleet = Fleet::builder().start(&redis)?;
+//! let cache = CacheLayer::builder(Compose::<Moka, Redis>::new(Moka::default(), redis))
+//!     .ttl(Duration::from_secs(300))
+//!     .fleet(fleet)
+//!     .build()?;
+//! # drop(cache); Ok(()) }
+//! ```
+//!
+//! # When an instance cannot hear the fleet
+//!
+//! Pub/Sub forgets what it could not deliver: an instance whose subscription is down (its
+//! connection killed, Redis restarted, a partition) misses announcements for good. So an
+//! instance trusts its memory tiers only while it hears the fleet: its subscription is pinged
+//! every [`heartbeat`](FleetBuilder::heartbeat); when the subscription ends or a ping goes
+//! unanswered for two heartbeats, the instance empties its memory tiers, empties them again every
+//! [`max_deaf`](FleetBuilder::max_deaf) while it cannot resubscribe, and once more when it has
+//! resubscribed (what it stored meanwhile may have been changed elsewhere). Every announcement
+//! carries its sender's sequence number: a gap (an announcement its sender could not publish)
+//! empties them too. So a memory tier serves an entry that another instance changed for at
+//! most about three heartbeats (the time to notice a silent connection; a closed one is
+//! noticed at once) plus delivery, never for the rest of its ttl.
+//!
+//! A change reaching an instance also stops its own callers from storing what they computed
+//! before it (the same fence as local invalidations), and the memory tier refuses for a few
+//! seconds a write of an entry stored before the change (a refill from Redis read just before
+//! the change reached it).
+
+use std::{
+    collections::HashMap,
+    fmt,
+    sync::{
+        Arc, Mutex, PoisonError, Weak,
+        atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
+    },
+    time::Duration,
+};
+
+use bytes::{BufMut, Bytes};
+use futures_util::StreamExt;
+use layercake_backends::{
+    BackendError, BackendErrorKind, Forget, Key, Selection, Timestamp, codec::Postcard,
+    redis::Redis,
+};
+use tokio::sync::broadcast;
+
+use crate::{
+    engine::{Announce, Purge},
+    fence::Scope,
+};
+
+/// A handle on this instance's membership of a fleet; see the [module docs](self). Cheap to
+/// clone; the subscription ends when the last handle (and every cache given one) is dropped.
+#[derive(Clone)]
+pub struct Fleet {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    redis: Redis<Postcard>,
+    channel: String,
+    /// This instance's id in the fleet's announcements (random).
+    id: u64,
+    sequence: AtomicU64,
+    heard: broadcast::Sender<Arc<Heard>>,
+    hearing: AtomicBool,
+    counters: Counters,
+    task: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(task) = self
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            task.abort();
+        }
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    announced: AtomicU64,
+    announce_errors: AtomicU64,
+    heard: AtomicU64,
+    flushes: AtomicU64,
+    resubscriptions: AtomicU64,
+}
+
+/// What a [`Fleet`] has done; see [`Fleet::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FleetStats {
+    /// Changes this instance announced.
+    pub announced: u64,
+    /// Announcements that could not be published (Redis down): the others see a gap.
+    pub announce_errors: u64,
+    /// Changes heard from other instances.
+    pub heard: u64,
+    /// Times the memory tiers were emptied because this instance could not hear the fleet
+    /// (or heard a gap).
+    pub flushes: u64,
+    /// Times the subscription was made again after it was lost.
+    pub resubscriptions: u64,
+    /// Whether the instance hears the fleet now.
+    pub hearing: bool,
+}
+
+/// Configures a [`Fleet`]; see [`Fleet::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct FleetBuilder {
+    heartbeat: Duration,
+    max_deaf: Duration,
+}
+
+/// What a change was, as announced and heard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// The entry under this key was stored anew (the new entry's `stored_at`): others let go
+    /// of their copy.
+    Written(Key, Timestamp),
+    /// The entry under this key was invalidated (removed or marked stale), at this time.
+    Invalidated(Key, Timestamp),
+    /// Entries with these tags were removed or marked stale.
+    Tags(Box<[Arc<str>]>, Purge, Timestamp),
+    /// Entries whose readable key matches this glob were removed or marked stale.
+    Pattern(Box<str>, Purge, Timestamp),
+}
+
+/// What reaches a cache from its fleet.
+#[derive(Debug)]
+pub(crate) enum Heard {
+    /// Another instance changed this.
+    Change(Change),
+    /// Anything may have changed: empty the memory tiers.
+    Flush,
+}
+
+impl Change {
+    /// What the change is for the fence: nothing for a store (a newer store is not an
+    /// invalidation of what a local caller computes).
+    pub(crate) fn scope(&self) -> Option<Scope> {
+        match self {
+            Change::Written(..) => None,
+            Change::Invalidated(key, _) => Some(Scope::Key(key.clone())),
+            Change::Tags(tags, ..) => Some(Scope::Tags(tags.clone())),
+            Change::Pattern(pattern, ..) => Some(Scope::Pattern(pattern.clone())),
+        }
+    }
+
+    /// Applies the change to memory tiers through `forget`.
+    pub(crate) fn forget(&self, forget: impl FnOnce(Forget<'_>)) {
+        let selected = |selection, purge, at| match purge {
+            Purge::Remove => Forget::Selected(selection, at),
+            Purge::MarkStale => Forget::MarkedStale(selection, at),
+        };
+        match self {
+            Change::Written(key, at) | Change::Invalidated(key, at) => {
+                forget(Forget::Key(key, *at));
+            }
+            Change::Tags(tags, purge, at) => forget(selected(Selection::Tags(tags), *purge, *at)),
+            Change::Pattern(pattern, purge, at) => {
+                forget(selected(Selection::Pattern(pattern), *purge, *at));
+            }
+        }
+    }
+
+    /// The change an engine announces.
+    pub(crate) fn from(what: Announce<'_>) -> Change {
+        match what {
+            Announce::Written(key, at) => Change::Written(key.clone(), at),
+            Announce::Invalidated(key, at) => Change::Invalidated(key.clone(), at),
+            Announce::Selected(selection, purge, at) => Change::of(selection, purge, at),
+        }
+    }
+
+    /// The change made by an invalidation of `selection`.
+    fn of(selection: Selection<'_>, purge: Purge, at: Timestamp) -> Change {
+        match selection {
+            Selection::Tags(tags) => Change::Tags(tags.into(), purge, at),
+            Selection::Pattern(pattern) => Change::Pattern(pattern.into(), purge, at),
+            // `Selection` may grow: anything else is taken as everything.
+            #[allow(unreachable_patterns)]
+            _ => Change::Pattern("*".into(), purge, at),
+        }
+    }
+}
+
+/// The layout version of announcements.
+const VERSION: u8 = 1;
+
+const WRITTEN: u8 = 1;
+const INVALIDATED: u8 = 2;
+const TAGS: u8 = 3;
+const PATTERN: u8 = 4;
+
+/// An announcement: version, sender, sequence number, then the change.
+fn encode(id: u64, sequence: u64, change: &Change) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    out.put_u8(VERSION);
+    out.put_u64_le(id);
+    out.put_u64_le(sequence);
+    let (kind, purge, at) = match change {
+        Change::Written(_, at) => (WRITTEN, Purge::Remove, *at),
+        Change::Invalidated(_, at) => (INVALIDATED, Purge::Remove, *at),
+        Change::Tags(_, purge, at) => (TAGS, *purge, *at),
+        Change::Pattern(_, purge, at) => (PATTERN, *purge, *at),
+    };
+    out.put_u8(kind);
+    out.put_u8(u8::from(purge == Purge::MarkStale));
+    out.put_u64_le(at.as_millis());
+    match change {
+        Change::Written(key, _) | Change::Invalidated(key, _) => out.put_slice(key.as_bytes()),
+        Change::Tags(tags, ..) => {
+            for tag in tags.iter() {
+                let tag = &tag.as_bytes()[..tag.len().min(u16::MAX as usize)];
+                out.put_u16_le(tag.len() as u16);
+                out.put_slice(tag);
+            }
+        }
+        Change::Pattern(pattern, ..) => out.put_slice(pattern.as_bytes()),
+    }
+    out
+}
+
+/// Reads an announcement: its sender, its sequence number and the change; `None` for bytes
+/// that are not one (of this version).
+fn decode(bytes: &[u8]) -> Option<(u64, u64, Change)> {
+    let (&version, rest) = bytes.split_first()?;
+    if version != VERSION {
+        return None;
+    }
+    let (id, rest) = rest.split_first_chunk::<8>()?;
+    let (sequence, rest) = rest.split_first_chunk::<8>()?;
+    let (&kind, rest) = rest.split_first()?;
+    let (&soft, rest) = rest.split_first()?;
+    let (at, payload) = rest.split_first_chunk::<8>()?;
+    let purge = if soft == 1 {
+        Purge::MarkStale
+    } else {
+        Purge::Remove
+    };
+    let at = Timestamp::from_millis(u64::from_le_bytes(*at));
+    let key = || Key::from_encoded(Bytes::copy_from_slice(payload));
+    let change = match kind {
+        WRITTEN => Change::Written(key()?, at),
+        INVALIDATED => Change::Invalidated(key()?, at),
+        TAGS => {
+            let mut tags = Vec::new();
+            let mut rest = payload;
+            while !rest.is_empty() {
+                let (len, tail) = rest.split_first_chunk::<2>()?;
+                let len = u16::from_le_bytes(*len) as usize;
+                let tag = std::str::from_utf8(tail.get(..len)?).ok()?;
+                tags.push(Arc::from(tag));
+                rest = &tail[len..];
+            }
+            Change::Tags(tags.into(), purge, at)
+        }
+        PATTERN => Change::Pattern(std::str::from_utf8(payload).ok()?.into(), purge, at),
+        _ => return None,
+    };
+    Some((
+        u64::from_le_bytes(*id),
+        u64::from_le_bytes(*sequence),
+        change,
+    ))
+}
+
+impl Fleet {
+    /// A builder with the defaults: a heartbeat of 250 ms, memory tiers emptied every second
+    /// while the fleet cannot be heard.
+    pub fn builder() -> FleetBuilder {
+        FleetBuilder {
+            heartbeat: Duration::from_millis(250),
+            max_deaf: Duration::from_secs(1),
+        }
+    }
+
+    /// What this instance announced and heard.
+    pub fn stats(&self) -> FleetStats {
+        let c = &self.inner.counters;
+        FleetStats {
+            announced: c.announced.load(Relaxed),
+            announce_errors: c.announce_errors.load(Relaxed),
+            heard: c.heard.load(Relaxed),
+            flushes: c.flushes.load(Relaxed),
+            resubscriptions: c.resubscriptions.load(Relaxed),
+            hearing: self.inner.hearing.load(Relaxed),
+        }
+    }
+
+    /// Announces `change` to the other instances. A failure is counted and logged (the others
+    /// see a gap in this instance's sequence numbers, and empty their memory tiers).
+    pub(crate) async fn announce(&self, change: &Change) {
+        let inner = &self.inner;
+        let sequence = inner.sequence.fetch_add(1, Relaxed) + 1;
+        let message = encode(inner.id, sequence, change);
+        match inner.redis.publish(&inner.channel, &message).await {
+            Ok(_) => {
+                inner.counters.announced.fetch_add(1, Relaxed);
+            }
+            Err(error) => {
+                inner.counters.announce_errors.fetch_add(1, Relaxed);
+                tracing::warn!(%error, "could not announce a change to the fleet");
+            }
+        }
+    }
+
+    /// What this instance hears from the fleet, for a cache to apply.
+    pub(crate) fn listen(&self) -> broadcast::Receiver<Arc<Heard>> {
+        self.inner.heard.subscribe()
+    }
+}
+
+impl fmt::Debug for Fleet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fleet")
+            .field("channel", &self.inner.channel)
+            .field("id", &self.inner.id)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Inner {
+    fn flush(&self, why: &str) {
+        self.counters.flushes.fetch_add(1, Relaxed);
+        tracing::info!(
+            why,
+            "emptying the memory tiers: the fleet's announcements may have been missed"
+        );
+        let _ = self.heard.send(Arc::new(Heard::Flush));
+    }
+
+    /// Handles one announcement; `sequences` holds the last number heard from each sender.
+    fn hear(&self, bytes: &[u8], sequences: &mut HashMap<u64, u64>) {
+        let Some((id, sequence, change)) = decode(bytes) else {
+            tracing::warn!("an announcement this version cannot read; ignored");
+            return;
+        };
+        if id == self.id {
+            return;
+        }
+        if let Some(last) = sequences.insert(id, sequence) {
+            if sequence != last + 1 {
+                self.flush("an instance's announcements have a gap");
+            }
+        }
+        self.counters.heard.fetch_add(1, Relaxed);
+        let _ = self.heard.send(Arc::new(Heard::Change(change)));
+    }
+}
+
+impl FleetBuilder {
+    /// How often the subscription is checked (a `PING` on it, to be answered within twice this
+    /// time): about how long, at most, before this instance notices it cannot hear the fleet
+    /// when its connection does not simply close (a connection that closes is noticed at
+    /// once). Default: 250 ms.
+    pub fn heartbeat(mut self, every: Duration) -> Self {
+        self.heartbeat = every.max(Duration::from_millis(1));
+        self
+    }
+
+    /// While the fleet cannot be heard, the memory tiers are emptied this often (and once more
+    /// when it can be heard again). Default: 1 s.
+    pub fn max_deaf(mut self, every: Duration) -> Self {
+        self.max_deaf = every.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Joins the fleet of instances sharing `redis` (its prefix names the channel): starts the
+    /// task that listens to it. Must run inside a tokio runtime.
+    pub fn start<F>(self, redis: &Redis<F>) -> Result<Fleet, BackendError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            BackendError::new(
+                BackendErrorKind::Other,
+                "a fleet listens in a task of its own: start it inside a tokio runtime",
+            )
+        })?;
+        let redis = redis.with_format(Postcard);
+        let channel = format!("{}fleet", redis.prefix());
+        let (heard, _) = broadcast::channel(4096);
+        let inner = Arc::new(Inner {
+            redis: redis.clone(),
+            channel: channel.clone(),
+            id: rand_id(),
+            sequence: AtomicU64::new(0),
+            heard,
+            hearing: AtomicBool::new(false),
+            counters: Counters::default(),
+            task: Mutex::new(None),
+        });
+        let task = runtime.spawn(listen(Arc::downgrade(&inner), redis, channel, self));
+        *inner.task.lock().unwrap_or_else(PoisonError::into_inner) = Some(task.abort_handle());
+        Ok(Fleet { inner })
+    }
+}
+
+/// A random id for this instance: std's randomly keyed hasher over the time.
+fn rand_id() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now())
+}
+
+/// Subscribes, hears, and when the subscription is lost, empties the memory tiers and
+/// subscribes again; until the fleet's last handle is dropped.
+async fn listen(weak: Weak<Inner>, redis: Redis<Postcard>, channel: String, config: FleetBuilder) {
+    let mut joined_before = false;
+    let mut last_flush = tokio::time::Instant::now();
+    loop {
+        match redis.subscribe(&channel).await {
+            Ok(pubsub) => {
+                {
+                    let Some(inner) = weak.upgrade() else { return };
+                    if joined_before {
+                        inner.counters.resubscriptions.fetch_add(1, Relaxed);
+                    }
+                    // What was stored while deaf may have been changed elsewhere.
+                    inner.flush("joined the fleet");
+                    inner.hearing.store(true, Relaxed);
+                }
+                joined_before = true;
+                hear(&weak, pubsub, config.heartbeat).await;
+                let Some(inner) = weak.upgrade() else { return };
+                inner.hearing.store(false, Relaxed);
+                inner.flush("lost the fleet");
+                last_flush = tokio::time::Instant::now();
+            }
+            Err(error) => {
+                let Some(inner) = weak.upgrade() else { return };
+                tracing::warn!(%error, "cannot subscribe to the fleet; retrying");
+                if last_flush.elapsed() >= config.max_deaf {
+                    inner.flush("still cannot hear the fleet");
+                    last_flush = tokio::time::Instant::now();
+                }
+            }
+        }
+        tokio::time::sleep(config.heartbeat.min(config.max_deaf)).await;
+    }
+}
+
+/// Hears announcements until the subscription ends or a ping goes unanswered.
+async fn hear(weak: &Weak<Inner>, pubsub: ::redis::aio::PubSub, heartbeat: Duration) {
+    let (mut sink, mut stream) = pubsub.split();
+    let mut sequences = HashMap::new();
+    let mut next_ping = tokio::time::Instant::now() + heartbeat;
+    loop {
+        match tokio::time::timeout_at(next_ping, stream.next()).await {
+            Ok(Some(message)) => {
+                let Some(inner) = weak.upgrade() else { return };
+                inner.hear(message.get_payload_bytes(), &mut sequences);
+            }
+            // The connection is gone.
+            Ok(None) => return,
+            Err(_) => {
+                if weak.strong_count() == 0 {
+                    return;
+                }
+                let ping = tokio::time::timeout(2 * heartbeat, sink.ping::<String>()).await;
+                if !matches!(ping, Ok(Ok(_))) {
+                    return;
+                }
+                next_ping = tokio::time::Instant::now() + heartbeat;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announcements_read_back_as_they_were_written() {
+        let at = Timestamp::from_millis(1_700_000_000_000);
+        let changes = [
+            Change::Written(Key::from_parts(["app", "users", "42"]), at),
+            Change::Invalidated(Key::from_parts(["k"]), at),
+            Change::Tags(
+                vec![Arc::from("item:1"), Arc::from("items")].into(),
+                Purge::MarkStale,
+                at,
+            ),
+            Change::Pattern("app:users:*".into(), Purge::Remove, at),
+        ];
+        for change in changes {
+            let bytes = encode(7, 9, &change);
+            let (id, sequence, back) = decode(&bytes).unwrap();
+            assert_eq!((id, sequence), (7, 9));
+            assert_eq!(back, change);
+        }
+    }
+
+    #[test]
+    fn bytes_that_are_not_an_announcement_are_ignored() {
+        for bytes in [&b""[..], b"\x02", b"\x01short", &[1; 30][..]] {
+            assert!(decode(bytes).is_none(), "{bytes:?}");
+        }
+        let mut truncated = encode(
+            1,
+            1,
+            &Change::Tags(
+                vec![Arc::from("t")].into(),
+                Purge::Remove,
+                Timestamp::from_millis(0),
+            ),
+        );
+        truncated.pop();
+        assert!(decode(&truncated).is_none());
+    }
+}
