@@ -106,8 +106,14 @@ async fn every_change_on_one_instance_reaches_the_others_memory_tiers() {
     }
 
     // A pattern, and clear.
+    // Stores are announced in the background: B loads once it has heard them, or a late
+    // announcement would (rightly) take its copy out again.
+    let heard = b.fleet.stats().heard;
     for key in ["users:1", "users:2", "teams:1"] {
         a.cache.insert(key, key.to_owned()).await;
+    }
+    eventually("B heard the stores", || b.fleet.stats().heard >= heard + 3).await;
+    for key in ["users:1", "users:2", "teams:1"] {
         b.load(key).await;
     }
     a.cache.invalidate_pattern("users:*").await.unwrap();
@@ -280,17 +286,30 @@ async fn the_fleet_example_serves_one_value_across_three_instances() {
     let (_, body) = fetch(&apps[1], get("/items/1")).await;
     assert_eq!(body, "none", "nothing stored yet");
 
+    // A PUT returns once the fleet has been told; each instance applies it within about a
+    // millisecond.
+    let eventually_reads = |app: &axum::Router, want: &'static str| {
+        let app = app.clone();
+        async move {
+            for _ in 0..200 {
+                let (_, body) = fetch(&app, get("/items/1")).await;
+                if body == want {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            panic!("an instance kept serving something else than {want}");
+        }
+    };
     let (parts, _) = fetch(&apps[0], put("blue")).await;
     assert_eq!(parts.status, StatusCode::NO_CONTENT);
     for app in &apps {
-        let (_, body) = fetch(app, get("/items/1")).await;
-        assert_eq!(body, "blue");
+        eventually_reads(app, "blue").await;
     }
     let (parts, _) = fetch(&apps[2], put("green")).await;
     assert_eq!(parts.status, StatusCode::NO_CONTENT);
     for app in &apps {
-        let (parts, body) = fetch(app, get("/items/1")).await;
-        assert_eq!(body, "green", "{}", cache_status(&parts));
+        eventually_reads(app, "green").await;
     }
     let mut db = server.connection().await;
     let computes: u64 = redis::cmd("GET")
@@ -300,4 +319,161 @@ async fn the_fleet_example_serves_one_value_across_three_instances() {
         .unwrap();
     // One computation per value at least; one per fleet needs leases (not built yet).
     assert!(computes >= 3, "computed {computes} times");
+}
+
+mod leases {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering::SeqCst},
+    };
+
+    use tokio::sync::Notify;
+
+    use super::*;
+
+    /// Three instances, and a computation that counts its runs and takes `delay`.
+    async fn three(server: &RedisServer) -> [Instance; 3] {
+        [
+            Instance::on(store(server)).await,
+            Instance::on(store(server)).await,
+            Instance::on(store(server)).await,
+        ]
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn thirty_callers_on_three_instances_make_one_upstream_call() {
+        let server = RedisServer::start(&[]).await;
+        let instances = Arc::new(three(&server).await);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let mut callers = tokio::task::JoinSet::new();
+        for n in 0..30 {
+            let (instances, runs) = (Arc::clone(&instances), Arc::clone(&runs));
+            callers.spawn(async move {
+                instances[n % 3]
+                    .cache
+                    .get_or_compute("cold", move || async move {
+                        runs.fetch_add(1, SeqCst);
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        "computed once".to_owned()
+                    })
+                    .await
+            });
+        }
+        for value in callers.join_all().await {
+            assert_eq!(value, "computed once");
+        }
+        assert_eq!(runs.load(SeqCst), 1, "one upstream call for the fleet");
+        let waits: u64 = instances.iter().map(|i| i.fleet.stats().lease_waits).sum();
+        assert!(waits >= 2, "the other instances waited: {waits}");
+    }
+
+    /// A filler that goes away (cancelled, or its instance gone) gives its lease back; one that
+    /// dies silently lets it expire. Either way another instance takes over, within bounds.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_filler_that_goes_away_lets_another_instance_take_over() {
+        let server = RedisServer::start(&[]).await;
+        let [a, b, _c] = three(&server).await;
+        let started = Arc::new(Notify::new());
+        let filler = tokio::spawn({
+            let (cache, started) = (a.cache.clone(), Arc::clone(&started));
+            async move {
+                cache
+                    .get_or_compute("k", move || async move {
+                        started.notify_one();
+                        std::future::pending::<()>().await;
+                        "never".to_owned()
+                    })
+                    .await
+            }
+        });
+        started.notified().await;
+        let waiter = tokio::spawn({
+            let cache = b.cache.clone();
+            async move {
+                cache
+                    .get_or_compute("k", || async { "from B".to_owned() })
+                    .await
+            }
+        });
+        eventually("B waits for A's fill", || b.fleet.stats().lease_waits >= 1).await;
+        filler.abort();
+        let began = std::time::Instant::now();
+        assert_eq!(waiter.await.unwrap(), "from B");
+        assert!(
+            began.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            began.elapsed()
+        );
+
+        // A lease held by an instance that died: it expires, and B fills the key.
+        let mut admin = server.connection().await;
+        let lease = b.cache.key("dead");
+        let name = store(&server).lease_key(&lease);
+        let _: () = redis::cmd("SET")
+            .arg(&name)
+            .arg("someone")
+            .arg("PX")
+            .arg(400)
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        let began = std::time::Instant::now();
+        let value = b
+            .cache
+            .get_or_compute("dead", || async { "after expiry".to_owned() })
+            .await;
+        assert_eq!(value, "after expiry");
+        let waited = began.elapsed();
+        assert!(
+            waited >= Duration::from_millis(300) && waited < Duration::from_secs(3),
+            "{waited:?}"
+        );
+    }
+
+    /// An invalidation while a lease is held voids it: the holder's result, computed from the
+    /// old data, is returned to its callers but never stored; the fleet fills the key again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_invalidation_during_a_lease_keeps_the_old_result_out_of_the_cache() {
+        let server = RedisServer::start(&[]).await;
+        let [a, b, c] = three(&server).await;
+        let (started, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let filler = tokio::spawn({
+            let (cache, started, release) =
+                (a.cache.clone(), Arc::clone(&started), Arc::clone(&release));
+            async move {
+                cache
+                    .get_or_compute("user:42", move || async move {
+                        started.notify_one();
+                        release.notified().await;
+                        "old name".to_owned()
+                    })
+                    .await
+            }
+        });
+        started.notified().await;
+        let waiter = tokio::spawn({
+            let cache = b.cache.clone();
+            async move {
+                cache
+                    .get_or_compute("user:42", || async { "new name".to_owned() })
+                    .await
+            }
+        });
+        eventually("B waits for A's fill", || b.fleet.stats().lease_waits >= 1).await;
+        c.cache.invalidate("user:42").await.unwrap();
+        assert_eq!(waiter.await.unwrap(), "new name", "B filled it again");
+        release.notify_one();
+        assert_eq!(
+            filler.await.unwrap(),
+            "old name",
+            "A's caller has A's result"
+        );
+        assert_eq!(a.fleet.stats().leases_voided, 1);
+        for instance in [&a, &b, &c] {
+            assert_eq!(
+                instance.cache.get("user:42").await.as_deref(),
+                Some("new name")
+            );
+        }
+    }
 }

@@ -196,6 +196,15 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 1";
 const MARK_STALE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
 redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') return 1 end return 0";
 
+/// Takes a lease if nobody holds it: `KEYS[1]` the lease, `ARGV[1]` the token, `ARGV[2]` its
+/// time to live in ms; -1 when taken, else the holder's remaining time in ms.
+const TAKE_LEASE: &str = "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then \
+return -1 end return redis.call('PTTL', KEYS[1])";
+
+/// Gives a lease back if it is still the caller's: `KEYS[1]` the lease, `ARGV[1]` the token.
+const RELEASE_LEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+return redis.call('DEL', KEYS[1]) end return 0";
+
 /// Where a command that names no key goes.
 #[derive(Debug, Clone)]
 enum Node {
@@ -726,6 +735,75 @@ impl<F> Redis<F> {
             breakers: Arc::clone(&self.breakers),
             stats: Arc::clone(&self.stats),
         }
+    }
+
+    /// The Redis key of `key`'s lease (see [`try_lease`](Redis::try_lease)):
+    /// `<prefix>lease:<hex of the key's 128-bit hash>`.
+    pub fn lease_key(&self, key: &Key) -> String {
+        format!("{}lease:{:032x}", self.prefix, key.hash128())
+    }
+
+    /// Takes the lease on `key` for `ttl` under `token` (`SET … NX PX`), unless another holds
+    /// it: `Ok(())` when taken, `Err(remaining)` with the holder's remaining time otherwise.
+    /// One fill per key for a fleet: the holder computes, the others wait for its result.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use layercake_backends::{Key, redis::Redis};
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let redis = Redis::builder().build()?;
+    /// let key = Key::from_parts(["report"]);
+    /// if redis.try_lease(&key, 42, Duration::from_secs(5)).await?.is_ok() {
+    ///     // … compute and store, then:
+    ///     redis.release_lease(&key, 42).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn try_lease(
+        &self,
+        key: &Key,
+        token: u64,
+        ttl: Duration,
+    ) -> Result<Result<(), Duration>, BackendError> {
+        let mut take = redis::cmd("EVAL");
+        take.arg(TAKE_LEASE)
+            .arg(1)
+            .arg(self.lease_key(key))
+            .arg(token)
+            .arg(ttl.as_millis().max(1) as u64);
+        let answer: i64 = self
+            .call("EVAL", Access::Write, self.connection.query(&take))
+            .await?;
+        Ok(match answer {
+            -1 => Ok(()),
+            // Expired between the two commands: try again at once.
+            remaining => Err(Duration::from_millis(remaining.max(0) as u64)),
+        })
+    }
+
+    /// Gives the lease on `key` back if `token` still holds it; whether it did (`false`: it
+    /// expired, or an invalidation voided it, see [`void_lease`](Redis::void_lease)).
+    pub async fn release_lease(&self, key: &Key, token: u64) -> Result<bool, BackendError> {
+        let mut release = redis::cmd("EVAL");
+        release
+            .arg(RELEASE_LEASE)
+            .arg(1)
+            .arg(self.lease_key(key))
+            .arg(token);
+        let released: u64 = self
+            .call("EVAL", Access::Write, self.connection.query(&release))
+            .await?;
+        Ok(released == 1)
+    }
+
+    /// Voids the lease on `key`, whoever holds it: its holder's result, computed from data an
+    /// invalidation has since replaced, is then not stored. Whether there was one.
+    pub async fn void_lease(&self, key: &Key) -> Result<bool, BackendError> {
+        let void = redis::cmd("DEL").arg(self.lease_key(key)).clone();
+        let voided: u64 = self
+            .call("DEL", Access::Write, self.connection.query(&void))
+            .await?;
+        Ok(voided == 1)
     }
 
     /// The prefix of every key and channel name this store uses.

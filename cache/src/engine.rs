@@ -509,15 +509,74 @@ where
         self.fence.record(Scope::Key(key.clone())).await;
         let at = Timestamp::now();
         let removed = self.backend.remove_counted(key).await;
+        self.void_lease(key).await;
         self.announce(Announce::Invalidated(key, at)).await;
         self.counted_removal(removed, &key)
+    }
+
+    /// Voids the fleet's lease on `key`, if the cache fills keys once per fleet: whoever
+    /// computes it now computes from data this invalidation replaced.
+    async fn void_lease(&self, key: &Key) {
+        #[cfg(feature = "redis")]
+        if let Some(fleet) = self.policy.fleet.as_ref().filter(|f| f.leases()) {
+            fleet.void(key).await;
+        }
+        #[cfg(not(feature = "redis"))]
+        let _ = key;
+    }
+
+    /// Fills `key` once per fleet, when the cache has a fleet with leases: takes the fleet's
+    /// lease for `leader`, or waits for the instance that holds it and returns what it stored;
+    /// `None` when this caller is to go upstream (with the lease, or without one when Redis
+    /// cannot say or the wait reached `deadline`).
+    #[cfg(feature = "redis")]
+    async fn fill_once(
+        &self,
+        leader: &mut Leader<V>,
+        key: &Key,
+        deadline: tokio::time::Instant,
+    ) -> Option<Acquired<V>> {
+        let fleet = self.policy.fleet.as_ref().filter(|f| f.leases())?;
+        loop {
+            // Registered before asking, so that a result announced meanwhile is not missed.
+            let waiter = fleet.waiter(key);
+            let woken = waiter.notified();
+            let mut woken = std::pin::pin!(woken);
+            woken.as_mut().enable();
+            let since = self.fence.epoch();
+            let remaining = match fleet.lease(key, self.policy.lock_timeout).await? {
+                Ok(lease) => {
+                    // The computation starts now: invalidations heard while waiting are older.
+                    leader.since = since;
+                    leader.lease = Some(lease);
+                    return None;
+                }
+                Err(remaining) => remaining,
+            };
+            fleet.waited();
+            let expiry = tokio::time::Instant::now() + remaining;
+            let _ = tokio::time::timeout_at(expiry.min(deadline), woken).await;
+            let lookup = self.backend.get(key).await;
+            if let Found::Fresh(entry, ttl) = self.classify(key, lookup, Timestamp::now()) {
+                Stats::bump(&self.stats.coalesced);
+                leader.settle(Outcome::Entry(Arc::clone(&entry)));
+                return Some(Acquired::Found(entry, ttl));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(%key, "gave up waiting for another instance's fill; going upstream");
+                return None;
+            }
+        }
     }
 
     /// Tells the fleet, if the cache has one, what this engine changed.
     async fn announce(&self, what: Announce<'_>) {
         #[cfg(feature = "redis")]
         if let Some(fleet) = &self.policy.fleet {
-            fleet.announce(&crate::fleet::Change::from(what)).await;
+            // A store is announced in the background (a miss does not wait for it); an
+            // invalidation returns once the fleet has been told.
+            let wait = !matches!(what, Announce::Written(..));
+            fleet.announce(crate::fleet::Change::from(what), wait).await;
         }
         #[cfg(not(feature = "redis"))]
         let _ = what;
@@ -555,6 +614,9 @@ where
                                 engine.fence.record(scope).await;
                             }
                             change.forget(|what| engine.backend.forget(what));
+                            if let Some(fleet) = &engine.policy.fleet {
+                                fleet.wake(change);
+                            }
                         }
                     }
                 }
@@ -656,6 +718,12 @@ where
         entry: Arc<Entry<V>>,
     ) {
         if leader.settle(Outcome::Entry(Arc::clone(&entry))) {
+            #[cfg(feature = "redis")]
+            if let Some(lease) = &leader.lease {
+                if !lease.release().await {
+                    return;
+                }
+            }
             self.store(key, entry, leader.since).await;
         }
     }
@@ -705,6 +773,12 @@ where
                     if let Some(Found::Fresh(entry, ttl)) = found {
                         leader.settle(Outcome::Entry(Arc::clone(&entry)));
                         return Acquired::Found(entry, ttl);
+                    }
+                    #[cfg(feature = "redis")]
+                    if recheck {
+                        if let Some(found) = self.fill_once(&mut leader, key, deadline).await {
+                            return found;
+                        }
                     }
                     return Acquired::Lead(leader);
                 }

@@ -57,7 +57,7 @@ use layercake_backends::{
     BackendError, BackendErrorKind, Forget, Key, Selection, Timestamp, codec::Postcard,
     redis::Redis,
 };
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast, mpsc, oneshot};
 
 use crate::{
     engine::{Announce, Purge},
@@ -76,11 +76,16 @@ struct Inner {
     channel: String,
     /// This instance's id in the fleet's announcements (random).
     id: u64,
-    sequence: AtomicU64,
+    /// Announcements to publish, in order, by the publishing task.
+    outbox: mpsc::UnboundedSender<Outgoing>,
     heard: broadcast::Sender<Arc<Heard>>,
     hearing: AtomicBool,
-    counters: Counters,
+    counters: Arc<Counters>,
     task: Mutex<Option<tokio::task::AbortHandle>>,
+    /// Whether a cold key is filled once per fleet (see [`FleetBuilder::leases`]).
+    leases: bool,
+    /// Callers waiting for another instance's fill of a key.
+    waiting: Mutex<HashMap<Key, Arc<Notify>, layercake_backends::BuildKeyHasher>>,
 }
 
 impl Drop for Inner {
@@ -103,6 +108,9 @@ struct Counters {
     heard: AtomicU64,
     flushes: AtomicU64,
     resubscriptions: AtomicU64,
+    leases_taken: AtomicU64,
+    lease_waits: AtomicU64,
+    leases_voided: AtomicU64,
 }
 
 /// What a [`Fleet`] has done; see [`Fleet::stats`].
@@ -120,6 +128,12 @@ pub struct FleetStats {
     pub flushes: u64,
     /// Times the subscription was made again after it was lost.
     pub resubscriptions: u64,
+    /// Leases this instance took to fill a key.
+    pub leases_taken: u64,
+    /// Times a caller on this instance waited for another instance's fill.
+    pub lease_waits: u64,
+    /// Results not stored because an invalidation voided their lease meanwhile.
+    pub leases_voided: u64,
     /// Whether the instance hears the fleet now.
     pub hearing: bool,
 }
@@ -130,6 +144,7 @@ pub struct FleetStats {
 pub struct FleetBuilder {
     heartbeat: Duration,
     max_deaf: Duration,
+    leases: bool,
 }
 
 /// What a change was, as announced and heard.
@@ -144,6 +159,8 @@ pub(crate) enum Change {
     Tags(Box<[Arc<str>]>, Purge, Timestamp),
     /// Entries whose readable key matches this glob were removed or marked stale.
     Pattern(Box<str>, Purge, Timestamp),
+    /// The lease on this key was given back without a result: its waiters try again.
+    Released(Key),
 }
 
 /// What reaches a cache from its fleet.
@@ -160,7 +177,7 @@ impl Change {
     /// invalidation of what a local caller computes).
     pub(crate) fn scope(&self) -> Option<Scope> {
         match self {
-            Change::Written(..) => None,
+            Change::Written(..) | Change::Released(_) => None,
             Change::Invalidated(key, _) => Some(Scope::Key(key.clone())),
             Change::Tags(tags, ..) => Some(Scope::Tags(tags.clone())),
             Change::Pattern(pattern, ..) => Some(Scope::Pattern(pattern.clone())),
@@ -181,6 +198,17 @@ impl Change {
             Change::Pattern(pattern, purge, at) => {
                 forget(selected(Selection::Pattern(pattern), *purge, *at));
             }
+            Change::Released(_) => {}
+        }
+    }
+
+    /// The key whose fill this change may end a wait for.
+    fn key(&self) -> Option<&Key> {
+        match self {
+            Change::Written(key, _) | Change::Invalidated(key, _) | Change::Released(key) => {
+                Some(key)
+            }
+            _ => None,
         }
     }
 
@@ -212,6 +240,7 @@ const WRITTEN: u8 = 1;
 const INVALIDATED: u8 = 2;
 const TAGS: u8 = 3;
 const PATTERN: u8 = 4;
+const RELEASED: u8 = 5;
 
 /// An announcement: version, sender, sequence number, then the change.
 fn encode(id: u64, sequence: u64, change: &Change) -> Vec<u8> {
@@ -224,12 +253,15 @@ fn encode(id: u64, sequence: u64, change: &Change) -> Vec<u8> {
         Change::Invalidated(_, at) => (INVALIDATED, Purge::Remove, *at),
         Change::Tags(_, purge, at) => (TAGS, *purge, *at),
         Change::Pattern(_, purge, at) => (PATTERN, *purge, *at),
+        Change::Released(_) => (RELEASED, Purge::Remove, Timestamp::from_millis(0)),
     };
     out.put_u8(kind);
     out.put_u8(u8::from(purge == Purge::MarkStale));
     out.put_u64_le(at.as_millis());
     match change {
-        Change::Written(key, _) | Change::Invalidated(key, _) => out.put_slice(key.as_bytes()),
+        Change::Written(key, _) | Change::Invalidated(key, _) | Change::Released(key) => {
+            out.put_slice(key.as_bytes());
+        }
         Change::Tags(tags, ..) => {
             for tag in tags.iter() {
                 let tag = &tag.as_bytes()[..tag.len().min(u16::MAX as usize)];
@@ -277,6 +309,7 @@ fn decode(bytes: &[u8]) -> Option<(u64, u64, Change)> {
             Change::Tags(tags.into(), purge, at)
         }
         PATTERN => Change::Pattern(std::str::from_utf8(payload).ok()?.into(), purge, at),
+        RELEASED => Change::Released(key()?),
         _ => return None,
     };
     Some((
@@ -293,6 +326,7 @@ impl Fleet {
         FleetBuilder {
             heartbeat: Duration::from_millis(250),
             max_deaf: Duration::from_secs(1),
+            leases: true,
         }
     }
 
@@ -305,30 +339,151 @@ impl Fleet {
             heard: c.heard.load(Relaxed),
             flushes: c.flushes.load(Relaxed),
             resubscriptions: c.resubscriptions.load(Relaxed),
+            leases_taken: c.leases_taken.load(Relaxed),
+            lease_waits: c.lease_waits.load(Relaxed),
+            leases_voided: c.leases_voided.load(Relaxed),
             hearing: self.inner.hearing.load(Relaxed),
         }
     }
 
-    /// Announces `change` to the other instances. A failure is counted and logged (the others
+    /// Announces `change` to the other instances, after every change announced before it;
+    /// with `wait`, returns once it is published. A failure is counted and logged (the others
     /// see a gap in this instance's sequence numbers, and empty their memory tiers).
-    pub(crate) async fn announce(&self, change: &Change) {
-        let inner = &self.inner;
-        let sequence = inner.sequence.fetch_add(1, Relaxed) + 1;
-        let message = encode(inner.id, sequence, change);
-        match inner.redis.publish(&inner.channel, &message).await {
-            Ok(_) => {
-                inner.counters.announced.fetch_add(1, Relaxed);
-            }
-            Err(error) => {
-                inner.counters.announce_errors.fetch_add(1, Relaxed);
-                tracing::warn!(%error, "could not announce a change to the fleet");
-            }
+    pub(crate) async fn announce(&self, change: Change, wait: bool) {
+        let (done, published) = if wait {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        if self.inner.outbox.send(Outgoing { change, done }).is_err() {
+            return;
+        }
+        if let Some(published) = published {
+            let _ = published.await;
         }
     }
 
     /// What this instance hears from the fleet, for a cache to apply.
     pub(crate) fn listen(&self) -> broadcast::Receiver<Arc<Heard>> {
         self.inner.heard.subscribe()
+    }
+
+    /// Whether cold keys are filled once per fleet.
+    pub(crate) fn leases(&self) -> bool {
+        self.inner.leases
+    }
+
+    /// What wakes a caller waiting for another instance's fill of `key`: its result stored,
+    /// the key invalidated, or the lease given back.
+    pub(crate) fn waiter(&self, key: &Key) -> Arc<Notify> {
+        let mut waiting = self
+            .inner
+            .waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(waiting.entry(key.clone()).or_default())
+    }
+
+    /// Wakes the callers waiting for another instance's fill of the key `change` names, once
+    /// the cache has applied it (so that a caller that then fills the key starts after it).
+    pub(crate) fn wake(&self, change: &Change) {
+        let Some(key) = change.key() else { return };
+        let waiting = self
+            .inner
+            .waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+        if let Some(waiting) = waiting {
+            waiting.notify_waiters();
+        }
+    }
+
+    /// Counts a wait for another instance's fill.
+    pub(crate) fn waited(&self) {
+        self.inner.counters.lease_waits.fetch_add(1, Relaxed);
+    }
+
+    /// Takes the lease on `key` for `ttl`: the lease, or how long another instance still holds
+    /// it; `None` when Redis cannot say (the caller fills the key without one).
+    pub(crate) async fn lease(&self, key: &Key, ttl: Duration) -> Option<Result<Lease, Duration>> {
+        let inner = &self.inner;
+        let token = rand_id();
+        match inner.redis.try_lease(key, token, ttl).await {
+            Ok(Ok(())) => {
+                inner.counters.leases_taken.fetch_add(1, Relaxed);
+                Some(Ok(Lease {
+                    fleet: self.clone(),
+                    key: key.clone(),
+                    token,
+                    settled: AtomicBool::new(false),
+                }))
+            }
+            Ok(Err(remaining)) => Some(Err(remaining)),
+            Err(error) => {
+                tracing::warn!(%key, %error, "cannot take the fleet's lease; filling without one");
+                None
+            }
+        }
+    }
+
+    /// Voids the lease on `key` (an invalidation): its holder's result is not stored.
+    pub(crate) async fn void(&self, key: &Key) {
+        if let Err(error) = self.inner.redis.void_lease(key).await {
+            tracing::warn!(%key, %error, "cannot void the fleet's lease");
+        }
+    }
+}
+
+/// This instance's lease on a key: it fills the key for the fleet. Given back when the result
+/// is stored ([`Lease::release`]) or, if the filler goes away first, when dropped (the other
+/// instances then try again at once rather than wait for it to expire).
+pub(crate) struct Lease {
+    fleet: Fleet,
+    key: Key,
+    token: u64,
+    settled: AtomicBool,
+}
+
+impl Lease {
+    /// Gives the lease back before the result is stored: `false` when it was voided by an
+    /// invalidation (or expired) meanwhile, and the result must not be stored. A Redis that
+    /// cannot answer does not stop the store.
+    pub(crate) async fn release(&self) -> bool {
+        self.settled.store(true, Relaxed);
+        let inner = &self.fleet.inner;
+        match inner.redis.release_lease(&self.key, self.token).await {
+            Ok(true) | Err(_) => true,
+            Ok(false) => {
+                inner.counters.leases_voided.fetch_add(1, Relaxed);
+                tracing::debug!(key = %self.key, "the lease was voided: the result is not stored");
+                false
+            }
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if self.settled.load(Relaxed) {
+            return;
+        }
+        let (fleet, key, token) = (self.fleet.clone(), self.key.clone(), self.token);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = fleet.inner.redis.release_lease(&key, token).await;
+                fleet.announce(Change::Released(key), false).await;
+            });
+        }
+    }
+}
+
+impl fmt::Debug for Lease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lease")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
     }
 }
 
@@ -388,6 +543,17 @@ impl FleetBuilder {
         self
     }
 
+    /// Fills a cold key once per fleet: the instance that goes upstream for it takes a lease in
+    /// Redis (`SET … NX PX`, for the cache's lock timeout); callers on other instances wait
+    /// for its result (woken by its announcement, with the lease's expiry as the fallback,
+    /// never longer than their lock timeout) instead of going upstream too. An invalidation of
+    /// the key voids the lease, and the result computed from the old data is not stored.
+    /// Costs a miss two round trips to Redis. Default: on.
+    pub fn leases(mut self, on: bool) -> Self {
+        self.leases = on;
+        self
+    }
+
     /// Joins the fleet of instances sharing `redis` (its prefix names the channel): starts the
     /// task that listens to it. Must run inside a tokio runtime.
     pub fn start<F>(self, redis: &Redis<F>) -> Result<Fleet, BackendError> {
@@ -400,15 +566,26 @@ impl FleetBuilder {
         let redis = redis.with_format(Postcard);
         let channel = format!("{}fleet", redis.prefix());
         let (heard, _) = broadcast::channel(4096);
+        let (outbox, outgoing) = mpsc::unbounded_channel();
+        let (id, counters) = (rand_id(), Arc::new(Counters::default()));
+        runtime.spawn(publish(
+            redis.clone(),
+            channel.clone(),
+            id,
+            Arc::clone(&counters),
+            outgoing,
+        ));
         let inner = Arc::new(Inner {
             redis: redis.clone(),
             channel: channel.clone(),
-            id: rand_id(),
-            sequence: AtomicU64::new(0),
+            id,
+            outbox,
             heard,
             hearing: AtomicBool::new(false),
-            counters: Counters::default(),
+            counters,
             task: Mutex::new(None),
+            leases: self.leases,
+            waiting: Mutex::default(),
         });
         let task = runtime.spawn(listen(Arc::downgrade(&inner), redis, channel, self));
         *inner.task.lock().unwrap_or_else(PoisonError::into_inner) = Some(task.abort_handle());
@@ -420,6 +597,42 @@ impl FleetBuilder {
 fn rand_id() -> u64 {
     use std::hash::BuildHasher;
     std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now())
+}
+
+/// An announcement waiting to be published, and who waits for it.
+struct Outgoing {
+    change: Change,
+    done: Option<oneshot::Sender<()>>,
+}
+
+/// Publishes announcements one after the other, numbered in that order, so that the others
+/// never see them out of order (which would read as a gap); until the fleet is dropped.
+async fn publish(
+    redis: Redis<Postcard>,
+    channel: String,
+    id: u64,
+    counters: Arc<Counters>,
+    mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
+) {
+    let mut sequence = 0;
+    while let Some(Outgoing { change, done }) = outgoing.recv().await {
+        sequence += 1;
+        match redis
+            .publish(&channel, &encode(id, sequence, &change))
+            .await
+        {
+            Ok(_) => {
+                counters.announced.fetch_add(1, Relaxed);
+            }
+            Err(error) => {
+                counters.announce_errors.fetch_add(1, Relaxed);
+                tracing::warn!(%error, "could not announce a change to the fleet");
+            }
+        }
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+    }
 }
 
 /// Subscribes, hears, and when the subscription is lost, empties the memory tiers and
@@ -502,6 +715,7 @@ mod tests {
                 at,
             ),
             Change::Pattern("app:users:*".into(), Purge::Remove, at),
+            Change::Released(Key::from_parts(["k"])),
         ];
         for change in changes {
             let bytes = encode(7, 9, &change);

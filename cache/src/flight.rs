@@ -78,6 +78,9 @@ pub(crate) struct Leader<V> {
     /// The invalidation epoch when the leader took over: its result is not stored if an
     /// invalidation since covers it (see [`Fence`](crate::fence::Fence)).
     pub(crate) since: crate::fence::Epoch,
+    /// The fleet's lease on the key, when this leader fills it for the fleet.
+    #[cfg(feature = "redis")]
+    pub(crate) lease: Option<crate::fleet::Lease>,
 }
 
 impl<V> Flights<V> {
@@ -130,6 +133,8 @@ impl<V> Flights<V> {
             tx,
             rx,
             since: 0,
+            #[cfg(feature = "redis")]
+            lease: None,
         })
     }
 
