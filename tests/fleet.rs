@@ -367,35 +367,56 @@ mod leases {
         assert!(waits >= 2, "the other instances waited: {waits}");
     }
 
-    /// A filler that goes away (cancelled, or its instance gone) gives its lease back; one that
-    /// dies silently lets it expire. Either way another instance takes over, within bounds.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_filler_that_goes_away_lets_another_instance_take_over() {
-        let server = RedisServer::start(&[]).await;
-        let [a, b, _c] = three(&server).await;
+    /// A filler on `filling` that computes `old` once `release` is notified, and a waiter on
+    /// `waiting` that would compute `new`; returns once the waiter waits for the filler.
+    async fn fill_and_wait(
+        filling: &Instance,
+        waiting: &Instance,
+        key: &'static str,
+        (old, new): (&'static str, &'static str),
+        release: Arc<Notify>,
+    ) -> (
+        tokio::task::JoinHandle<String>,
+        tokio::task::JoinHandle<String>,
+    ) {
         let started = Arc::new(Notify::new());
         let filler = tokio::spawn({
-            let (cache, started) = (a.cache.clone(), Arc::clone(&started));
+            let (cache, started) = (filling.cache.clone(), Arc::clone(&started));
             async move {
                 cache
-                    .get_or_compute("k", move || async move {
+                    .get_or_compute(key, move || async move {
                         started.notify_one();
-                        std::future::pending::<()>().await;
-                        "never".to_owned()
+                        release.notified().await;
+                        old.to_owned()
                     })
                     .await
             }
         });
         started.notified().await;
         let waiter = tokio::spawn({
-            let cache = b.cache.clone();
+            let cache = waiting.cache.clone();
             async move {
                 cache
-                    .get_or_compute("k", || async { "from B".to_owned() })
+                    .get_or_compute(key, move || async move { new.to_owned() })
                     .await
             }
         });
-        eventually("B waits for A's fill", || b.fleet.stats().lease_waits >= 1).await;
+        let waits = waiting.fleet.stats().lease_waits;
+        eventually("the waiter waits for the fill", || {
+            waiting.fleet.stats().lease_waits > waits
+        })
+        .await;
+        (filler, waiter)
+    }
+
+    /// A filler that goes away (cancelled, or its instance gone) gives its lease back; one that
+    /// dies silently lets it expire. Either way another instance takes over, within bounds.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_filler_that_goes_away_lets_another_instance_take_over() {
+        let server = RedisServer::start(&[]).await;
+        let [a, b, _c] = three(&server).await;
+        let never = Arc::new(Notify::new());
+        let (filler, waiter) = fill_and_wait(&a, &b, "k", ("never", "from B"), never).await;
         filler.abort();
         let began = std::time::Instant::now();
         assert_eq!(waiter.await.unwrap(), "from B");
@@ -436,30 +457,9 @@ mod leases {
     async fn an_invalidation_during_a_lease_keeps_the_old_result_out_of_the_cache() {
         let server = RedisServer::start(&[]).await;
         let [a, b, c] = three(&server).await;
-        let (started, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-        let filler = tokio::spawn({
-            let (cache, started, release) =
-                (a.cache.clone(), Arc::clone(&started), Arc::clone(&release));
-            async move {
-                cache
-                    .get_or_compute("user:42", move || async move {
-                        started.notify_one();
-                        release.notified().await;
-                        "old name".to_owned()
-                    })
-                    .await
-            }
-        });
-        started.notified().await;
-        let waiter = tokio::spawn({
-            let cache = b.cache.clone();
-            async move {
-                cache
-                    .get_or_compute("user:42", || async { "new name".to_owned() })
-                    .await
-            }
-        });
-        eventually("B waits for A's fill", || b.fleet.stats().lease_waits >= 1).await;
+        let release = Arc::new(Notify::new());
+        let names = ("old name", "new name");
+        let (filler, waiter) = fill_and_wait(&a, &b, "user:42", names, Arc::clone(&release)).await;
         c.cache.invalidate("user:42").await.unwrap();
         assert_eq!(waiter.await.unwrap(), "new name", "B filled it again");
         release.notify_one();
