@@ -92,6 +92,13 @@ fn coherence(c: &mut Criterion) {
         }
         samples
     });
+    let slow: Vec<(usize, Duration)> = samples
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(_, d)| *d > Duration::from_millis(20))
+        .collect();
+    println!("fleet/propagation: runs over 20 ms: {slow:?}");
     samples.sort();
     let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
     println!(

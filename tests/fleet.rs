@@ -145,6 +145,22 @@ async fn every_change_on_one_instance_reaches_the_others_memory_tiers() {
     }
 }
 
+/// The heartbeat keeps a healthy subscription: no flush, no resubscription, however many
+/// heartbeats go by.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_fleet_keeps_its_memory() {
+    let server = RedisServer::start(&[]).await;
+    let fleet = Fleet::builder()
+        .heartbeat(Duration::from_millis(20))
+        .start(&store(&server))
+        .unwrap();
+    eventually("the instance hears the fleet", || fleet.stats().hearing).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stats = fleet.stats();
+    assert!(stats.hearing);
+    assert_eq!((stats.flushes, stats.resubscriptions), (1, 0), "{stats:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_whose_subscription_is_killed_stops_trusting_its_memory() {
     let server = RedisServer::start(&[]).await;

@@ -672,31 +672,35 @@ async fn listen(weak: Weak<Inner>, redis: Redis<Postcard>, channel: String, conf
     }
 }
 
-/// Hears announcements until the subscription ends or a ping goes unanswered.
+/// Hears announcements until the subscription ends or a ping goes unanswered. Reading and
+/// pinging are two tasks, so that an announcement is never held up behind a ping.
 async fn hear(weak: &Weak<Inner>, pubsub: ::redis::aio::PubSub, heartbeat: Duration) {
     let (mut sink, mut stream) = pubsub.split();
-    let mut sequences = HashMap::new();
-    let mut next_ping = tokio::time::Instant::now() + heartbeat;
-    loop {
-        match tokio::time::timeout_at(next_ping, stream.next()).await {
-            Ok(Some(message)) => {
-                let Some(inner) = weak.upgrade() else { return };
-                inner.hear(message.get_payload_bytes(), &mut sequences);
-            }
-            // The connection is gone.
-            Ok(None) => return,
-            Err(_) => {
-                if weak.strong_count() == 0 {
-                    return;
-                }
-                let ping = tokio::time::timeout(2 * heartbeat, sink.ping::<String>()).await;
-                if !matches!(ping, Ok(Ok(_))) {
-                    return;
-                }
-                next_ping = tokio::time::Instant::now() + heartbeat;
+    let (deaf_tx, mut deaf) = oneshot::channel::<()>();
+    let pinger = tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(heartbeat);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let ping = tokio::time::timeout(2 * heartbeat, sink.ping::<::redis::Value>()).await;
+            if !matches!(ping, Ok(Ok(_))) {
+                let _ = deaf_tx.send(());
+                return;
             }
         }
+    });
+    let mut sequences = HashMap::new();
+    loop {
+        let message = match futures_util::future::select(stream.next(), &mut deaf).await {
+            futures_util::future::Either::Left((message, _)) => message,
+            futures_util::future::Either::Right(_) => None,
+        };
+        let Some(message) = message else { break };
+        let Some(inner) = weak.upgrade() else { break };
+        inner.hear(message.get_payload_bytes(), &mut sequences);
     }
+    pinger.abort();
 }
 
 #[cfg(test)]
