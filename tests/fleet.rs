@@ -25,17 +25,26 @@ struct Instance {
 
 impl Instance {
     async fn on(redis: Redis) -> Instance {
+        Instance::with_updates(redis, None).await
+    }
+
+    /// An instance whose stores are announced with their values up to `updates` bytes.
+    async fn with_updates(redis: Redis, updates: Option<usize>) -> Instance {
         let memory = Moka::default();
         let fleet = Fleet::builder()
             .max_deaf(Duration::from_millis(200))
             .start(&redis)
             .unwrap();
-        let cache = Cache::builder(Compose::new(memory.clone(), redis))
+        let builder = Cache::builder(Compose::new(memory.clone(), redis))
             .ttl(Duration::from_secs(300))
             .stale_if_error(Duration::from_secs(600))
-            .fleet(fleet.clone())
-            .build()
-            .unwrap();
+            .fleet(fleet.clone());
+        let cache = match updates {
+            Some(max) => builder.fleet_updates(max),
+            None => builder,
+        }
+        .build()
+        .unwrap();
         eventually("the instance hears the fleet", || fleet.stats().hearing).await;
         Instance {
             memory,
@@ -53,6 +62,15 @@ impl Instance {
         )
     }
 
+    /// The value this instance's memory tier holds under `key`.
+    fn remembered(&self, key: &str) -> Option<String> {
+        let key = self.cache.key(key);
+        match <Moka as Backend<String>>::peek(&self.memory, &key) {
+            Some(Ok(Some(entry))) => Some(entry.value().clone()),
+            _ => None,
+        }
+    }
+
     /// Reads `key` (refilling the memory tier from Redis) and checks it is now remembered.
     async fn load(&self, key: &str) -> Option<String> {
         let value = self.cache.get(key).await;
@@ -61,6 +79,18 @@ impl Instance {
         }
         value
     }
+}
+
+/// Runs `change` and waits until each of `others` has heard of it. Stores are announced in the
+/// background: an instance that loads a key before it has heard of the store that put it in
+/// Redis would (rightly) let go of its copy when the announcement arrives.
+async fn told<T>(others: &[&Instance], change: impl std::future::Future<Output = T>) -> T {
+    let before: Vec<u64> = others.iter().map(|o| o.fleet.stats().heard).collect();
+    let done = change.await;
+    for (other, before) in others.iter().zip(before) {
+        eventually("the others heard", || other.fleet.stats().heard > before).await;
+    }
+    done
 }
 
 fn store(server: &RedisServer) -> Redis {
@@ -73,9 +103,13 @@ async fn every_change_on_one_instance_reaches_the_others_memory_tiers() {
     let a = Instance::on(store(&server)).await;
     let b = Instance::on(store(&server)).await;
     let c = Instance::on(store(&server)).await;
+    every_change_reaches_the_others(&a, &b, &c).await;
+}
 
+/// Every kind of change on one of three instances reaches the others' memory tiers.
+async fn every_change_reaches_the_others(a: &Instance, b: &Instance, c: &Instance) {
     // A write replaces: the others let go of their copy and read the new one.
-    a.cache.insert("k", "v1".to_owned()).await;
+    told(&[b, c], a.cache.insert("k", "v1".to_owned())).await;
     assert_eq!(b.load("k").await.as_deref(), Some("v1"));
     assert_eq!(c.load("k").await.as_deref(), Some("v1"));
     a.cache.insert("k", "v2".to_owned()).await;
@@ -91,10 +125,8 @@ async fn every_change_on_one_instance_reaches_the_others_memory_tiers() {
 
     // A tag, from another instance than the one that stored the entries.
     for id in 0..3 {
-        a.cache
-            .with_tags(["items"])
-            .insert(format!("item:{id}"), format!("i{id}"))
-            .await;
+        let tagged = a.cache.with_tags(["items"]);
+        told(&[b], tagged.insert(format!("item:{id}"), format!("i{id}"))).await;
         b.load(&format!("item:{id}")).await;
     }
     c.cache.invalidate_tag("items").await.unwrap();
@@ -106,14 +138,8 @@ async fn every_change_on_one_instance_reaches_the_others_memory_tiers() {
     }
 
     // A pattern, and clear.
-    // Stores are announced in the background: B loads once it has heard them, or a late
-    // announcement would (rightly) take its copy out again.
-    let heard = b.fleet.stats().heard;
     for key in ["users:1", "users:2", "teams:1"] {
-        a.cache.insert(key, key.to_owned()).await;
-    }
-    eventually("B heard the stores", || b.fleet.stats().heard >= heard + 3).await;
-    for key in ["users:1", "users:2", "teams:1"] {
+        told(&[b], a.cache.insert(key, key.to_owned())).await;
         b.load(key).await;
     }
     a.cache.invalidate_pattern("users:*").await.unwrap();
@@ -126,7 +152,7 @@ async fn every_change_on_one_instance_reaches_the_others_memory_tiers() {
     eventually("B forgets everything", || !b.remembers("teams:1")).await;
 
     // A soft purge: the others stop serving it as it is, and still have it for errors.
-    a.cache.insert("soft", "s1".to_owned()).await;
+    told(&[b], a.cache.insert("soft", "s1".to_owned())).await;
     b.load("soft").await;
     a.cache.soft_invalidate("soft").await.unwrap();
     eventually("B lets go of the purged entry", || !b.remembers("soft")).await;
@@ -137,7 +163,7 @@ async fn every_change_on_one_instance_reaches_the_others_memory_tiers() {
         .await;
     assert_eq!(down.as_deref(), Ok("s1"));
 
-    for instance in [&a, &b, &c] {
+    for instance in [a, b, c] {
         let stats = instance.fleet.stats();
         assert!(stats.hearing);
         assert_eq!(stats.announce_errors, 0);
@@ -166,7 +192,7 @@ async fn an_instance_whose_subscription_is_killed_stops_trusting_its_memory() {
     let server = RedisServer::start(&[]).await;
     let a = Instance::on(store(&server)).await;
     let b = Instance::on(store(&server)).await;
-    a.cache.insert("k", "v1".to_owned()).await;
+    told(&[&b], a.cache.insert("k", "v1".to_owned())).await;
     assert_eq!(b.load("k").await.as_deref(), Some("v1"));
     let flushes = b.fleet.stats().flushes;
 
@@ -192,7 +218,7 @@ async fn an_instance_whose_subscription_is_killed_stops_trusting_its_memory() {
     .await;
 
     // Heard again: announcements reach it as before.
-    a.cache.insert("j", "w1".to_owned()).await;
+    told(&[&b], a.cache.insert("j", "w1".to_owned())).await;
     assert_eq!(b.load("j").await.as_deref(), Some("w1"));
     a.cache.invalidate("j").await.unwrap();
     eventually("B forgets j", || !b.remembers("j")).await;
@@ -203,7 +229,7 @@ async fn a_redis_restart_empties_every_memory_tier() {
     let mut server = RedisServer::start(&[]).await;
     let a = Instance::on(store(&server)).await;
     let b = Instance::on(store(&server)).await;
-    a.cache.insert("k", "v1".to_owned()).await;
+    told(&[&b], a.cache.insert("k", "v1".to_owned())).await;
     assert_eq!(b.load("k").await.as_deref(), Some("v1"));
 
     server.stop();
@@ -244,10 +270,18 @@ async fn the_http_layer_keeps_every_instance_coherent() {
     assert!(cache_status(&parts).starts_with("layercake; hit"));
 
     a.invalidate_pattern("/page").await.unwrap();
-    eventually("B heard", || fleet_b.stats().heard >= 2).await;
-    let (parts, body) = fetch(&svc_b, get("/page")).await;
-    assert_eq!(body, "v2", "{}", cache_status(&parts));
+    // Published when `invalidate_pattern` returns; applied by B a moment later.
+    let mut body = bytes::Bytes::new();
+    for _ in 0..200 {
+        body = fetch(&svc_b, get("/page")).await.1;
+        if body != "v1" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(body, "v2");
     assert_eq!(origin.calls(), 2);
+    assert!(fleet_b.stats().heard >= 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,11 +298,11 @@ async fn on_a_cluster_announcements_reach_every_instance() {
     };
     let a = Instance::on(connect().await).await;
     let b = Instance::on(connect().await).await;
+    let c = Instance::on(connect().await).await;
+    every_change_reaches_the_others(&a, &b, &c).await;
     for i in 0..20 {
-        a.cache
-            .with_tags(["batch"])
-            .insert(format!("n{i}"), i.to_string())
-            .await;
+        let tagged = a.cache.with_tags(["batch"]);
+        told(&[&b], tagged.insert(format!("n{i}"), i.to_string())).await;
         b.load(&format!("n{i}")).await;
     }
     a.cache.invalidate_tag("batch").await.unwrap();
@@ -277,6 +311,31 @@ async fn on_a_cluster_announcements_reach_every_instance() {
         eventually("B forgets", || !b.remembers(&key)).await;
         assert_eq!(b.cache.get(&key).await, None);
     }
+
+    // One fill for the fleet, the lease on the key's own node.
+    let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut callers = tokio::task::JoinSet::new();
+    for n in 0..20 {
+        let cache = if n % 2 == 0 {
+            a.cache.clone()
+        } else {
+            b.cache.clone()
+        };
+        let runs = std::sync::Arc::clone(&runs);
+        callers.spawn(async move {
+            cache
+                .get_or_compute("cold", move || async move {
+                    runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    "once".to_owned()
+                })
+                .await
+        });
+    }
+    for value in callers.join_all().await {
+        assert_eq!(value, "once");
+    }
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
 
 /// `examples/fleet.rs`: three instances, its routes exactly as its documentation gives them.
@@ -492,4 +551,57 @@ mod leases {
             );
         }
     }
+}
+
+/// The "update" strategy: a store is announced with its value, and the other instances that
+/// hold the key replace their copy and go on serving it from memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_values_are_pushed_to_the_other_memory_tiers() {
+    let server = RedisServer::start(&[]).await;
+    let a = Instance::with_updates(store(&server), Some(512)).await;
+    let b = Instance::with_updates(store(&server), Some(512)).await;
+    told(&[&b], a.cache.insert("rate", "1.10".to_owned())).await;
+    assert_eq!(b.load("rate").await.as_deref(), Some("1.10"));
+    a.cache.insert("rate", "1.11".to_owned()).await;
+    eventually("B holds the new value in memory", || {
+        b.remembered("rate").as_deref() == Some("1.11")
+    })
+    .await;
+    assert_eq!(b.cache.get("rate").await.as_deref(), Some("1.11"));
+
+    // A value over the limit is announced as a plain store: B lets go of its copy.
+    a.cache.insert("rate", "x".repeat(1000)).await;
+    eventually("B lets go of the large value", || !b.remembers("rate")).await;
+    assert_eq!(b.cache.get("rate").await, Some("x".repeat(1000)));
+}
+
+/// The HTTP layer fills a cold URL once for the fleet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_requests_on_three_layers_reach_the_origin_once() {
+    let server = RedisServer::start(&[]).await;
+    let origin = Origin::new(|_, n| async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Ok(text(StatusCode::OK, format!("v{n}")))
+    });
+    let mut services = Vec::new();
+    for _ in 0..3 {
+        let fleet = Fleet::builder().start(&store(&server)).unwrap();
+        eventually("hears", || fleet.stats().hearing).await;
+        let layer =
+            CacheLayer::builder(Compose::<Moka, Redis>::new(Moka::default(), store(&server)))
+                .ttl(Duration::from_secs(300))
+                .fleet(fleet)
+                .build()
+                .unwrap();
+        services.push(layer.layer(origin.clone()));
+    }
+    let mut requests = tokio::task::JoinSet::new();
+    for n in 0..30 {
+        let svc = services[n % 3].clone();
+        requests.spawn(async move { fetch(&svc, get("/cold")).await.1 });
+    }
+    for body in requests.join_all().await {
+        assert_eq!(body, "v1");
+    }
+    assert_eq!(origin.calls(), 1);
 }

@@ -189,6 +189,29 @@ pub trait Backend<V>: Tier {
         let _ = what;
     }
 
+    /// Replaces, in the tiers private to this process that hold an entry under `key`, that
+    /// entry with `entry`, which another instance stored (the fleet's "update" announcements,
+    /// for small hot values: the others keep serving from memory, the new value). Tiers that do
+    /// not hold the key stay as they are. The default does nothing.
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use layercake_backends::{Backend, Entry, Key, Moka, Timestamp};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let store = Moka::default();
+    /// let key = Key::from_parts(["k"]);
+    /// let entry = |v| Arc::new(Entry::new(v, Timestamp::now(), Duration::from_secs(9), Duration::ZERO));
+    /// store.set(&key, entry(1u8)).await.unwrap();
+    /// store.replace_local(&key, entry(2u8));
+    /// let held: Option<Arc<Entry<u8>>> = store.get(&key).await.unwrap();
+    /// assert_eq!(*held.unwrap().value(), 2);
+    /// # }
+    /// ```
+    fn replace_local(&self, key: &Key, entry: Arc<Entry<V>>) {
+        let _ = (key, entry);
+    }
+
     /// Reads `key` without waiting, when the tier can (in-memory tiers); `None` when it would
     /// have to wait (network or disk), in which case the caller uses [`Backend::get`].
     ///

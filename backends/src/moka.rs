@@ -607,6 +607,13 @@ impl<V: Send + Sync + 'static> Backend<V> for Moka {
         }
     }
 
+    fn replace_local(&self, key: &Key, entry: Arc<Entry<V>>) {
+        self.graves.bury(Forget::Key(key, entry.stored_at()));
+        if self.cache.contains_key(key) {
+            self.write(key, entry);
+        }
+    }
+
     fn peek(&self, key: &Key) -> Option<Lookup<V>> {
         Some(self.read(key))
     }
@@ -682,6 +689,71 @@ mod tests {
         );
         store.run_pending_tasks();
         assert_eq!(store.index.listings(), 0);
+    }
+
+    #[test]
+    fn max_time_to_live_caps_how_long_an_entry_is_kept() {
+        let store = Moka::builder()
+            .max_time_to_live(Duration::from_millis(1))
+            .build();
+        let key = Key::from_parts(["k"]);
+        store.write(&key, tagged(&[], Duration::from_secs(3600)));
+        assert!(store.read::<u8>(&key).unwrap().is_some());
+        // Moka's timer wheel turns in steps of about a second.
+        std::thread::sleep(Duration::from_millis(1500));
+        store.run_pending_tasks();
+        assert!(
+            store.read::<u8>(&key).unwrap().is_none(),
+            "gone long before its hour"
+        );
+    }
+
+    #[test]
+    fn a_refill_older_than_a_change_heard_from_the_fleet_is_refused() {
+        let store = Moka::default();
+        let key = Key::from_parts(["k"]);
+        let at = |ms| Timestamp::from_millis(ms);
+        let entry = |stored| {
+            Arc::new(Entry::new(
+                1u8,
+                stored,
+                Duration::from_secs(3600),
+                Duration::ZERO,
+            ))
+        };
+        let now = Timestamp::now();
+        <Moka as Backend<u8>>::forget(&store, Forget::Key(&key, now));
+        store.write(&key, entry(at(now.as_millis() - 1000)));
+        assert!(
+            store.read::<u8>(&key).unwrap().is_none(),
+            "stored before the change"
+        );
+        store.write(&key, entry(now));
+        assert!(
+            store.read::<u8>(&key).unwrap().is_some(),
+            "the change's own entry"
+        );
+        // Tags and patterns too.
+        let other = Key::from_parts(["users", "1"]);
+        let tags: Arc<[Arc<str>]> = Arc::from([Arc::from("t")]);
+        <Moka as Backend<u8>>::forget(&store, Forget::Selected(Selection::Tags(&tags), now));
+        <Moka as Backend<u8>>::forget(&store, Forget::Selected(Selection::Pattern("users:*"), now));
+        let old = Entry::new(
+            1u8,
+            at(now.as_millis() - 1000),
+            Duration::from_secs(3600),
+            Duration::ZERO,
+        );
+        store.write(&other, Arc::new(old.clone()));
+        assert!(
+            store.read::<u8>(&other).unwrap().is_none(),
+            "the pattern's grave"
+        );
+        store.write(&Key::from_parts(["x"]), Arc::new(old.with_tags(tags)));
+        assert!(
+            store.read::<u8>(&Key::from_parts(["x"])).unwrap().is_none(),
+            "the tag's grave"
+        );
     }
 
     #[test]

@@ -519,6 +519,11 @@ where
         self.l2.forget(what);
     }
 
+    fn replace_local(&self, key: &Key, entry: Arc<Entry<V>>) {
+        self.l1.replace_local(key, Arc::clone(&entry));
+        self.l2.replace_local(key, entry);
+    }
+
     fn name(&self) -> &'static str {
         "compose"
     }

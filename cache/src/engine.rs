@@ -320,13 +320,15 @@ pub(crate) fn whole_seconds(duration: Duration) -> i64 {
 }
 
 /// What an engine changed, for the other instances of its fleet to hear.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) enum Announce<'a> {
     /// The entry under this key was stored (the entry's `stored_at`).
     Written(&'a Key, Timestamp),
     /// The entry under this key was invalidated, at this time.
     Invalidated(&'a Key, Timestamp),
+    /// The entry under this key was stored (its `stored_at`), and here it is, encoded.
+    Replaced(&'a Key, Timestamp, Vec<u8>),
     /// These entries were invalidated.
     Selected(Selection<'a>, Purge, Timestamp),
 }
@@ -345,6 +347,9 @@ pub(crate) struct Engine<V, B> {
     pub(crate) flights: Arc<Flights<V>>,
     /// Invalidations, checked by every store (see [`Fence`]).
     pub(crate) fence: Fence,
+    /// Whether stores are announced with their value (see `fleet_updates`).
+    #[cfg(feature = "redis")]
+    pub(crate) updates: Option<crate::fleet::Updates<V>>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) policy: Policy,
     pub(crate) offload: OffloadManager,
@@ -362,6 +367,8 @@ where
             backend,
             flights: Arc::new(Flights::new(Arc::clone(&stats))),
             fence: Fence::default(),
+            #[cfg(feature = "redis")]
+            updates: None,
             stats,
             policy,
             offload,
@@ -485,7 +492,13 @@ where
     /// Writes `entry` under `key`, unless an invalidation since `since` covers it (see
     /// [`Fence`]); a failure is counted and logged, never returned.
     pub(crate) async fn store(&self, key: &Key, entry: Arc<Entry<V>>, since: Epoch) {
-        let stored_at = entry.stored_at();
+        #[cfg(feature = "redis")]
+        let announcement = match &self.updates {
+            Some(updates) => updates.announce(key, &entry),
+            None => Announce::Written(key, entry.stored_at()),
+        };
+        #[cfg(not(feature = "redis"))]
+        let announcement = Announce::Written(key, entry.stored_at());
         let tags = entry.tag_list().cloned();
         let tags = tags.as_deref().unwrap_or(&[]);
         let write = || self.backend.set(key, entry);
@@ -493,7 +506,7 @@ where
             Some(Ok(())) => {
                 Stats::bump(&self.stats.stores);
                 tracing::debug!(%key, "stored");
-                self.announce(Announce::Written(key, stored_at)).await;
+                self.announce(announcement).await;
             }
             Some(Err(error)) => {
                 Stats::bump(&self.stats.errors);
@@ -575,7 +588,7 @@ where
         if let Some(fleet) = &self.policy.fleet {
             // A store is announced in the background (a miss does not wait for it); an
             // invalidation returns once the fleet has been told.
-            let wait = !matches!(what, Announce::Written(..));
+            let wait = !matches!(what, Announce::Written(..) | Announce::Replaced(..));
             fleet.announce(crate::fleet::Change::from(what), wait).await;
         }
         #[cfg(not(feature = "redis"))]
@@ -613,7 +626,18 @@ where
                             if let Some(scope) = change.scope() {
                                 engine.fence.record(scope).await;
                             }
-                            change.forget(|what| engine.backend.forget(what));
+                            let replaced = match (change, &engine.updates) {
+                                (crate::fleet::Change::Replaced(key, _, bytes), Some(updates)) => {
+                                    updates.entry(key, bytes).map(|entry| (key, entry))
+                                }
+                                _ => None,
+                            };
+                            match replaced {
+                                Some((key, entry)) => {
+                                    engine.backend.replace_local(key, Arc::new(entry));
+                                }
+                                None => change.forget(|what| engine.backend.forget(what)),
+                            }
                             if let Some(fleet) = &engine.policy.fleet {
                                 fleet.wake(change);
                             }

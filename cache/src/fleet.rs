@@ -54,7 +54,8 @@ use std::{
 use bytes::{BufMut, Bytes};
 use futures_util::StreamExt;
 use layercake_backends::{
-    BackendError, BackendErrorKind, Forget, Key, Selection, Timestamp, codec::Postcard,
+    BackendError, BackendErrorKind, Entry, Forget, Key, Selection, Timestamp,
+    codec::{Codec, Format, Postcard},
     redis::Redis,
 };
 use tokio::sync::{Notify, broadcast, mpsc, oneshot};
@@ -161,6 +162,60 @@ pub(crate) enum Change {
     Pattern(Box<str>, Purge, Timestamp),
     /// The lease on this key was given back without a result: its waiters try again.
     Released(Key),
+    /// The entry under this key was stored anew, and here it is (encoded, see [`Updates`]):
+    /// others holding the key replace their copy with it.
+    Replaced(Key, Timestamp, Bytes),
+}
+
+/// How a cache puts the entries it stores in its announcements, so that the other instances
+/// replace their memory copy instead of dropping it (see `fleet_updates` on the builders).
+pub(crate) struct Updates<V> {
+    encode: fn(&Key, &Entry<V>) -> Option<Vec<u8>>,
+    decode: fn(&Key, Bytes) -> Option<Entry<V>>,
+    max_bytes: usize,
+}
+
+impl<V> Clone for Updates<V> {
+    fn clone(&self) -> Self {
+        Updates { ..*self }
+    }
+}
+
+impl<V> fmt::Debug for Updates<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Updates")
+            .field("max_bytes", &self.max_bytes)
+            .finish()
+    }
+}
+
+impl<V> Updates<V> {
+    /// Entries in postcard, in the checked envelope, when they take at most `max_bytes`.
+    pub(crate) fn postcard(max_bytes: usize) -> Self
+    where
+        Postcard: Format<V>,
+    {
+        Updates {
+            encode: |key, entry| Codec::new(Postcard).encode(key, entry).ok(),
+            decode: |key, bytes| Codec::new(Postcard).decode(key, bytes).ok(),
+            max_bytes,
+        }
+    }
+
+    /// The announcement of `entry`, stored under `key`: its value when it is small enough.
+    pub(crate) fn announce<'a>(&self, key: &'a Key, entry: &Entry<V>) -> Announce<'a> {
+        match (self.encode)(key, entry) {
+            Some(bytes) if bytes.len() <= self.max_bytes => {
+                Announce::Replaced(key, entry.stored_at(), bytes)
+            }
+            _ => Announce::Written(key, entry.stored_at()),
+        }
+    }
+
+    /// The entry an announcement carries, if it reads as one of this cache's.
+    pub(crate) fn entry(&self, key: &Key, bytes: &Bytes) -> Option<Entry<V>> {
+        (self.decode)(key, bytes.clone())
+    }
 }
 
 /// What reaches a cache from its fleet.
@@ -177,7 +232,7 @@ impl Change {
     /// invalidation of what a local caller computes).
     pub(crate) fn scope(&self) -> Option<Scope> {
         match self {
-            Change::Written(..) | Change::Released(_) => None,
+            Change::Written(..) | Change::Released(_) | Change::Replaced(..) => None,
             Change::Invalidated(key, _) => Some(Scope::Key(key.clone())),
             Change::Tags(tags, ..) => Some(Scope::Tags(tags.clone())),
             Change::Pattern(pattern, ..) => Some(Scope::Pattern(pattern.clone())),
@@ -191,7 +246,9 @@ impl Change {
             Purge::MarkStale => Forget::MarkedStale(selection, at),
         };
         match self {
-            Change::Written(key, at) | Change::Invalidated(key, at) => {
+            Change::Written(key, at)
+            | Change::Invalidated(key, at)
+            | Change::Replaced(key, at, _) => {
                 forget(Forget::Key(key, *at));
             }
             Change::Tags(tags, purge, at) => forget(selected(Selection::Tags(tags), *purge, *at)),
@@ -205,9 +262,10 @@ impl Change {
     /// The key whose fill this change may end a wait for.
     fn key(&self) -> Option<&Key> {
         match self {
-            Change::Written(key, _) | Change::Invalidated(key, _) | Change::Released(key) => {
-                Some(key)
-            }
+            Change::Written(key, _)
+            | Change::Invalidated(key, _)
+            | Change::Released(key)
+            | Change::Replaced(key, ..) => Some(key),
             _ => None,
         }
     }
@@ -217,6 +275,9 @@ impl Change {
         match what {
             Announce::Written(key, at) => Change::Written(key.clone(), at),
             Announce::Invalidated(key, at) => Change::Invalidated(key.clone(), at),
+            Announce::Replaced(key, at, bytes) => {
+                Change::Replaced(key.clone(), at, Bytes::from(bytes))
+            }
             Announce::Selected(selection, purge, at) => Change::of(selection, purge, at),
         }
     }
@@ -241,6 +302,7 @@ const INVALIDATED: u8 = 2;
 const TAGS: u8 = 3;
 const PATTERN: u8 = 4;
 const RELEASED: u8 = 5;
+const REPLACED: u8 = 6;
 
 /// An announcement: version, sender, sequence number, then the change.
 fn encode(id: u64, sequence: u64, change: &Change) -> Vec<u8> {
@@ -254,6 +316,7 @@ fn encode(id: u64, sequence: u64, change: &Change) -> Vec<u8> {
         Change::Tags(_, purge, at) => (TAGS, *purge, *at),
         Change::Pattern(_, purge, at) => (PATTERN, *purge, *at),
         Change::Released(_) => (RELEASED, Purge::Remove, Timestamp::from_millis(0)),
+        Change::Replaced(_, at, _) => (REPLACED, Purge::Remove, *at),
     };
     out.put_u8(kind);
     out.put_u8(u8::from(purge == Purge::MarkStale));
@@ -270,6 +333,12 @@ fn encode(id: u64, sequence: u64, change: &Change) -> Vec<u8> {
             }
         }
         Change::Pattern(pattern, ..) => out.put_slice(pattern.as_bytes()),
+        Change::Replaced(key, _, entry) => {
+            let key = key.as_bytes();
+            out.put_u32_le(key.len() as u32);
+            out.put_slice(key);
+            out.put_slice(entry);
+        }
     }
     out
 }
@@ -310,6 +379,12 @@ fn decode(bytes: &[u8]) -> Option<(u64, u64, Change)> {
         }
         PATTERN => Change::Pattern(std::str::from_utf8(payload).ok()?.into(), purge, at),
         RELEASED => Change::Released(key()?),
+        REPLACED => {
+            let (len, rest) = payload.split_first_chunk::<4>()?;
+            let len = u32::from_le_bytes(*len) as usize;
+            let key = Key::from_encoded(Bytes::copy_from_slice(rest.get(..len)?))?;
+            Change::Replaced(key, at, Bytes::copy_from_slice(&rest[len..]))
+        }
         _ => return None,
     };
     Some((
@@ -720,6 +795,7 @@ mod tests {
             ),
             Change::Pattern("app:users:*".into(), Purge::Remove, at),
             Change::Released(Key::from_parts(["k"])),
+            Change::Replaced(Key::from_parts(["k"]), at, Bytes::from_static(b"entry")),
         ];
         for change in changes {
             let bytes = encode(7, 9, &change);

@@ -122,6 +122,8 @@ pub struct CacheBuilder<V, B, W = ByGetSize> {
     weigher: W,
     lifetime: fn(&V) -> Option<std::time::Duration>,
     tags: Vec<Arc<str>>,
+    #[cfg(feature = "redis")]
+    updates: Option<crate::fleet::Updates<V>>,
     _value: PhantomData<fn() -> V>,
 }
 
@@ -138,6 +140,8 @@ impl<V, B> Cache<V, B> {
             weigher: ByGetSize,
             lifetime: |_| None,
             tags: Vec::new(),
+            #[cfg(feature = "redis")]
+            updates: None,
             _value: PhantomData,
         }
     }
@@ -652,6 +656,8 @@ impl<V, B, W> CacheBuilder<V, B, W> {
             weigher,
             lifetime: self.lifetime,
             tags: self.tags,
+            #[cfg(feature = "redis")]
+            updates: self.updates,
             _value: PhantomData,
         }
     }
@@ -669,6 +675,35 @@ impl<V, B, W> CacheBuilder<V, B, W> {
     /// ```
     pub fn tags<T: Into<Arc<str>>>(mut self, tags: impl IntoIterator<Item = T>) -> Self {
         self.tags = tags.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// In a [fleet](crate::fleet), announces each value this cache stores with the value itself
+    /// (postcard, in the checked envelope: about 150 bytes plus the key and the value) when
+    /// that takes at most `max_bytes`: the other
+    /// instances that hold the key replace their memory copy with it instead of dropping it,
+    /// and keep serving it from memory. For small hot values; larger ones are announced as
+    /// usual. Default: off (announcements name the key only).
+    ///
+    /// ```no_run
+    /// # use layercake::{Cache, Moka, Redis, compose::Compose, fleet::Fleet};
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let redis = Redis::builder().build()?;
+    /// let fleet = Fleet::builder().start(&redis)?;
+    /// let rates: Cache<f64, Compose<Moka, Redis>> =
+    ///     Cache::builder(Compose::new(Moka::default(), redis))
+    ///         .fleet(fleet)
+    ///         .fleet_updates(1024)
+    ///         .build()?;
+    /// # drop(rates); Ok(()) }
+    /// ```
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn fleet_updates(mut self, max_bytes: usize) -> Self
+    where
+        crate::codec::Postcard: crate::codec::Format<V>,
+    {
+        self.updates = Some(crate::fleet::Updates::postcard(max_bytes));
         self
     }
 
@@ -695,7 +730,13 @@ impl<V, B, W> CacheBuilder<V, B, W> {
             .map(|c| Arc::new(HotKeys::new(c)));
         Ok(Cache {
             engine: {
-                let engine = Arc::new(Engine::new(self.backend, self.policy));
+                #[allow(unused_mut)]
+                let mut engine = Engine::new(self.backend, self.policy);
+                #[cfg(feature = "redis")]
+                {
+                    engine.updates = self.updates;
+                }
+                let engine = Arc::new(engine);
                 engine.join_fleet()?;
                 engine
             },

@@ -198,6 +198,8 @@ where
             name: "layercake".to_owned(),
             namespace: "layercake".to_owned(),
             authority: true,
+            #[cfg(feature = "redis")]
+            updates: None,
         }
     }
 }
@@ -548,6 +550,8 @@ pub struct CacheLayerBuilder<B, K = PathAndQuery> {
     name: String,
     namespace: String,
     authority: bool,
+    #[cfg(feature = "redis")]
+    updates: Option<crate::fleet::Updates<CachedResponse>>,
 }
 
 impl<B, K> CacheLayerBuilder<B, K>
@@ -577,6 +581,8 @@ where
             name: self.name,
             namespace: self.namespace,
             authority: self.authority,
+            #[cfg(feature = "redis")]
+            updates: self.updates,
         }
     }
 
@@ -822,6 +828,17 @@ where
         self
     }
 
+    /// In a [fleet](crate::fleet), announces each response this layer stores with the
+    /// response itself when its encoding takes at most `max_bytes`: the other instances that
+    /// hold it replace their memory copy instead of dropping it. For small, hot responses.
+    /// Default: off.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn fleet_updates(mut self, max_bytes: usize) -> Self {
+        self.updates = Some(crate::fleet::Updates::postcard(max_bytes));
+        self
+    }
+
     /// The cache's name in `Cache-Status`. Default: `layercake`.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
@@ -853,7 +870,13 @@ where
             .map(|c| Arc::new(HotKeys::new(c)));
         let shared = Shared {
             engine: {
-                let engine = Arc::new(Engine::new(self.backend, self.policy));
+                #[allow(unused_mut)]
+                let mut engine = Engine::new(self.backend, self.policy);
+                #[cfg(feature = "redis")]
+                {
+                    engine.updates = self.updates;
+                }
+                let engine = Arc::new(engine);
                 engine.join_fleet()?;
                 engine
             },
