@@ -304,6 +304,33 @@ mod http_layer {
         assert_eq!(body, "v5");
     }
 
+    /// A response that arrives already aged (`Age`, from a cache upstream) is stored as usual
+    /// right after an invalidation: what keeps old entries out is the fence, not the age.
+    #[tokio::test(start_paused = true)]
+    async fn an_aged_response_is_stored_right_after_an_invalidation() {
+        let origin = Origin::new(|_, n| async move {
+            let mut response = text(StatusCode::OK, format!("v{n}"));
+            let headers = response.headers_mut();
+            headers.insert("age", HeaderValue::from_static("30"));
+            headers.insert("cache-control", HeaderValue::from_static("max-age=300"));
+            headers.insert("surrogate-key", HeaderValue::from_static("page"));
+            Ok(response)
+        });
+        let layer = CacheLayer::builder(Moka::default()).build().unwrap();
+        let svc = layer.layer(origin.clone());
+        fetch(&svc, get("/aged")).await;
+        assert_eq!(layer.invalidate_tag("page").await.unwrap().entries, Some(1));
+        let (parts, body) = fetch(&svc, get("/aged")).await;
+        assert_eq!(body, "v2");
+        assert!(
+            cache_status(&parts).ends_with("stored"),
+            "{}",
+            cache_status(&parts)
+        );
+        let (parts, _) = fetch(&svc, get("/aged")).await;
+        assert!(is_hit(&parts), "{}", cache_status(&parts));
+    }
+
     /// A response fetched while its tag is invalidated is passed to its client but not stored.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_response_fetched_across_an_invalidation_of_its_tag_is_not_stored() {

@@ -88,6 +88,19 @@ pub trait Backend<V>: Tier {
         entry: Arc<Entry<V>>,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
 
+    /// Stores `entry`, read from a lower tier of a composition, under `key` (a refill: see
+    /// `layercake::compose`). Unlike [`set`](Backend::set), a memory tier refuses it when a
+    /// change heard since (see [`forget`](Backend::forget)) covers the key and the entry was
+    /// stored before that change: the lower tier was read just before the change reached it.
+    /// The default is [`set`](Backend::set).
+    fn refill(
+        &self,
+        key: &Key,
+        entry: Arc<Entry<V>>,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        self.set(key, entry)
+    }
+
     /// Removes the entry under `key`, if any.
     fn remove(&self, key: &Key) -> impl Future<Output = Result<(), BackendError>> + Send;
 
@@ -168,9 +181,10 @@ pub trait Backend<V>: Tier {
     /// Shared tiers (Redis) hold the change already and do nothing; a `Compose` passes it to
     /// both tiers. The default does nothing.
     ///
-    /// A memory tier also remembers the change for a few seconds and refuses a write of an
-    /// entry stored before it: a refill from the shared tier, read just before the change
-    /// reached it, would otherwise bring back what the change took out.
+    /// A memory tier also remembers the change for a few seconds and refuses a
+    /// [refill](Backend::refill) of an entry stored before it: a refill from the shared tier,
+    /// read just before the change reached it, would otherwise bring back what the change took
+    /// out.
     ///
     /// ```
     /// use std::{sync::Arc, time::Duration};

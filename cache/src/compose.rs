@@ -428,7 +428,7 @@ impl RefillPolicy for Always {
         L1: Backend<V>,
     {
         // The entry keeps its own times: L1 keeps it for what remains of them.
-        if let Err(error) = l1.set(key, Arc::clone(entry)).await {
+        if let Err(error) = l1.refill(key, Arc::clone(entry)).await {
             tracing::warn!(%key, %error, "refill of the first tier failed");
         }
     }
@@ -512,6 +512,15 @@ where
 
     fn peek(&self, key: &Key) -> Option<Lookup<V>> {
         R::peek(&self.l1, &self.l2, key)
+    }
+
+    async fn refill(&self, key: &Key, entry: Arc<Entry<V>>) -> Result<(), BackendError> {
+        let (a, b) = join(
+            self.l1.refill(key, Arc::clone(&entry)),
+            self.l2.refill(key, entry),
+        )
+        .await;
+        a.and(b)
     }
 
     fn forget(&self, what: Forget<'_>) {

@@ -6,7 +6,7 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use layercake_backends::{
-    Backend, BackendError, Entry, Freshness, Key, Lookup, Selection, Timestamp,
+    Backend, BackendError, Entry, Forget, Freshness, Key, Lookup, Selection, Timestamp,
 };
 
 use crate::{
@@ -522,6 +522,9 @@ where
         self.fence.record(Scope::Key(key.clone())).await;
         let at = Timestamp::now();
         let removed = self.backend.remove_counted(key).await;
+        // A refill read from a lower tier before the removal must not bring the entry back
+        // into memory (see `Backend::forget`).
+        self.backend.forget(Forget::Key(key, at));
         self.void_lease(key).await;
         self.announce(Announce::Invalidated(key, at)).await;
         self.counted_removal(removed, &key)
@@ -619,9 +622,7 @@ where
                         return;
                     };
                     match &*news {
-                        Heard::Flush => engine
-                            .backend
-                            .forget(layercake_backends::Forget::Everything),
+                        Heard::Flush => engine.backend.forget(Forget::Everything),
                         Heard::Change(change) => {
                             if let Some(scope) = change.scope() {
                                 engine.fence.record(scope).await;
@@ -714,10 +715,18 @@ where
     ) -> Result<Invalidated, BackendError> {
         self.fence.record(Scope::of(selection)).await;
         let now = Timestamp::now();
-        let done = match purge {
-            Purge::Remove => self.backend.remove_selected(selection).await,
-            Purge::MarkStale => self.backend.mark_stale_selected(selection, now).await,
+        let (done, forget) = match purge {
+            Purge::Remove => (
+                self.backend.remove_selected(selection).await,
+                Forget::Selected(selection, now),
+            ),
+            Purge::MarkStale => (
+                self.backend.mark_stale_selected(selection, now).await,
+                Forget::MarkedStale(selection, now),
+            ),
         };
+        // As for a key: no refill racing the purge brings an old entry back into memory.
+        self.backend.forget(forget);
         self.announce(Announce::Selected(selection, purge, now))
             .await;
         self.counted_removal(done, &selection)
