@@ -2,9 +2,9 @@
 //!
 //! ```text
 //! redis-server --port 6379 &                                  # or REDIS_URL=…
-//! PORT=3001 cargo run --example fleet &
-//! PORT=3002 cargo run --example fleet &
-//! PORT=3003 cargo run --example fleet &
+//! PORT=3001 cargo run -p layercake-examples --example fleet &
+//! PORT=3002 cargo run -p layercake-examples --example fleet &
+//! PORT=3003 cargo run -p layercake-examples --example fleet &
 //! curl -X PUT --data 'blue' http://127.0.0.1:3001/items/1     # 204
 //! curl http://127.0.0.1:3002/items/1                          # blue (computed, ~100 ms)
 //! curl http://127.0.0.1:3003/items/1                          # blue (from Redis, at once)

@@ -1,8 +1,8 @@
 //! Invalidation you can try with curl: by tag from code, and by tag or pattern over HTTP.
 //!
 //! ```text
-//! cargo run --example invalidation                       # Moka, on 127.0.0.1:3000 (PORT to change)
-//! REDIS_URL=redis://127.0.0.1:6379 cargo run --example invalidation   # Moka over Redis
+//! cargo run -p layercake-examples --example invalidation                       # Moka, on 127.0.0.1:3000 (PORT to change)
+//! REDIS_URL=redis://127.0.0.1:6379 cargo run -p layercake-examples --example invalidation   # Moka over Redis
 //! curl -i http://127.0.0.1:3000/items/1                  # 1:1, fetched and stored (Cache-Status)
 //! curl -i http://127.0.0.1:3000/items/1                  # 1:1, a hit
 //! curl -i -X POST http://127.0.0.1:3000/items/1/rename   # 204: version 2, tag item:1 invalidated

@@ -1,7 +1,7 @@
 //! `#[cached_handler]` on an axum handler and on a plain async function.
 //!
 //! ```text
-//! cargo run --example macro                   # 127.0.0.1:3000 (PORT to change)
+//! cargo run -p layercake-examples --example macro                   # 127.0.0.1:3000 (PORT to change)
 //! curl http://127.0.0.1:3000/users/7          # ~200 ms: computed
 //! curl http://127.0.0.1:3000/users/7          # at once: cached
 //! curl -X DELETE http://127.0.0.1:3000/users/7   # invalidates it

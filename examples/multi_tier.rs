@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! redis-server --port 6379 &                       # or any Redis; REDIS_URL to point elsewhere
-//! cargo run --example multi_tier                   # 127.0.0.1:3000 (PORT to change)
-//! PORT=3001 cargo run --example multi_tier         # a second instance, same Redis
+//! cargo run -p layercake-examples --example multi_tier                   # 127.0.0.1:3000 (PORT to change)
+//! PORT=3001 cargo run -p layercake-examples --example multi_tier         # a second instance, same Redis
 //! curl -i http://127.0.0.1:3000/    # ~200 ms, computed and stored in both tiers
 //! curl -i http://127.0.0.1:3001/    # at once: the other instance's response, from Redis
 //! curl -i http://127.0.0.1:3001/    # at once: now from this instance's Moka

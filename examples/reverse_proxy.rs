@@ -2,7 +2,7 @@
 //! client that forwards every request to one origin.
 //!
 //! ```text
-//! UPSTREAM=http://127.0.0.1:8000 PORT=8080 cargo run --example reverse_proxy
+//! UPSTREAM=http://127.0.0.1:8000 PORT=8080 cargo run -p layercake-examples --example reverse_proxy
 //! curl -i http://127.0.0.1:8080/some/page      # Cache-Status: layercake; fwd=uri-miss; …
 //! curl -i http://127.0.0.1:8080/some/page      # Cache-Status: layercake; hit; ttl=…
 //! ```

@@ -2,7 +2,7 @@
 //! while one background refresh fetches a new one.
 //!
 //! ```text
-//! cargo run --example stale_while_revalidate     # 127.0.0.1:3000 (PORT to change)
+//! cargo run -p layercake-examples --example stale_while_revalidate     # 127.0.0.1:3000 (PORT to change)
 //! curl -i http://127.0.0.1:3000/    # ~200 ms, fwd=uri-miss; stored
 //! sleep 2
 //! curl -i http://127.0.0.1:3000/    # at once, the old time, Cache-Status: …; hit; ttl=-2; fwd=stale

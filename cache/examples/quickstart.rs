@@ -27,11 +27,14 @@ async fn stats(State(cache): State<CacheLayer<Moka>>) -> String {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,layercake=debug".into()),
-        )
+    // What the cache does, request by request (`layercake` at debug, the rest at info).
+    use tracing_subscriber::{filter::Targets, layer::SubscriberExt, util::SubscriberInitExt};
+    let targets = Targets::new()
+        .with_default(tracing::Level::INFO)
+        .with_target("layercake", tracing::Level::DEBUG);
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer())
+        .with(targets)
         .init();
 
     let cache = CacheLayer::builder(Moka::default())
