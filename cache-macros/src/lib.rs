@@ -517,15 +517,22 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
     let key_parts = match &config.key {
         Some(expr) => quote_spanned!(expr.span()=> {
             #[allow(unused_imports)]
-            use ::layercake::__private::{ViaHash as _, ViaSerde as _};
-            (&&::layercake::__private::KeyArg(&(#expr))).push_key(&mut __key);
+            use ::layercake::__private::{ViaHash as _, ViaNothing as _, ViaSerde as _};
+            let __part = &(#expr);
+            ::layercake::cached_handler_key_part(
+                (&&&::layercake::__private::KeyArg(__part)).push_key(&mut __key),
+                __part,
+            );
         }),
         None => {
             let pushes = keyed.iter().map(|(n, ty)| {
                 quote_spanned!(ty.span()=> {
                     #[allow(unused_imports)]
-                    use ::layercake::__private::{ViaHash as _, ViaSerde as _};
-                    (&&::layercake::__private::KeyArg(#n)).push_key(&mut __key);
+                    use ::layercake::__private::{ViaHash as _, ViaNothing as _, ViaSerde as _};
+                    ::layercake::cached_handler_key_part::<#ty>(
+                        (&&&::layercake::__private::KeyArg(#n)).push_key(&mut __key),
+                        #n,
+                    );
                 })
             });
             quote!(#(#pushes)*)

@@ -12,37 +12,58 @@ pub use layercake_backends::{Key, KeyBuilder};
 use crate::{Backend, Cache};
 
 /// An argument on its way into the key: by its `Hash` when it has one, else by its serde form
-/// (feature `codec`). The macro calls `(&&KeyArg(&arg)).push_key(..)`: method resolution tries
-/// [`ViaHash`] (on `&KeyArg`) before [`ViaSerde`] (on `KeyArg`), at compile time.
+/// (feature `codec`), else not at all. The macro calls
+/// `key_part((&&&KeyArg(&arg)).push_key(..), &arg)`: method resolution tries [`ViaHash`] (on
+/// `&&KeyArg`), then [`ViaSerde`] (on `&KeyArg`), then [`ViaNothing`] (on `KeyArg`), at
+/// compile time; what the last one returns is refused by
+/// [`cached_handler_key_part`](crate::cached_handler_key_part) with a message that says what
+/// to do.
 pub struct KeyArg<'a, T: ?Sized>(pub &'a T);
+
+use crate::key_part::{NotHashable, Pushed};
 
 /// Pushes an argument by its `Hash`.
 pub trait ViaHash {
     /// Adds the argument to `key`.
-    fn push_key(&self, key: &mut KeyBuilder);
+    fn push_key(&self, key: &mut KeyBuilder) -> Pushed;
 }
 
-impl<T: Hash + ?Sized> ViaHash for &KeyArg<'_, T> {
-    fn push_key(&self, key: &mut KeyBuilder) {
+impl<T: Hash + ?Sized> ViaHash for &&KeyArg<'_, T> {
+    fn push_key(&self, key: &mut KeyBuilder) -> Pushed {
         self.0.hash(&mut PartHasher(key));
+        Pushed
     }
 }
 
 /// Pushes an argument by its serde form (postcard bytes: compact, deterministic).
 pub trait ViaSerde {
     /// Adds the argument to `key`.
-    fn push_key(&self, key: &mut KeyBuilder);
+    fn push_key(&self, key: &mut KeyBuilder) -> Pushed;
 }
 
 #[cfg(feature = "codec")]
-impl<T: serde::Serialize + ?Sized> ViaSerde for KeyArg<'_, T> {
-    fn push_key(&self, key: &mut KeyBuilder) {
+impl<T: serde::Serialize + ?Sized> ViaSerde for &KeyArg<'_, T> {
+    fn push_key(&self, key: &mut KeyBuilder) -> Pushed {
         match postcard::to_stdvec(self.0) {
             Ok(bytes) => key.push(bytes),
             // A value serde cannot write still gets a key of its own kind: no collision with
             // any written value, as a written value is never this marker.
             Err(_) => key.push(b"\xffunserializable"),
         };
+        Pushed
+    }
+}
+
+/// The last resort: an argument that is neither `Hash` nor `Serialize` pushes nothing and
+/// says so, for [`cached_handler_key_part`](crate::cached_handler_key_part) to refuse.
+pub trait ViaNothing<T: ?Sized> {
+    /// Pushes nothing.
+    fn push_key(&self, key: &mut KeyBuilder) -> NotHashable<T>;
+}
+
+impl<T: ?Sized> ViaNothing<T> for KeyArg<'_, T> {
+    fn push_key(&self, _key: &mut KeyBuilder) -> NotHashable<T> {
+        NotHashable(std::marker::PhantomData)
     }
 }
 
