@@ -285,3 +285,108 @@ async fn values_are_weighed_by_the_heap_they_own() {
     assert_eq!(Shape::Empty.get_heap_size(), 0);
     assert_eq!(Wrapper("hello".to_owned(), 1).get_heap_size(), 5);
 }
+
+mod keys {
+    use layercake::{Cache, CacheKey, Key, Moka};
+
+    #[derive(CacheKey)]
+    struct Page {
+        site: String,
+        number: u32,
+    }
+
+    #[derive(CacheKey)]
+    struct Pair(u8, u8);
+
+    #[derive(CacheKey)]
+    enum Lookup {
+        ById(u64),
+        ByName { name: String },
+        Everything,
+    }
+
+    #[derive(CacheKey)]
+    struct Scoped<T> {
+        tenant: u16,
+        inner: T,
+    }
+
+    fn cache() -> Cache<String, Moka> {
+        Cache::builder(Moka::default()).build().unwrap()
+    }
+
+    #[tokio::test]
+    async fn keys_of_any_type_store_and_read_back() {
+        let cache = cache();
+        cache.insert(42u64, "int".into()).await;
+        cache.insert(("users", 7i32), "tuple".into()).await;
+        cache.insert(b"raw".as_slice(), "bytes".into()).await;
+        cache.insert('x', "char".into()).await;
+        cache.insert(true, "bool".into()).await;
+        let page = Page {
+            site: "docs".into(),
+            number: 3,
+        };
+        cache.insert(&page, "page".into()).await;
+        cache.insert(Lookup::ById(9), "by id".into()).await;
+        for (key, want) in [
+            (cache.key(42u64), "int"),
+            (cache.key(("users", 7i32)), "tuple"),
+            (cache.key(b"raw".as_slice()), "bytes"),
+            (cache.key('x'), "char"),
+            (cache.key(true), "bool"),
+            (cache.key(&page), "page"),
+            (cache.key(Lookup::ById(9)), "by id"),
+        ] {
+            let found = <Moka as layercake::Backend<String>>::peek(cache.backend(), &key);
+            let found = found.unwrap().unwrap().unwrap();
+            assert_eq!(found.value(), want, "{key}");
+        }
+        // Integers read as their text: the same entry as the string.
+        assert_eq!(cache.get("42").await.as_deref(), Some("int"));
+    }
+
+    #[test]
+    fn keys_are_stable_and_never_collide() {
+        let cache = cache();
+        let prefix = ["layercake", "value/1"];
+        let parts =
+            |rest: &[&str]| Key::from_parts(prefix.iter().copied().chain(rest.iter().copied()));
+        // The same parts in every process and build.
+        assert_eq!(cache.key(("users", 42u64)), parts(&["users", "42"]));
+        let page = Page {
+            site: "docs".into(),
+            number: 3,
+        };
+        assert_eq!(cache.key(&page), parts(&["docs", "3"]));
+        assert_eq!(
+            cache.key(Lookup::ByName { name: "ada".into() }),
+            parts(&["ByName", "ada"])
+        );
+        assert_eq!(cache.key(Lookup::Everything), parts(&["Everything"]));
+        assert_eq!(
+            cache.key(Scoped {
+                tenant: 1,
+                inner: Pair(2, 3)
+            }),
+            parts(&["1", "2", "3"])
+        );
+        // Different inputs, different keys, even where their text joins the same.
+        let distinct = [
+            cache.key(("a", "b:c")),
+            cache.key(("a:b", "c")),
+            cache.key("a:b:c"),
+            cache.key(Pair(1, 23)),
+            cache.key(Pair(12, 3)),
+            cache.key(Lookup::ById(1)),
+            cache.key(1u64),
+            cache.key(-1i64),
+        ];
+        for (i, a) in distinct.iter().enumerate() {
+            for b in &distinct[i + 1..] {
+                assert_ne!(a, b);
+                assert_ne!(a.hash128(), b.hash128());
+            }
+        }
+    }
+}

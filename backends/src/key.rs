@@ -501,3 +501,145 @@ mod tests {
         );
     }
 }
+
+/// A value that keys cache entries: it writes itself into a [`KeyBuilder`] as one or more
+/// parts, the same way in every process and every build, so instances sharing a store agree.
+///
+/// Strings and byte strings are one part each, as they are; integers, `bool` and `char` are
+/// one part of their text (`42`, `true`), so `42` and `"42"` name the same entry, as they read
+/// the same in Redis; a tuple is its elements' parts in order, which keeps `("a", "b:c")` and
+/// `("a:b", "c")` apart; `uuid::Uuid` (feature `uuid`) is its hyphenated text. A type of your
+/// own implements it by writing its fields, or derives it with `#[derive(CacheKey)]`
+/// (`layercake`).
+///
+/// ```
+/// use layercake_backends::{CacheKey, Key, KeyBuilder};
+///
+/// fn key(k: impl CacheKey) -> Key {
+///     let mut builder = Key::builder();
+///     k.write_key(&mut builder);
+///     builder.build()
+/// }
+/// assert_eq!(key(("users", 42u64)), Key::from_parts(["users", "42"]));
+/// assert_eq!(key(42u64), key("42"));
+/// assert_ne!(key(("a", "b:c")), key(("a:b", "c")));
+///
+/// struct Page { site: String, number: u32 }
+/// impl CacheKey for Page {
+///     fn write_key(&self, key: &mut KeyBuilder) {
+///         self.site.write_key(key);
+///         self.number.write_key(key);
+///     }
+/// }
+/// let page = Page { site: "docs".into(), number: 3 };
+/// assert_eq!(key(&page), key(("docs", 3u32)));
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot key a cache entry",
+    label = "not a cache key",
+    note = "keys are strings, byte strings, integers, `bool`, `char`, tuples of keys, or a type of your own that implements `CacheKey` (or derives it: `#[derive(CacheKey)]`)"
+)]
+pub trait CacheKey {
+    /// Writes the key's parts into `key`.
+    fn write_key(&self, key: &mut KeyBuilder);
+}
+
+impl<T: CacheKey + ?Sized> CacheKey for &T {
+    fn write_key(&self, key: &mut KeyBuilder) {
+        (**self).write_key(key);
+    }
+}
+
+/// Keys written as they are: one part each.
+macro_rules! bytes_keys {
+    ($($ty:ty),*) => {$(
+        impl CacheKey for $ty {
+            fn write_key(&self, key: &mut KeyBuilder) {
+                key.push(AsRef::<[u8]>::as_ref(self));
+            }
+        }
+    )*};
+}
+bytes_keys!(str, String, [u8], Vec<u8>, Bytes);
+
+/// Shared and boxed strings: as the string.
+macro_rules! str_keys {
+    ($($ty:ty),*) => {$(
+        impl CacheKey for $ty {
+            fn write_key(&self, key: &mut KeyBuilder) {
+                key.push(self.as_bytes());
+            }
+        }
+    )*};
+}
+str_keys!(
+    std::sync::Arc<str>,
+    Box<str>,
+    std::rc::Rc<str>,
+    std::borrow::Cow<'_, str>
+);
+
+impl<const N: usize> CacheKey for [u8; N] {
+    fn write_key(&self, key: &mut KeyBuilder) {
+        key.push(self);
+    }
+}
+
+/// Keys written as their text: one part each, no allocation.
+macro_rules! integer_keys {
+    ($($ty:ty),*) => {$(
+        impl CacheKey for $ty {
+            fn write_key(&self, key: &mut KeyBuilder) {
+                key.push(itoa::Buffer::new().format(*self));
+            }
+        }
+    )*};
+}
+integer_keys!(
+    u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize
+);
+
+impl CacheKey for bool {
+    fn write_key(&self, key: &mut KeyBuilder) {
+        key.push(if *self { "true" } else { "false" });
+    }
+}
+
+impl CacheKey for char {
+    fn write_key(&self, key: &mut KeyBuilder) {
+        key.push(self.encode_utf8(&mut [0; 4]).as_bytes());
+    }
+}
+
+#[cfg(feature = "uuid")]
+#[cfg_attr(docsrs, doc(cfg(feature = "uuid")))]
+impl CacheKey for uuid::Uuid {
+    fn write_key(&self, key: &mut KeyBuilder) {
+        key.push(
+            self.hyphenated()
+                .encode_lower(&mut uuid::Uuid::encode_buffer())
+                .as_bytes(),
+        );
+    }
+}
+
+/// Tuples: their elements' parts, in order.
+macro_rules! tuple_keys {
+    ($(($($name:ident),+)),*) => {$(
+        impl<$($name: CacheKey),+> CacheKey for ($($name,)+) {
+            #[allow(non_snake_case)]
+            fn write_key(&self, key: &mut KeyBuilder) {
+                let ($($name,)+) = self;
+                $($name.write_key(key);)+
+            }
+        }
+    )*};
+}
+tuple_keys!(
+    (A),
+    (A, B),
+    (A, B, C),
+    (A, B, C, D),
+    (A, B, C, D, E),
+    (A, B, C, D, E, F)
+);

@@ -2,6 +2,7 @@
 //! `#[derive(GetSize)]` for the weight of cached values. Use them through `layercake`; the
 //! generated code refers only to `::layercake::…` paths.
 
+mod cache_key;
 mod get_size;
 
 use proc_macro::TokenStream;
@@ -17,6 +18,16 @@ use syn::{
 #[proc_macro_derive(GetSize, attributes(get_size))]
 pub fn derive_get_size(item: TokenStream) -> TokenStream {
     match syn::parse(item).and_then(get_size::expand) {
+        Ok(tokens) => tokens.into(),
+        Err(error) => error.to_compile_error().into(),
+    }
+}
+
+/// Derives `layercake::CacheKey`: a type keys cache entries by its fields, in order (an enum
+/// by its variant's name, then its fields). See `layercake::CacheKey`.
+#[proc_macro_derive(CacheKey)]
+pub fn derive_cache_key(item: TokenStream) -> TokenStream {
+    match syn::parse(item).and_then(cache_key::expand) {
         Ok(tokens) => tokens.into(),
         Err(error) => error.to_compile_error().into(),
     }

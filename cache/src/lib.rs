@@ -59,10 +59,27 @@ pub use layercake_backends::codec;
 #[cfg(feature = "redis")]
 pub use layercake_backends::redis::{self, Redis};
 pub use layercake_backends::{
-    Backend, BackendError, BackendErrorKind, Entry, Forget, Freshness, Key, KeyBuilder, Selection,
-    Tier, Timestamp,
+    Backend, BackendError, BackendErrorKind, CacheKey, Entry, Forget, Freshness, Key, KeyBuilder,
+    Selection, Tier, Timestamp,
 };
 
+/// Derives [`CacheKey`](trait@CacheKey): the type keys cache entries by its fields, in order (an
+/// enum by its variant's name, then its fields).
+///
+/// ```
+/// use layercake::{Cache, CacheKey, Moka};
+///
+/// #[derive(CacheKey)]
+/// struct Report { team: String, year: u16 }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let reports: Cache<String, Moka> = Cache::builder(Moka::default()).build().unwrap();
+/// let key = Report { team: "core".into(), year: 2026 };
+/// reports.insert(&key, "…".to_owned()).await;
+/// assert_eq!(reports.key(&key), reports.key(("core", 2026u16)));
+/// # }
+/// ```
+pub use layercake_macros::CacheKey;
 /// Caches an async function: its result is computed once per distinct arguments and shared,
 /// with single-flight, on the same engine as [`Cache::get_or_compute`].
 ///
@@ -218,7 +235,7 @@ pub mod prelude {
     // The key extractors (`Path`, `PathAndQuery`, `Headers`) stay out: `Path` would be
     // ambiguous next to `use axum::extract::*`. Name them as `layercake::layer::Path`.
     pub use crate::{
-        Backend, Cache, CacheLayer, CacheStats, GetSize, Invalidated, Key, StalePolicy,
+        Backend, Cache, CacheKey, CacheLayer, CacheStats, GetSize, Invalidated, Key, StalePolicy,
         compose::{Always, Compose, Never, OptimisticParallel, Parallel, Race, Sequential},
         layer::{CacheControl, CacheMode, KeyExtractor},
     };

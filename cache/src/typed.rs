@@ -2,7 +2,7 @@
 
 use std::{convert::Infallible, fmt, future::Future, marker::PhantomData, pin::Pin, sync::Arc};
 
-use layercake_backends::{Backend, Entry, Key, Selection, Timestamp, key::glob_escape};
+use layercake_backends::{Backend, CacheKey, Entry, Key, Selection, Timestamp, key::glob_escape};
 
 use crate::{
     BuildError, CacheStats,
@@ -159,9 +159,9 @@ where
     /// let cache: Cache<u8, Moka> = Cache::builder(Moka::default()).build().unwrap();
     /// assert_eq!(cache.key("user:1").to_string(), "layercake:value/1:user:1");
     /// ```
-    pub fn key(&self, key: impl AsRef<[u8]>) -> Key {
+    pub fn key(&self, key: impl CacheKey) -> Key {
         let mut builder = self.prefix.to_builder();
-        builder.push(key);
+        key.write_key(&mut builder);
         builder.build()
     }
 
@@ -172,7 +172,7 @@ where
     /// after this call has returned, so it owns what it uses (`move`, and clone an `Arc` in);
     /// with [auto-refresh](CacheBuilder::auto_refresh) a copy of it is kept to refresh a hot
     /// key, hence `Clone`.
-    pub async fn get_or_compute<F, Fut>(&self, key: impl AsRef<[u8]>, compute: F) -> V
+    pub async fn get_or_compute<F, Fut>(&self, key: impl CacheKey, compute: F) -> V
     where
         F: FnOnce() -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = V> + Send + 'static,
@@ -209,7 +209,7 @@ where
     /// ```
     pub async fn try_get_or_compute<F, Fut, E>(
         &self,
-        key: impl AsRef<[u8]>,
+        key: impl CacheKey,
         compute: F,
     ) -> Result<V, E>
     where
@@ -360,7 +360,7 @@ where
     }
 
     /// The value under `key`, if the cache holds a servable one; never computes.
-    pub async fn get(&self, key: impl AsRef<[u8]>) -> Option<V> {
+    pub async fn get(&self, key: impl CacheKey) -> Option<V> {
         let key = self.key(key);
         let found = self.engine.lookup(&key).await;
         match self.engine.plan(found, Timestamp::now()) {
@@ -370,7 +370,7 @@ where
     }
 
     /// Stores `value` under `key` with the cache's ttl and stale window.
-    pub async fn insert(&self, key: impl AsRef<[u8]>, value: V) {
+    pub async fn insert(&self, key: impl CacheKey, value: V) {
         let key = self.key(key);
         let since = self.engine.fence.epoch();
         self.engine
@@ -393,7 +393,7 @@ where
     /// ```
     pub async fn invalidate(
         &self,
-        key: impl AsRef<[u8]>,
+        key: impl CacheKey,
     ) -> Result<crate::Invalidated, layercake_backends::BackendError> {
         self.invalidate_key(&self.key(key)).await
     }
@@ -420,7 +420,7 @@ where
     /// ```
     pub async fn soft_invalidate(
         &self,
-        key: impl AsRef<[u8]>,
+        key: impl CacheKey,
     ) -> Result<crate::Invalidated, layercake_backends::BackendError> {
         self.soft_invalidate_key(&self.key(key)).await
     }
