@@ -31,10 +31,7 @@ fn bind(fields: &Fields) -> (Vec<Tokens>, Tokens) {
 
 pub(crate) fn expand(input: DeriveInput) -> syn::Result<Tokens> {
     let name = &input.ident;
-    let mut generics = input.generics.clone();
-    for param in generics.type_params_mut() {
-        param.bounds.push(syn::parse_quote!(::layercake::CacheKey));
-    }
+    let generics = crate::bounded(&input.generics, syn::parse_quote!(::layercake::CacheKey));
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     let body = match &input.data {
         Data::Struct(data) => {

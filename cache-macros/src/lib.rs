@@ -33,6 +33,15 @@ pub fn derive_cache_key(item: TokenStream) -> TokenStream {
     }
 }
 
+/// `generics` with `bound` on every type parameter: what a derived impl asks of them.
+fn bounded(generics: &syn::Generics, bound: syn::TypeParamBound) -> syn::Generics {
+    let mut generics = generics.clone();
+    for param in generics.type_params_mut() {
+        param.bounds.push(bound.clone());
+    }
+    generics
+}
+
 /// Caches an async function: see `layercake::cached_handler`.
 #[proc_macro_attribute]
 pub fn cached_handler(attr: TokenStream, item: TokenStream) -> TokenStream {
