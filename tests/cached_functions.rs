@@ -371,3 +371,34 @@ async fn the_generated_clear_removes_every_result_of_the_function() {
         "another function's results stay"
     );
 }
+
+static SHORT_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[cached_handler(preset = short)]
+async fn short_lived(n: u32) -> u32 {
+    SHORT_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    n
+}
+
+/// `preset = short`: fresh for 5 minutes, then served stale for 1 more while it is refreshed in
+/// the background, then computed again in the foreground.
+#[tokio::test(start_paused = true)]
+async fn a_preset_sets_the_ttl_the_stale_window_and_background_refresh() {
+    use std::sync::atomic::Ordering::SeqCst;
+    assert_eq!(short_lived(1).await, 1);
+    tokio::time::advance(Duration::from_secs(4 * 60)).await;
+    short_lived(1).await;
+    assert_eq!(SHORT_CALLS.load(SeqCst), 1, "fresh for 5 minutes");
+    tokio::time::advance(Duration::from_secs(90)).await;
+    short_lived(1).await;
+    for _ in 0..16 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        SHORT_CALLS.load(SeqCst),
+        2,
+        "served stale, refreshed in the background"
+    );
+    let stats = short_lived::cache().stats();
+    assert_eq!(stats.stale_hits, 1, "{stats:?}");
+}

@@ -390,3 +390,22 @@ mod keys {
         }
     }
 }
+
+#[tokio::test]
+async fn stats_serialize_for_dashboards_and_uuid_keys_work() {
+    let cache: Cache<u32, Moka> = Cache::builder(Moka::default())
+        .preset(layercake::Preset::RealTime)
+        .build()
+        .unwrap();
+    let id = uuid::Uuid::new_v4();
+    cache.get_or_compute(id, || async { 7 }).await;
+    assert_eq!(
+        cache.get(id.to_string()).await,
+        Some(7),
+        "a UUID keys by its text"
+    );
+    let json = serde_json::to_value(cache.stats()).unwrap();
+    assert_eq!(json["misses"], 1);
+    assert_eq!(json["stores"], 1);
+    assert_eq!(json["hits"], 1);
+}

@@ -273,7 +273,7 @@ impl fmt::Debug for Existing {
 }
 
 /// Counters of a [`Redis`] store.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct RedisStats {
     /// Calls that failed (connection, protocol or server errors).

@@ -83,10 +83,11 @@ struct Config {
     cache_err: bool,
     cache_none: bool,
     stale_policy: Option<Tokens>,
+    preset: Option<Tokens>,
     tags: Vec<LitStr>,
 }
 
-const KNOWN: &str = "ttl, stale, negative_ttl, lock_timeout, upstream_timeout, tags, key, skip, backend, concurrency, namespace, version, cache_err, cache_none, stale_policy";
+const KNOWN: &str = "ttl, stale, preset, negative_ttl, lock_timeout, upstream_timeout, tags, key, skip, backend, concurrency, namespace, version, cache_err, cache_none, stale_policy";
 
 fn error(span: impl Spanned, message: impl std::fmt::Display) -> syn::Error {
     syn::Error::new(span.span(), message)
@@ -316,6 +317,22 @@ fn parse_config(attr: Tokens, args: &[Ident]) -> syn::Result<Config> {
                 };
                 config.stale_policy = Some(policy);
             }
+            "preset" => {
+                let value = value()?;
+                let preset = match value {
+                    Expr::Path(path) if path.path.is_ident("real_time") => quote!(RealTime),
+                    Expr::Path(path) if path.path.is_ident("short") => quote!(Short),
+                    Expr::Path(path) if path.path.is_ident("medium") => quote!(Medium),
+                    Expr::Path(path) if path.path.is_ident("long") => quote!(Long),
+                    other => {
+                        return Err(error(
+                            other,
+                            "`preset` is `real_time` (10 s), `short` (5 min + 1 min stale), `medium` (1 h + 10 min) or `long` (3 h + 1 h); see `layercake::Preset`",
+                        ));
+                    }
+                };
+                config.preset = Some(preset);
+            }
             _ => {
                 return Err(error(
                     &name_ident,
@@ -325,10 +342,10 @@ fn parse_config(attr: Tokens, args: &[Ident]) -> syn::Result<Config> {
         }
     }
     if let Some((_, span)) = config.stale {
-        if config.ttl.is_none() {
+        if config.ttl.is_none() && config.preset.is_none() {
             return Err(syn::Error::new(
                 span,
-                "`stale` needs a `ttl`: an entry is stale only after its ttl",
+                "`stale` needs a `ttl` (or a `preset`): an entry is stale only after its ttl",
             ));
         }
     }
@@ -508,6 +525,10 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
         let tags = &config.tags;
         quote!(.tags([#(#tags),*]))
     });
+    let preset = config
+        .preset
+        .as_ref()
+        .map(|p| quote!(.preset(::layercake::Preset::#p)));
     let stale_policy = config
         .stale_policy
         .as_ref()
@@ -641,7 +662,7 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
                 ::layercake::__private::cache(&SLOT, || {
                     ::layercake::Cache::builder(#backend)
                         #weigher
-                        #ttl #stale #stale_policy #concurrency #lock_timeout #upstream_timeout
+                        #preset #ttl #stale #stale_policy #concurrency #lock_timeout #upstream_timeout
                         #namespace #lifetime #tags
                         .build()
                         .expect("the configuration was checked by #[cached_handler]")

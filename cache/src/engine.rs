@@ -56,6 +56,67 @@ pub enum StalePolicy {
     OffloadRevalidate,
 }
 
+/// Named lifetimes for common kinds of data: a ttl, and a stale window served while the entry
+/// is refreshed in the background (stale-while-revalidate), so that a key in steady use never
+/// makes a caller wait for its refresh. The stale window is a fraction of the ttl: long enough
+/// to cover a slow refresh, short enough that nobody is served data much older than its ttl.
+///
+/// | preset | ttl | stale (served while refreshed) | for |
+/// |---|---|---|---|
+/// | `RealTime` | 10 s | none | prices, stock, anything a user acts on at once |
+/// | `Short` | 5 min | 1 min | feeds, search results, dashboards |
+/// | `Medium` | 1 h | 10 min | profiles, product pages |
+/// | `Long` | 3 h | 1 h | catalogues, configuration, reference data |
+///
+/// A preset sets the ttl, the stale window and the stale policy; a `ttl`, `stale` or
+/// `stale_policy` given after it overrides that part.
+///
+/// ```
+/// use std::time::Duration;
+/// use layercake::{Cache, Moka, Preset};
+///
+/// let profiles: Cache<String, Moka> = Cache::builder(Moka::default())
+///     .preset(Preset::Medium)
+///     .build()
+///     .unwrap();
+/// assert_eq!(Preset::Medium.ttl(), Duration::from_secs(3600));
+/// # drop(profiles);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Preset {
+    /// 10 s, nothing stale.
+    RealTime,
+    /// 5 min, then 1 min served while refreshed.
+    Short,
+    /// 1 h, then 10 min served while refreshed.
+    Medium,
+    /// 3 h, then 1 h served while refreshed.
+    Long,
+}
+
+impl Preset {
+    /// The preset's time to live.
+    pub const fn ttl(self) -> Duration {
+        Duration::from_secs(match self {
+            Preset::RealTime => 10,
+            Preset::Short => 5 * 60,
+            Preset::Medium => 3600,
+            Preset::Long => 3 * 3600,
+        })
+    }
+
+    /// The preset's stale window: served while the entry is refreshed in the background.
+    pub const fn stale(self) -> Duration {
+        Duration::from_secs(match self {
+            Preset::RealTime => 0,
+            Preset::Short => 60,
+            Preset::Medium => 10 * 60,
+            Preset::Long => 3600,
+        })
+    }
+}
+
 /// How long a caller waits, in all, for other callers' upstream call before going upstream
 /// itself: 5 s.
 ///
@@ -151,6 +212,20 @@ macro_rules! policy_setters {
         #[doc = concat!("How many ", $who, "s for one missing key go upstream at once (dogpile width); the others wait, and the first result is shared with all and stored once. Default: 1.")]
         pub fn concurrency(mut self, width: usize) -> Self {
             self.policy.concurrency = width;
+            self
+        }
+
+        /// Sets the ttl, the stale window and the stale policy from a [`Preset`](crate::Preset)
+        /// (a stale window is served while refreshed in the background); settings given after
+        /// it override those parts.
+        pub fn preset(mut self, preset: crate::Preset) -> Self {
+            self.policy.ttl = preset.ttl();
+            self.policy.stale = preset.stale();
+            self.policy.stale_policy = if preset.stale().is_zero() {
+                crate::StalePolicy::default()
+            } else {
+                crate::StalePolicy::OffloadRevalidate
+            };
             self
         }
 

@@ -115,7 +115,7 @@ struct Counters {
 }
 
 /// What a [`Fleet`] has done; see [`Fleet::stats`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct FleetStats {
     /// Changes this instance announced.

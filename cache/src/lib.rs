@@ -211,7 +211,7 @@ pub mod key_part {
 }
 
 pub use crate::{
-    engine::{DEFAULT_LOCK_TIMEOUT, StalePolicy},
+    engine::{DEFAULT_LOCK_TIMEOUT, Preset, StalePolicy},
     error::BuildError,
     invalidate::{InvalidateError, Invalidated},
     layer::{CacheLayer, CacheLayerBuilder},
@@ -235,7 +235,8 @@ pub mod prelude {
     // The key extractors (`Path`, `PathAndQuery`, `Headers`) stay out: `Path` would be
     // ambiguous next to `use axum::extract::*`. Name them as `layercake::layer::Path`.
     pub use crate::{
-        Backend, Cache, CacheKey, CacheLayer, CacheStats, GetSize, Invalidated, Key, StalePolicy,
+        Backend, Cache, CacheKey, CacheLayer, CacheStats, GetSize, Invalidated, Key, Preset,
+        StalePolicy,
         compose::{Always, Compose, Never, OptimisticParallel, Parallel, Race, Sequential},
         layer::{CacheControl, CacheMode, KeyExtractor},
     };

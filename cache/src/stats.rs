@@ -21,6 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 /// # }
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 #[non_exhaustive]
 pub struct CacheStats {
     /// Requests answered from a fresh entry.
