@@ -304,6 +304,16 @@ impl Redis<Postcard> {
     /// A builder with the defaults: URL resolved as the [module docs](self) say, prefix
     /// `layercake:`, postcard without compression, 100 ms timeout, breaker opening after 5
     /// failures in a row for 1 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::redis::Redis;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Redis::builder().build()?; // connects on first use
+    /// # drop(store);
+    /// # Ok(()) }
+    /// ```
     pub fn builder() -> RedisBuilder<Postcard> {
         RedisBuilder {
             url: None,
@@ -322,6 +332,16 @@ impl Redis<Postcard> {
 
 impl<F> RedisBuilder<F> {
     /// Connects to `url` (`redis://[user][:password@]host[:port][/db]`, or `rediss://`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::redis::Redis;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Redis::builder().url("redis://:secret@127.0.0.1:6379/2").build()?;
+    /// # drop(store);
+    /// # Ok(()) }
+    /// ```
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.url = Some(url.into());
         self
@@ -329,6 +349,17 @@ impl<F> RedisBuilder<F> {
 
     /// Uses a Redis Cluster reached through `nodes` (some or all of its nodes' URLs) instead of a
     /// single Redis; build it with [`connect`](Self::connect). Feature `redis-cluster`.
+    ///
+    /// ```no_run
+    /// use layercake_backends::redis::Redis;
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Redis::builder()
+    ///     .cluster(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])
+    ///     .connect()
+    ///     .await?;
+    /// # drop(store); Ok(()) }
+    /// ```
     #[cfg(feature = "redis-cluster")]
     pub fn cluster<I>(mut self, nodes: I) -> Self
     where
@@ -348,12 +379,33 @@ impl<F> RedisBuilder<F> {
     }
 
     /// Prefixes every key, so that several applications share one Redis. Default: `layercake:`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::redis::Redis;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Redis::builder().prefix("shop:").build()?;
+    /// assert_eq!(store.prefix(), "shop:");
+    /// # Ok(()) }
+    /// ```
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
     }
 
     /// Stores values in `format`. Default: [`Postcard`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::redis::Redis;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use layercake_backends::codec::Json;
+    /// let readable = Redis::builder().format(Json).build()?; // feature `json`
+    /// # drop(readable);
+    /// # Ok(()) }
+    /// ```
     pub fn format<G>(self, format: G) -> RedisBuilder<G> {
         RedisBuilder {
             url: self.url,
@@ -370,6 +422,17 @@ impl<F> RedisBuilder<F> {
     }
 
     /// Compresses payloads of at least `min_size` bytes. Default: none.
+    ///
+    /// ```
+    /// # #[cfg(feature = "zstd")] {
+    /// use layercake_backends::{codec::Compression, redis::Redis};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = Redis::builder().compression(Compression::Zstd { level: 3 }, 1024).build().unwrap();
+    /// # drop(store);
+    /// # });
+    /// # }
+    /// ```
     pub fn compression(mut self, compression: Compression, min_size: usize) -> Self {
         self.codec = self
             .codec
@@ -381,12 +444,32 @@ impl<F> RedisBuilder<F> {
     /// The largest payload a read accepts, decompressed (see [`Codec::max_payload_size`]): a
     /// larger one reads as a counted miss, and reading never allocates more than this for it.
     /// Default: 256 MiB.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::redis::Redis;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Redis::builder().max_payload_size(8 << 20).build()?;
+    /// # drop(store);
+    /// # Ok(()) }
+    /// ```
     pub fn max_payload_size(mut self, bytes: usize) -> Self {
         self.codec = self.codec.max_payload_size(bytes);
         self
     }
 
     /// Every Redis call gives up after this long (read as a miss). Default: 100 ms.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::redis::Redis;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Redis::builder().timeout(Duration::from_millis(25)).build()?;
+    /// # drop(store);
+    /// # Ok(()) }
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -397,6 +480,18 @@ impl<F> RedisBuilder<F> {
     /// each, so a Redis that refuses writes (out of memory, a read-only replica) still serves
     /// reads. A probe whose caller goes away before it is answered lets the next call probe.
     /// Default: 5, 1 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::redis::Redis;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Redis::builder()
+    ///     .circuit_breaker(3, Duration::from_millis(500))
+    ///     .build()?;
+    /// # drop(store);
+    /// # Ok(()) }
+    /// ```
     pub fn circuit_breaker(mut self, failures: u32, cool_down: Duration) -> Self {
         self.failure_threshold = failures.max(1);
         self.cool_down = cool_down;
@@ -436,6 +531,16 @@ impl<F> RedisBuilder<F> {
 
     /// Uses a `ConnectionManager` the application already has (shared with its own commands);
     /// its configuration (timeouts, retries) is the application's.
+    ///
+    /// ```no_run
+    /// use layercake_backends::redis::Redis;
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = redis::Client::open("redis://127.0.0.1:6379")?;
+    /// let manager = redis::aio::ConnectionManager::new(client).await?;
+    /// let store = Redis::builder().connection_manager(manager.clone()).build()?;
+    /// # drop(store); Ok(()) }
+    /// ```
     pub fn connection_manager(mut self, connection: ConnectionManager) -> Self {
         self.existing = Some(Existing::Manager(connection));
         self
@@ -454,6 +559,13 @@ impl<F> RedisBuilder<F> {
 
     /// The URL the store will connect to: the builder's, else `REDIS_URL`, else (with
     /// [`dot_env`](Self::dot_env)) a `REDIS_URL` line in `.env`, else `redis://127.0.0.1:6379`.
+    ///
+    /// ```
+    /// use layercake_backends::redis::Redis;
+    ///
+    /// let builder = Redis::builder().url("redis://cache.internal:6379");
+    /// assert_eq!(builder.resolved_url(), "redis://cache.internal:6379");
+    /// ```
     pub fn resolved_url(&self) -> String {
         resolve_url(
             self.url.as_deref(),

@@ -40,6 +40,23 @@ use layercake_backends::{
 };
 
 /// Two storage tiers as one [`Backend`]; see the [module docs](self).
+///
+/// ```
+/// use layercake::{Cache, Moka, compose::{Compose, Never, Race, Sequential}};
+///
+/// // Two memory tiers: a small hot one in front of a larger one, read one after the other
+/// // (the defaults), and a stack whose L2 is itself a composition.
+/// type Two = Compose<Moka, Moka>;
+/// type Three = Compose<Moka, Compose<Moka, Moka>, Race, Sequential, Never>;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let tiers: Two = Compose::new(Moka::with_max_bytes(1 << 20), Moka::with_max_bytes(64 << 20));
+/// let cache: Cache<u32, Two> = Cache::builder(tiers).build().unwrap();
+/// cache.insert("k", 1).await;
+/// assert_eq!(cache.get("k").await, Some(1));
+/// let _three: Option<Three> = None;
+/// # }
+/// ```
 pub struct Compose<L1, L2, R = Sequential, W = OptimisticParallel, F = Always>
 where
     L1: Tier,
@@ -62,6 +79,14 @@ where
     F: RefillPolicy,
 {
     /// `l1` in front of `l2`, with the policies of the type.
+    ///
+    /// ```
+    /// use layercake::{Moka, compose::Compose};
+    ///
+    /// let tiers: Compose<Moka, Moka> = Compose::new(Moka::default(), Moka::default());
+    /// assert_eq!(tiers.l1().max_bytes(), Moka::DEFAULT_MAX_BYTES);
+    /// # let _ = tiers.l2();
+    /// ```
     pub fn new(l1: L1, l2: L2) -> Self {
         Compose {
             l1,
@@ -204,27 +229,69 @@ pub trait RefillPolicy: Default + Send + Sync + 'static {
 }
 
 /// Read: L1, then L2 on a miss. Write: L1, then L2.
+///
+/// ```
+/// use layercake::{Moka, compose::*};
+///
+/// let tiers: Compose<Moka, Moka, Sequential, Sequential> = Compose::new(Moka::default(), Moka::default());
+/// # drop(tiers);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Sequential;
 
 /// Read: both tiers at once, the first hit wins. Write: both at once, the first success
 /// answers and the other write finishes in the background (needs a tokio runtime).
+///
+/// ```
+/// use layercake::{Moka, compose::*};
+///
+/// let tiers: Compose<Moka, Moka, Race, Race> = Compose::new(Moka::default(), Moka::default());
+/// # drop(tiers);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Race;
 
 /// Read: both tiers at once; when both hold the key, the entry fresh for longer wins.
+///
+/// ```
+/// use layercake::{Moka, compose::*};
+///
+/// let tiers: Compose<Moka, Moka, Parallel> = Compose::new(Moka::default(), Moka::default());
+/// # drop(tiers);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Parallel;
 
 /// Write: both tiers at once; succeeds when either does (the other's error is logged).
+///
+/// ```
+/// use layercake::{Moka, compose::*};
+///
+/// let tiers: Compose<Moka, Moka, Sequential, OptimisticParallel> = Compose::new(Moka::default(), Moka::default());
+/// # drop(tiers);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OptimisticParallel;
 
 /// Refill: an L2 hit is written into L1, with the entry's own (remaining) time to live.
+///
+/// ```
+/// use layercake::{Moka, compose::*};
+///
+/// let tiers: Compose<Moka, Moka, Sequential, OptimisticParallel, Always> = Compose::new(Moka::default(), Moka::default());
+/// # drop(tiers);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Always;
 
 /// Refill: L1 is filled by writes only.
+///
+/// ```
+/// use layercake::{Moka, compose::*};
+///
+/// let tiers: Compose<Moka, Moka, Sequential, OptimisticParallel, Never> = Compose::new(Moka::default(), Moka::default());
+/// # drop(tiers);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Never;
 

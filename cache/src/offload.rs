@@ -98,6 +98,26 @@ pub struct OffloadStats {
 
 /// Runs background refreshes; see the [module docs](self). Cheap to clone: clones share tasks,
 /// bounds and counters.
+///
+/// ```
+/// use std::time::Duration;
+/// use layercake::{Key, offload::{OffloadManager, OffloadTimeout, Offloaded, Shutdown}};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let refreshes = OffloadManager::builder()
+///     .max_concurrent_tasks(32)
+///     .timeout(OffloadTimeout::Cancel(Duration::from_secs(10)))
+///     .build();
+/// let key = Key::from_parts(["report"]);
+/// let started = refreshes.spawn(key.clone(), async { Ok(()) });
+/// assert_eq!(started, Offloaded::Started);
+/// // One task per key at a time: a second one for the same key is dropped.
+/// let again = refreshes.spawn(key, std::future::pending());
+/// assert!(matches!(again, Offloaded::Started | Offloaded::Deduplicated));
+/// refreshes.shutdown(Shutdown::Cancel).await;
+/// assert_eq!(refreshes.stats().active, 0);
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct OffloadManager {
     inner: Arc<Inner>,
