@@ -295,3 +295,47 @@ async fn a_response_too_large_to_cache_is_passed_on_whole() {
     }
     assert_eq!(HUGE_CALLS.load(SeqCst), 2, "not cached");
 }
+
+#[cached_handler(ttl = 60)]
+async fn greeted(Path(name): Path<String>) -> impl IntoResponse {
+    if name == "nobody" {
+        return (StatusCode::NOT_FOUND, "who?".to_owned());
+    }
+    (StatusCode::OK, format!("hi {name}"))
+}
+
+/// A cached handler's responses say what the cache did, as the layer's do (RFC 9211).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handler_responses_carry_cache_status() {
+    let router = Router::new().route("/greet/{name}", get(greeted));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let status_of = |path: &'static str| async move {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<http_body_util::Empty<bytes::Bytes>>();
+        let response = client
+            .get(format!("http://{addr}{path}").parse().unwrap())
+            .await
+            .unwrap();
+        response.headers()["cache-status"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        status_of("/greet/ada").await,
+        "layercake; fwd=uri-miss; fwd-status=200; stored"
+    );
+    let hit = status_of("/greet/ada").await;
+    assert!(
+        hit == "layercake; hit; ttl=60" || hit == "layercake; hit; ttl=59",
+        "{hit}"
+    );
+    assert_eq!(
+        status_of("/greet/nobody").await,
+        "layercake; fwd=uri-miss; fwd-status=404",
+        "not stored"
+    );
+}

@@ -600,14 +600,14 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
     let call = match &shape {
         _ if handler => quote! {
             match __cache
-                .try_get_or_compute_key(__key, move || async move {
+                .try_get_or_compute_served(__key, move || async move {
                     let __result = async move #body.await;
                     ::layercake::__private::handler::to_cached(__result, #negative).await
                 }, ::layercake::__private::handler::share)
                 .await
             {
-                ::core::result::Result::Ok(cached) => ::layercake::__private::handler::from_cached(cached),
-                ::core::result::Result::Err(passed) => passed.into_response(),
+                (::core::result::Result::Ok(cached), served) => ::layercake::__private::handler::from_cached(cached, served),
+                (::core::result::Result::Err(passed), _) => passed.into_response(),
             }
         },
         Shape::Result(_, err) if !config.cache_err => {

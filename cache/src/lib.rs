@@ -42,7 +42,7 @@ pub mod layer;
 pub mod offload;
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::private::*;
+    pub use crate::{private::*, typed::Served};
 }
 mod private;
 pub mod refresh;

@@ -239,10 +239,17 @@ pub mod handler {
     impl Passed {
         /// The response to send.
         pub fn into_response(self) -> Response {
-            match self {
-                Passed::Shared(cached) => from_cached(cached),
+            let mut response = match self {
+                Passed::Shared(cached) => from_cached_alone(cached),
                 Passed::Own(response) => response,
-            }
+            };
+            // Computed, not stored (an error, `Set-Cookie`, `private` …).
+            let status = format!(
+                "layercake; fwd=uri-miss; fwd-status={}",
+                response.status().as_u16()
+            );
+            set_status(&mut response, status);
+            response
         }
     }
 
@@ -375,10 +382,41 @@ pub mod handler {
     }
 
     /// A response rebuilt from a stored one: the body is shared, not copied.
-    pub fn from_cached(cached: CachedResponse) -> Response {
+    pub fn from_cached(cached: CachedResponse, served: crate::typed::Served) -> Response {
+        use crate::typed::Served;
+        let mut response = from_cached_alone(cached);
+        let status = match served {
+            Served::Hit(ttl) => format!("layercake; hit; ttl={ttl}"),
+            Served::StaleRefreshing(ttl) => format!("layercake; hit; ttl={ttl}; fwd=stale"),
+            Served::StaleOnError(ttl) => {
+                format!("layercake; hit; ttl={ttl}; fwd=stale; detail=stale-if-error")
+            }
+            Served::Collapsed => format!(
+                "layercake; fwd=uri-miss; fwd-status={}; collapsed",
+                response.status().as_u16()
+            ),
+            Served::Computed => format!(
+                "layercake; fwd=uri-miss; fwd-status={}; stored",
+                response.status().as_u16()
+            ),
+        };
+        set_status(&mut response, status);
+        response
+    }
+
+    /// The stored response as a response, without a `Cache-Status` of its own.
+    fn from_cached_alone(cached: CachedResponse) -> Response {
         let mut response = Response::new(Body::from(cached.body().clone()));
         *response.status_mut() = cached.status();
         *response.headers_mut() = cached.headers().clone();
         response
+    }
+
+    /// Adds `status` to the response's `Cache-Status` (RFC 9211), after what caches nearer the
+    /// origin said.
+    fn set_status(response: &mut Response, status: String) {
+        if let Ok(value) = http::HeaderValue::try_from(status) {
+            crate::layer::set_cache_status(response.headers_mut(), value);
+        }
     }
 }

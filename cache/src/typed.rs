@@ -244,6 +244,23 @@ where
         Fut: Future<Output = Result<V, E>> + Send + 'static,
         E: Send + 'static,
     {
+        self.try_get_or_compute_served(key, compute, share).await.0
+    }
+
+    /// [`try_get_or_compute_key`](Cache::try_get_or_compute_key), saying how the value was
+    /// served (for the `Cache-Status` of `#[cached_handler]` responses).
+    #[doc(hidden)]
+    pub async fn try_get_or_compute_served<F, Fut, E>(
+        &self,
+        key: Key,
+        compute: F,
+        share: fn(&E) -> Option<E>,
+    ) -> (Result<V, E>, Served)
+    where
+        F: FnOnce() -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<V, E>> + Send + 'static,
+        E: Send + 'static,
+    {
         let engine = &self.engine;
         if let Some(hot) = &self.hot {
             hot.record(&key, || recompute(compute.clone()));
@@ -252,22 +269,32 @@ where
         let now = Timestamp::now();
         let found = engine.lookup(&key).await;
         let fallback = match engine.plan(found, now) {
-            Plan::Serve { entry, refresh, .. } => {
+            Plan::Serve {
+                entry,
+                refresh,
+                ttl,
+            } => {
+                let served = match refresh {
+                    Refresh::Stale => Served::StaleRefreshing(ttl),
+                    _ => Served::Hit(ttl),
+                };
                 if refresh != Refresh::No {
                     self.refresh_in_background(key, compute);
                 }
-                return Ok(entry.value().clone());
+                return (Ok(entry.value().clone()), served);
             }
             Plan::Fetch { fallback, .. } => fallback,
         };
         // A caller that computes alone (the wait for a leader timed out) is fenced from here.
         let since = engine.fence.epoch();
         let leader = match engine.acquire(&key, true).await {
-            Acquired::Collapsed(entry) | Acquired::Found(entry, _) => {
-                return Ok(entry.value().clone());
+            Acquired::Collapsed(entry) => return (Ok(entry.value().clone()), Served::Collapsed),
+            Acquired::Found(entry, ttl) => {
+                let served = Served::Hit(crate::engine::whole_seconds(ttl));
+                return (Ok(entry.value().clone()), served);
             }
             Acquired::Failed(Some(error)) => match unshare(&error, share) {
-                Some(error) => return Err(error),
+                Some(error) => return (Err(error), Served::Computed),
                 None => None,
             },
             Acquired::Lead(leader) => Some(leader),
@@ -280,23 +307,26 @@ where
                 leader.settle(outcome);
             }
         };
+        let on_error = |stale: &Arc<Entry<V>>| {
+            settle(Outcome::Entry(Arc::clone(stale)));
+            let ttl = crate::engine::ttl_seconds(stale, Timestamp::now());
+            (Ok(stale.value().clone()), Served::StaleOnError(ttl))
+        };
         let value = match engine.call_upstream(fallback.as_ref(), compute()).await {
             Ok(Ok(value)) => value,
             Ok(Err(error)) => match &fallback {
                 None => {
                     settle(Outcome::Failed(share(&error).map(shared)));
-                    return Err(error);
+                    return (Err(error), Served::Computed);
                 }
                 Some(stale) => {
                     engine.served_stale_on_error(&key, &"the computation failed");
-                    settle(Outcome::Entry(Arc::clone(stale)));
-                    return Ok(stale.value().clone());
+                    return on_error(stale);
                 }
             },
             Err(stale) => {
                 engine.served_stale_on_error(&key, &"the computation timed out");
-                settle(Outcome::Entry(Arc::clone(stale)));
-                return Ok(stale.value().clone());
+                return on_error(stale);
             }
         };
         let entry = Arc::new(self.entry(value.clone()));
@@ -304,7 +334,7 @@ where
             Some(leader) => engine.settle_and_store(&key, leader, entry).await,
             None => engine.store(&key, entry, since).await,
         }
-        Ok(value)
+        (Ok(value), Served::Computed)
     }
 
     /// Starts the auto-refresh task once.
@@ -747,4 +777,20 @@ impl<V, B, W> CacheBuilder<V, B, W> {
             hot,
         })
     }
+}
+
+/// How a value was served, for the `Cache-Status` of `#[cached_handler]` responses.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    /// From the cache, this many seconds fresh (negative: stale by that much).
+    Hit(i64),
+    /// Stale, served at once while it is refreshed in the background.
+    StaleRefreshing(i64),
+    /// Stale, served because the computation failed or timed out.
+    StaleOnError(i64),
+    /// Another caller's computation, waited for.
+    Collapsed,
+    /// Computed by this caller.
+    Computed,
 }
