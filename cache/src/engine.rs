@@ -492,11 +492,18 @@ where
 
     /// Looks `key` up.
     pub(crate) async fn lookup(&self, key: &Key) -> Found<V> {
-        if let Some(found) = self.peek(key, Timestamp::now()) {
-            return found;
+        self.lookup_at(key, Timestamp::now()).await.0
+    }
+
+    /// Looks `key` up as of `now` when a memory tier answers at once, else as of when the
+    /// lower tier answered; and that time, for the plan (one clock read on a memory hit).
+    pub(crate) async fn lookup_at(&self, key: &Key, now: Timestamp) -> (Found<V>, Timestamp) {
+        if let Some(found) = self.peek(key, now) {
+            return (found, now);
         }
         let lookup = self.backend.get(key).await;
-        self.classify(key, lookup, Timestamp::now())
+        let now = Timestamp::now();
+        (self.classify(key, lookup, now), now)
     }
 
     /// Decides what to do with what was found, and counts it.

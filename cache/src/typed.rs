@@ -266,8 +266,7 @@ where
             hot.record(&key, || recompute(compute.clone()));
             self.start_checker(hot);
         }
-        let now = Timestamp::now();
-        let found = engine.lookup(&key).await;
+        let (found, now) = engine.lookup_at(&key, Timestamp::now()).await;
         let fallback = match engine.plan(found, now) {
             Plan::Serve {
                 entry,
@@ -392,8 +391,8 @@ where
     /// The value under `key`, if the cache holds a servable one; never computes.
     pub async fn get(&self, key: impl CacheKey) -> Option<V> {
         let key = self.key(key);
-        let found = self.engine.lookup(&key).await;
-        match self.engine.plan(found, Timestamp::now()) {
+        let (found, now) = self.engine.lookup_at(&key, Timestamp::now()).await;
+        match self.engine.plan(found, now) {
             Plan::Serve { entry, .. } => Some(entry.value().clone()),
             Plan::Fetch { .. } => None,
         }

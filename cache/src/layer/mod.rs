@@ -127,6 +127,7 @@ use http::{HeaderName, Method, StatusCode};
 use layercake_backends::{Backend, Selection};
 use tower_layer::Layer;
 
+#[cfg(feature = "axum")]
 pub(crate) use self::status::set_cache_status;
 pub use self::{
     body::CacheBody,
