@@ -168,6 +168,17 @@ impl Default for Policy {
 macro_rules! policy_setters {
     ($who:literal) => {
         /// How long an entry is fresh. Default: 60 s.
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// use layercake::{Cache, Moka, StalePolicy};
+        ///
+        /// let cache: Cache<String, Moka> = Cache::builder(Moka::default())
+        ///     .ttl(Duration::from_secs(300))
+        ///     .build()
+        ///     .unwrap();
+        /// # drop(cache);
+        /// ```
         pub fn ttl(mut self, ttl: std::time::Duration) -> Self {
             self.policy.ttl = ttl;
             self
@@ -175,12 +186,37 @@ macro_rules! policy_setters {
 
         /// How long after its ttl an entry may still be served stale (see
         /// [`stale_policy`](Self::stale_policy)). Default: none.
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// use layercake::{Cache, Moka, StalePolicy};
+        ///
+        /// let cache: Cache<String, Moka> = Cache::builder(Moka::default())
+        ///     .ttl(Duration::from_secs(60))
+        ///     .stale(Duration::from_secs(600))
+        ///     .stale_policy(StalePolicy::OffloadRevalidate)
+        ///     .build()
+        ///     .unwrap();
+        /// # drop(cache);
+        /// ```
         pub fn stale(mut self, stale: std::time::Duration) -> Self {
             self.policy.stale = stale;
             self
         }
 
         /// What to do with a stale entry. Default: [`StalePolicy::Return`](crate::StalePolicy).
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// use layercake::{Cache, Moka, StalePolicy};
+        ///
+        /// let cache: Cache<String, Moka> = Cache::builder(Moka::default())
+        ///     .stale(Duration::from_secs(30))
+        ///     .stale_policy(StalePolicy::Revalidate)
+        ///     .build()
+        ///     .unwrap();
+        /// # drop(cache);
+        /// ```
         pub fn stale_policy(mut self, policy: crate::StalePolicy) -> Self {
             self.policy.stale_policy = policy;
             self
@@ -189,6 +225,18 @@ macro_rules! policy_setters {
         /// Refreshes an entry in the background when it is served within `window` of the end
         /// of its ttl, so a key in steady use never expires (one refresh per key at a time).
         /// Must be shorter than the ttl. Default: off.
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// use layercake::{Cache, Moka, StalePolicy};
+        ///
+        /// let cache: Cache<String, Moka> = Cache::builder(Moka::default())
+        ///     .ttl(Duration::from_secs(60))
+        ///     .refresh_before(Duration::from_secs(10))
+        ///     .build()
+        ///     .unwrap();
+        /// # drop(cache);
+        /// ```
         pub fn refresh_before(mut self, window: std::time::Duration) -> Self {
             self.policy.refresh_before = Some(window);
             self
@@ -197,6 +245,17 @@ macro_rules! policy_setters {
         /// Keeps entries for `window` past their ttl to serve them when upstream fails
         /// (RFC 5861 `stale-if-error`): an error, a configured 5xx, or an
         /// [upstream timeout](Self::upstream_timeout). Default: none.
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// use layercake::{Cache, Moka, StalePolicy};
+        ///
+        /// let cache: Cache<String, Moka> = Cache::builder(Moka::default())
+        ///     .stale_if_error(Duration::from_secs(3600))
+        ///     .build()
+        ///     .unwrap();
+        /// # drop(cache);
+        /// ```
         pub fn stale_if_error(mut self, window: std::time::Duration) -> Self {
             self.policy.stale_if_error = window;
             self
@@ -204,12 +263,35 @@ macro_rules! policy_setters {
 
         /// With a stale entry to fall back on, an upstream call slower than this is abandoned
         /// and the stale entry served. Without one, the call is awaited. Default: none.
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// use layercake::{Cache, Moka, StalePolicy};
+        ///
+        /// let cache: Cache<String, Moka> = Cache::builder(Moka::default())
+        ///     .stale_if_error(Duration::from_secs(3600))
+        ///     .upstream_timeout(Duration::from_millis(250))
+        ///     .build()
+        ///     .unwrap();
+        /// # drop(cache);
+        /// ```
         pub fn upstream_timeout(mut self, timeout: std::time::Duration) -> Self {
             self.policy.upstream_timeout = Some(timeout);
             self
         }
 
         #[doc = concat!("How many ", $who, "s for one missing key go upstream at once (dogpile width); the others wait, and the first result is shared with all and stored once. Default: 1.")]
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// use layercake::{Cache, Moka, StalePolicy};
+        ///
+        /// let cache: Cache<String, Moka> = Cache::builder(Moka::default())
+        ///     .concurrency(2)
+        ///     .build()
+        ///     .unwrap();
+        /// # drop(cache);
+        /// ```
         pub fn concurrency(mut self, width: usize) -> Self {
             self.policy.concurrency = width;
             self
@@ -218,6 +300,18 @@ macro_rules! policy_setters {
         /// Sets the ttl, the stale window and the stale policy from a [`Preset`](crate::Preset)
         /// (a stale window is served while refreshed in the background); settings given after
         /// it override those parts.
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// use layercake::{Cache, Moka, StalePolicy};
+        ///
+        /// let cache: Cache<String, Moka> = Cache::builder(Moka::default())
+        ///     .preset(layercake::Preset::Short)
+        ///     .stale_if_error(Duration::from_secs(3600))
+        ///     .build()
+        ///     .unwrap();
+        /// # drop(cache);
+        /// ```
         pub fn preset(mut self, preset: crate::Preset) -> Self {
             self.policy.ttl = preset.ttl();
             self.policy.stale = preset.stale();
@@ -230,6 +324,17 @@ macro_rules! policy_setters {
         }
 
         #[doc = concat!("How long a ", $who, " waits, in all, for other ", $who, "s' upstream call before going upstream itself (when a leader goes away and another takes over, the time already waited counts). Default: [`DEFAULT_LOCK_TIMEOUT`](crate::DEFAULT_LOCK_TIMEOUT), 5 s.")]
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// use layercake::{Cache, Moka, StalePolicy};
+        ///
+        /// let cache: Cache<String, Moka> = Cache::builder(Moka::default())
+        ///     .lock_timeout(Duration::from_secs(30))
+        ///     .build()
+        ///     .unwrap();
+        /// # drop(cache);
+        /// ```
         pub fn lock_timeout(mut self, timeout: std::time::Duration) -> Self {
             self.policy.lock_timeout = timeout;
             self
@@ -263,6 +368,17 @@ macro_rules! policy_setters {
 
         /// The first part of every key, so that caches sharing a store keep apart.
         /// Default: `"layercake"`.
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// use layercake::{Cache, Moka, StalePolicy};
+        ///
+        /// let cache: Cache<String, Moka> = Cache::builder(Moka::default())
+        ///     .namespace("users")
+        ///     .build()
+        ///     .unwrap();
+        /// # drop(cache);
+        /// ```
         pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
             self.namespace = namespace.into();
             self

@@ -132,6 +132,15 @@ impl<V, B> Cache<V, B> {
     /// (see [`weigh`](crate::weigh)) unless a [`weigher`](CacheBuilder::weigher) is given.
     /// Defaults: ttl 60 s, no stale window,
     /// [`StalePolicy::Return`](crate::StalePolicy::Return), namespace `"layercake"`, lock timeout 5 s ([`DEFAULT_LOCK_TIMEOUT`](crate::DEFAULT_LOCK_TIMEOUT)).
+    ///
+    /// ```
+    /// use layercake::{Cache, Moka};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let users: Cache<String, Moka> = Cache::builder(Moka::default()).build().unwrap();
+    /// # drop(users);
+    /// # }
+    /// ```
     pub fn builder(backend: B) -> CacheBuilder<V, B, ByGetSize> {
         CacheBuilder {
             backend,
@@ -172,6 +181,19 @@ where
     /// after this call has returned, so it owns what it uses (`move`, and clone an `Arc` in);
     /// with [auto-refresh](CacheBuilder::auto_refresh) a copy of it is kept to refresh a hot
     /// key, hence `Clone`.
+    ///
+    /// ```
+    /// use layercake::{Cache, Moka};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let users: Cache<String, Moka> = Cache::builder(Moka::default()).build().unwrap();
+    /// let id = 42u64;
+    /// let name = users
+    ///     .get_or_compute(("user", id), move || async move { format!("user {id}") })
+    ///     .await;
+    /// assert_eq!(name, "user 42");
+    /// # }
+    /// ```
     pub async fn get_or_compute<F, Fut>(&self, key: impl CacheKey, compute: F) -> V
     where
         F: FnOnce() -> Fut + Clone + Send + Sync + 'static,
@@ -389,6 +411,17 @@ where
     }
 
     /// The value under `key`, if the cache holds a servable one; never computes.
+    ///
+    /// ```
+    /// use layercake::{Cache, Moka};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache: Cache<u32, Moka> = Cache::builder(Moka::default()).build().unwrap();
+    /// assert_eq!(cache.get("k").await, None, "never computes");
+    /// cache.insert("k", 1).await;
+    /// assert_eq!(cache.get("k").await, Some(1));
+    /// # }
+    /// ```
     pub async fn get(&self, key: impl CacheKey) -> Option<V> {
         let key = self.key(key);
         let (found, now) = self.engine.lookup_at(&key, Timestamp::now()).await;
@@ -399,6 +432,16 @@ where
     }
 
     /// Stores `value` under `key` with the cache's ttl and stale window.
+    ///
+    /// ```
+    /// use layercake::{Cache, Moka};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache: Cache<u32, Moka> = Cache::builder(Moka::default()).build().unwrap();
+    /// cache.insert(("answer", 1u8), 42).await;
+    /// assert_eq!(cache.get(("answer", 1u8)).await, Some(42));
+    /// # }
+    /// ```
     pub async fn insert(&self, key: impl CacheKey, value: V) {
         let key = self.key(key);
         let since = self.engine.fence.epoch();
@@ -494,6 +537,17 @@ where
 
     /// Removes every entry of this cache (its namespace and kind of value) from every tier that
     /// can enumerate its keys; entries of other caches sharing the store stay.
+    ///
+    /// ```
+    /// use layercake::{Cache, Moka};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache: Cache<u32, Moka> = Cache::builder(Moka::default()).build().unwrap();
+    /// cache.insert("a", 1).await;
+    /// cache.insert("b", 2).await;
+    /// assert_eq!(cache.clear().await.unwrap().entries, Some(2));
+    /// # }
+    /// ```
     pub async fn clear(&self) -> Result<crate::Invalidated, layercake_backends::BackendError> {
         self.invalidate_pattern("*").await
     }
@@ -627,11 +681,32 @@ where
     }
 
     /// The cache's counters.
+    ///
+    /// ```
+    /// use layercake::{Cache, Moka};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache: Cache<u32, Moka> = Cache::builder(Moka::default()).build().unwrap();
+    /// cache.get_or_compute("k", || async { 1 }).await;
+    /// cache.get_or_compute("k", || async { 1 }).await;
+    /// let stats = cache.stats();
+    /// assert_eq!((stats.misses, stats.hits, stats.stores), (1, 1, 1));
+    /// # }
+    /// ```
     pub fn stats(&self) -> CacheStats {
         self.engine.stats.snapshot()
     }
 
     /// The backend this cache stores in.
+    ///
+    /// ```
+    /// use layercake::{Cache, Moka};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache: Cache<u32, Moka> = Cache::builder(Moka::with_max_bytes(1 << 20)).build().unwrap();
+    /// assert_eq!(cache.backend().max_bytes(), 1 << 20);
+    /// # }
+    /// ```
     pub fn backend(&self) -> &B {
         &self.engine.backend
     }
@@ -745,6 +820,16 @@ impl<V, B, W> CacheBuilder<V, B, W> {
     }
 
     /// Builds the cache, or says what is wrong with the configuration.
+    ///
+    /// ```
+    /// use layercake::{Cache, Moka};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use std::time::Duration;
+    /// let zero = Cache::<u32, Moka>::builder(Moka::default()).ttl(Duration::ZERO).build();
+    /// assert!(matches!(zero, Err(layercake::BuildError::ZeroTtl)));
+    /// # }
+    /// ```
     pub fn build(self) -> Result<Cache<V, B>, BuildError>
     where
         V: Clone + Send + Sync + 'static,

@@ -567,6 +567,16 @@ where
     /// their own: the heuristically cacheable 404, 405, 410, 414 and 501, or those in
     /// [`statuses`](Self::statuses). Without it, such responses are not stored; an error
     /// response with its own `max-age` or `Expires` is stored by it either way.
+    ///
+    /// ```
+    /// use layercake::{CacheLayer, Moka};
+    ///
+    /// let layer = CacheLayer::builder(Moka::default())
+    ///     .negative_ttl(std::time::Duration::from_secs(5))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(layer);
+    /// ```
     pub fn negative_ttl(mut self, ttl: Duration) -> Self {
         self.rules.negative_ttl = Some(ttl);
         self
@@ -610,6 +620,16 @@ where
 
     /// The methods whose responses are cached. Default: GET and HEAD. The method is always
     /// part of the key, so a stored GET is never served for another method.
+    ///
+    /// ```
+    /// use layercake::{CacheLayer, Moka};
+    ///
+    /// let layer = CacheLayer::builder(Moka::default())
+    ///     .methods([http::Method::GET, http::Method::HEAD, http::Method::OPTIONS])
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(layer);
+    /// ```
     pub fn methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
         self.rules.methods = methods.into_iter().collect();
         self
@@ -622,18 +642,48 @@ where
     /// 9110 §15.1; error ones with a [negative ttl](Self::negative_ttl)). With it, the layer's
     /// ttl applies to every listed status (error ones with a negative ttl), and nothing else is
     /// stored. `206` and `304` are never stored as responses.
+    ///
+    /// ```
+    /// use layercake::{CacheLayer, Moka};
+    ///
+    /// let layer = CacheLayer::builder(Moka::default())
+    ///     .statuses([http::StatusCode::OK, http::StatusCode::NOT_FOUND])
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(layer);
+    /// ```
     pub fn statuses(mut self, statuses: impl IntoIterator<Item = StatusCode>) -> Self {
         self.rules.statuses = Some(StatusSet::new(statuses));
         self
     }
 
     /// Bodies smaller than this are not stored. Default: 0.
+    ///
+    /// ```
+    /// use layercake::{CacheLayer, Moka};
+    ///
+    /// let layer = CacheLayer::builder(Moka::default())
+    ///     .min_body_size(1)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(layer);
+    /// ```
     pub fn min_body_size(mut self, bytes: usize) -> Self {
         self.rules.min_body_size = bytes;
         self
     }
 
     /// Bodies larger than this are not stored; they stream through complete. Default: 4 MiB.
+    ///
+    /// ```
+    /// use layercake::{CacheLayer, Moka};
+    ///
+    /// let layer = CacheLayer::builder(Moka::default())
+    ///     .max_body_size(256 * 1024)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(layer);
+    /// ```
     pub fn max_body_size(mut self, bytes: usize) -> Self {
         self.rules.max_body_size = bytes;
         self
@@ -652,6 +702,16 @@ where
     /// Whose freshness lifetime a stored response gets: the origin's `s-maxage`/`max-age`
     /// ([`CacheControl::Respect`], the default), the origin's only, as a reverse proxy must
     /// ([`CacheControl::OriginOnly`]), or the layer's ttl ([`CacheControl::Override`]).
+    ///
+    /// ```
+    /// use layercake::{CacheLayer, Moka, layer::CacheControl};
+    ///
+    /// let layer = CacheLayer::builder(Moka::default())
+    ///     .cache_control(CacheControl::OriginOnly)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(layer);
+    /// ```
     pub fn cache_control(mut self, policy: CacheControl) -> Self {
         self.rules.cache_control = policy;
         self
@@ -659,6 +719,16 @@ where
 
     /// Stores only these response headers (besides `Content-Length`, and `Vary`, which selects
     /// variants). Default: every header except hop-by-hop ones.
+    ///
+    /// ```
+    /// use layercake::{CacheLayer, Moka};
+    ///
+    /// let layer = CacheLayer::builder(Moka::default())
+    ///     .header_allowlist([http::header::CONTENT_TYPE, http::header::ETAG])
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(layer);
+    /// ```
     pub fn header_allowlist(mut self, names: impl IntoIterator<Item = HeaderName>) -> Self {
         self.rules.header_allowlist = Some(names.into_iter().collect());
         self
@@ -668,6 +738,16 @@ where
     /// when the origin did not mark them `public`, `s-maxage` or `must-revalidate`. Only for
     /// caches whose responses do not depend on who asks, or whose key includes the
     /// credentials. Default: `false` (RFC 9111 §3.5).
+    ///
+    /// ```
+    /// use layercake::{CacheLayer, Moka};
+    ///
+    /// let layer = CacheLayer::builder(Moka::default())
+    ///     .allow_authorization(true)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(layer);
+    /// ```
     pub fn allow_authorization(mut self, allow: bool) -> Self {
         self.rules.allow_authorization = allow;
         self
@@ -707,6 +787,16 @@ where
 
     /// Stores responses that carry `Set-Cookie` (and replays the cookie to everyone served
     /// from the entry). Default: `false`.
+    ///
+    /// ```
+    /// use layercake::{CacheLayer, Moka};
+    ///
+    /// let layer = CacheLayer::builder(Moka::default())
+    ///     .allow_set_cookie(true)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(layer);
+    /// ```
     pub fn allow_set_cookie(mut self, allow: bool) -> Self {
         self.rules.allow_set_cookie = allow;
         self
@@ -715,6 +805,16 @@ where
     /// Which of RFC 9111's caches the layer is: [`CacheMode::Shared`] (the default: a proxy,
     /// or a layer in front of a server) or [`CacheMode::Private`] (one user's, e.g. in front
     /// of an HTTP client).
+    ///
+    /// ```
+    /// use layercake::{CacheLayer, Moka, layer::CacheMode};
+    ///
+    /// let layer = CacheLayer::builder(Moka::default())
+    ///     .mode(CacheMode::Private)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(layer);
+    /// ```
     pub fn mode(mut self, mode: CacheMode) -> Self {
         self.rules.mode = mode;
         self
@@ -749,6 +849,16 @@ where
     /// This cache is the last hop the targeted fields are meant for (nothing that obeys them
     /// stands between it and its clients): responses served from the cache do not carry them.
     /// Default: `false`, they are passed on as the origin sent them.
+    ///
+    /// ```
+    /// use layercake::{CacheLayer, Moka};
+    ///
+    /// let layer = CacheLayer::builder(Moka::default())
+    ///     .last_targeted_hop(true)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(layer);
+    /// ```
     pub fn last_targeted_hop(mut self, last: bool) -> Self {
         self.rules.last_targeted_hop = last;
         self
@@ -825,6 +935,16 @@ where
 
     /// Passes the [tag headers](Self::tag_headers) on to the client (and keeps them in stored
     /// responses), for a CDN in front of this layer that reads them too. Default: `false`.
+    ///
+    /// ```
+    /// use layercake::{CacheLayer, Moka};
+    ///
+    /// let layer = CacheLayer::builder(Moka::default())
+    ///     .keep_tag_headers(true)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(layer);
+    /// ```
     pub fn keep_tag_headers(mut self, keep: bool) -> Self {
         self.rules.tagging.keep_headers = keep;
         self
@@ -842,6 +962,16 @@ where
     }
 
     /// The cache's name in `Cache-Status`. Default: `layercake`.
+    ///
+    /// ```
+    /// use layercake::{CacheLayer, Moka};
+    ///
+    /// let layer = CacheLayer::builder(Moka::default())
+    ///     .name("edge")
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(layer);
+    /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
