@@ -604,3 +604,38 @@ async fn streams_append_trim_read_the_latest_and_block_for_new_events() {
     assert_eq!(read.len(), 1);
     assert_eq!(read[0].id, id);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_every_tier_and_a_redis_that_is_down() {
+    let mut server = RedisServer::start(&[]).await;
+    let tiers = Compose::new(Moka::default(), redis(&server, "health:"));
+    let cache: Cache<String, Compose<Moka, Redis>> = Cache::builder(tiers).build().unwrap();
+    cache.insert("k", "v".to_owned()).await;
+    let health = cache.health().await;
+    assert!(health.up, "{health:?}");
+    let names: Vec<&str> = health.tiers.iter().map(|t| t.name).collect();
+    assert_eq!(names, ["moka", "redis"]);
+    assert!(
+        health.tiers[0].detail.starts_with("1 entries"),
+        "{health:?}"
+    );
+    assert!(health.tiers[1].latency.is_some());
+    let json = serde_json::to_value(&health).unwrap();
+    assert_eq!(json["tiers"][1]["name"], "redis");
+
+    server.stop();
+    let health = cache.health().await;
+    assert!(!health.up, "{health:?}");
+    assert!(health.tiers[0].up, "memory is still up");
+    assert!(!health.tiers[1].up);
+    server.restart().await;
+    let mut back = false;
+    for _ in 0..100 {
+        if cache.health().await.up {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(back, "Redis is up again");
+}

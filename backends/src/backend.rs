@@ -240,6 +240,67 @@ pub trait Backend<V>: Tier {
     fn name(&self) -> &'static str {
         std::any::type_name::<Self>()
     }
+
+    /// How each of the backend's tiers is doing: Moka reports its entries and weight, Redis
+    /// answers a `PING` (its latency, its breakers), a `Compose` reports both of its tiers.
+    /// The default says the tier is up and nothing more.
+    ///
+    /// ```
+    /// use layercake_backends::{Backend, Moka};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let health = <Moka as Backend<u8>>::health(&Moka::default()).await;
+    /// assert!(health[0].up);
+    /// assert_eq!(health[0].name, "moka");
+    /// # }
+    /// ```
+    fn health(&self) -> impl Future<Output = Vec<TierHealth>> + Send {
+        std::future::ready(vec![TierHealth {
+            name: self.name(),
+            up: true,
+            latency: None,
+            detail: String::new(),
+        }])
+    }
+}
+
+/// How one storage tier is doing; see [`Backend::health`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "codec", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct TierHealth {
+    /// The tier's [name](Backend::name).
+    pub name: &'static str,
+    /// Whether it answers.
+    pub up: bool,
+    /// How long it took to answer, for a tier that was asked (Redis: a `PING`).
+    pub latency: Option<std::time::Duration>,
+    /// What else it says (its size, its breakers, why it is down).
+    pub detail: String,
+}
+
+impl TierHealth {
+    /// A tier's health, for stores of your own.
+    ///
+    /// ```
+    /// use layercake_backends::TierHealth;
+    ///
+    /// let health = TierHealth::new("disk", true, None, "12 entries");
+    /// assert!(health.up);
+    /// ```
+    pub fn new(
+        name: &'static str,
+        up: bool,
+        latency: Option<std::time::Duration>,
+        detail: impl Into<String>,
+    ) -> Self {
+        TierHealth {
+            name,
+            up,
+            latency,
+            detail: detail.into(),
+        }
+    }
 }
 
 /// Which entries an invalidation selects, beyond a single key; see

@@ -1366,6 +1366,42 @@ where
     fn name(&self) -> &'static str {
         "redis"
     }
+
+    /// A `PING` under the store's timeout (not through the breakers: health asks even while
+    /// they are open), its latency, and the breakers' states.
+    async fn health(&self) -> Vec<crate::TierHealth> {
+        let started = std::time::Instant::now();
+        let ping = tokio::time::timeout(
+            self.timeout,
+            self.connection
+                .query_on::<String>(&redis::cmd("PING"), &Node::Any),
+        )
+        .await;
+        let latency = started.elapsed();
+        let stats = self.stats();
+        let breakers = format!(
+            "read breaker {}, write breaker {}",
+            if stats.read_breaker_open {
+                "open"
+            } else {
+                "closed"
+            },
+            if stats.write_breaker_open {
+                "open"
+            } else {
+                "closed"
+            },
+        );
+        let (up, detail) = match ping {
+            Ok(Ok(_)) => (true, breakers),
+            Ok(Err(error)) => (false, format!("{error}; {breakers}")),
+            Err(_) => (
+                false,
+                format!("no answer within {:?}; {breakers}", self.timeout),
+            ),
+        };
+        vec![crate::TierHealth::new("redis", up, Some(latency), detail)]
+    }
 }
 
 const CLOSED: u8 = 0;

@@ -595,6 +595,13 @@ where
         self.l2.forget(what);
     }
 
+    /// Both tiers', first then second.
+    async fn health(&self) -> Vec<layercake_backends::TierHealth> {
+        let (mut first, second) = join(self.l1.health(), self.l2.health()).await;
+        first.extend(second);
+        first
+    }
+
     fn replace_local(&self, key: &Key, entry: Arc<Entry<V>>) {
         self.l1.replace_local(key, Arc::clone(&entry));
         self.l2.replace_local(key, entry);

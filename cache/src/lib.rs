@@ -60,7 +60,7 @@ pub use layercake_backends::codec;
 pub use layercake_backends::redis::{self, Redis};
 pub use layercake_backends::{
     Backend, BackendError, BackendErrorKind, CacheKey, Entry, Forget, Freshness, Key, KeyBuilder,
-    Selection, Tier, Timestamp,
+    Selection, Tier, TierHealth, Timestamp,
 };
 
 /// Derives [`CacheKey`](trait@CacheKey): the type keys cache entries by its fields, in order (an
@@ -215,7 +215,7 @@ pub use crate::{
     error::BuildError,
     invalidate::{InvalidateError, Invalidated},
     layer::{CacheLayer, CacheLayerBuilder},
-    stats::CacheStats,
+    stats::{CacheStats, Health},
     typed::{Cache, CacheBuilder},
     weigh::GetSize,
 };

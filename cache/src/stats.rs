@@ -97,3 +97,24 @@ impl Stats {
         }
     }
 }
+
+/// How a cache's storage tiers are doing: each tier's report (see
+/// [`Backend::health`](crate::Backend::health)), and whether all of them are up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct Health {
+    /// Whether every tier is up.
+    pub up: bool,
+    /// Each tier's report, first tier first.
+    pub tiers: Vec<layercake_backends::TierHealth>,
+}
+
+impl Health {
+    pub(crate) fn of(tiers: Vec<layercake_backends::TierHealth>) -> Self {
+        Health {
+            up: tiers.iter().all(|tier| tier.up),
+            tiers,
+        }
+    }
+}

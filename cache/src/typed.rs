@@ -697,6 +697,22 @@ where
         self.engine.stats.snapshot()
     }
 
+    /// How the cache's storage tiers are doing (see [`Backend::health`]).
+    ///
+    /// ```
+    /// use layercake::{Cache, Moka};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache: Cache<u32, Moka> = Cache::builder(Moka::default()).build().unwrap();
+    /// let health = cache.health().await;
+    /// assert!(health.up);
+    /// assert_eq!(health.tiers[0].name, "moka");
+    /// # }
+    /// ```
+    pub async fn health(&self) -> crate::Health {
+        crate::Health::of(self.engine.backend.health().await)
+    }
+
     /// The backend this cache stores in.
     ///
     /// ```

@@ -223,6 +223,24 @@ impl<B, K> CacheLayer<B, K> {
         &self.shared.engine.backend
     }
 
+    /// How the layer's storage tiers are doing (see [`Backend::health`]): for a readiness
+    /// probe, say.
+    ///
+    /// ```
+    /// use layercake::{CacheLayer, Moka};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let layer = CacheLayer::builder(Moka::default()).build().unwrap();
+    /// assert!(layer.health().await.up);
+    /// # }
+    /// ```
+    pub async fn health(&self) -> crate::Health
+    where
+        B: Backend<CachedResponse>,
+    {
+        crate::Health::of(self.shared.engine.backend.health().await)
+    }
+
     /// The manager of the layer's background refreshes (its counters, its shutdown).
     pub fn offload(&self) -> &crate::offload::OffloadManager {
         &self.shared.engine.offload
