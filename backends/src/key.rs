@@ -33,6 +33,14 @@ pub struct Key {
 
 impl Key {
     /// Starts a key; add parts with [`KeyBuilder::push`].
+    ///
+    /// ```
+    /// use layercake_backends::Key;
+    ///
+    /// let mut key = Key::builder();
+    /// key.push("users").push("42");
+    /// assert_eq!(key.build(), Key::from_parts(["users", "42"]));
+    /// ```
     pub fn builder() -> KeyBuilder {
         KeyBuilder::with_capacity(64)
     }
@@ -67,12 +75,27 @@ impl Key {
     }
 
     /// The stable 128-bit hash of the key.
+    ///
+    /// ```
+    /// use layercake_backends::Key;
+    ///
+    /// let key = Key::from_parts(["users", "42"]);
+    /// assert_eq!(key.hash128(), Key::from_parts(["users", "42"]).hash128());
+    /// assert_ne!(key.hash128(), Key::from_parts(["users4", "2"]).hash128());
+    /// ```
     pub fn hash128(&self) -> u128 {
         self.hash
     }
 
     /// The encoded parts (each a little-endian `u32` length, then the bytes): the exact input
     /// the key stands for, for stores that must check it on read.
+    ///
+    /// ```
+    /// use layercake_backends::Key;
+    ///
+    /// let key = Key::from_parts(["ab"]);
+    /// assert_eq!(key.as_bytes(), b"\x02\0\0\0ab");
+    /// ```
     pub fn as_bytes(&self) -> &[u8] {
         &self.encoded
     }
@@ -99,6 +122,16 @@ impl Key {
 
     /// Writes the [readable form](Key::readable) into `out` (cleared first): for matching many
     /// keys with one buffer.
+    ///
+    /// ```
+    /// use layercake_backends::Key;
+    ///
+    /// let mut readable = String::new();
+    /// for key in [Key::from_parts(["a", "1"]), Key::from_parts(["b", "2"])] {
+    ///     key.write_readable(&mut readable);
+    ///     assert!(readable.len() == 3);
+    /// }
+    /// ```
     pub fn write_readable(&self, out: &mut String) {
         out.clear();
         for (i, part) in self.parts().enumerate() {

@@ -397,6 +397,17 @@ fn decode(bytes: &[u8]) -> Option<(u64, u64, Change)> {
 impl Fleet {
     /// A builder with the defaults: a heartbeat of 250 ms, memory tiers emptied every second
     /// while the fleet cannot be heard.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use layercake::{Redis, fleet::Fleet};
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let redis = Redis::builder().build()?;
+    /// let fleet = Fleet::builder().start(&redis)?;
+    /// # drop(fleet);
+    /// # Ok(()) }
+    /// ```
     pub fn builder() -> FleetBuilder {
         FleetBuilder {
             heartbeat: Duration::from_millis(250),
@@ -406,6 +417,18 @@ impl Fleet {
     }
 
     /// What this instance announced and heard.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use layercake::{Redis, fleet::Fleet};
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let redis = Redis::builder().build()?;
+    /// let fleet = Fleet::builder().start(&redis)?;
+    /// let stats = fleet.stats();
+    /// println!("hearing: {}, heard: {}, flushes: {}", stats.hearing, stats.heard, stats.flushes);
+    /// # Ok(()) }
+    /// ```
     pub fn stats(&self) -> FleetStats {
         let c = &self.inner.counters;
         FleetStats {
@@ -606,6 +629,17 @@ impl FleetBuilder {
     /// time): about how long, at most, before this instance notices it cannot hear the fleet
     /// when its connection does not simply close (a connection that closes is noticed at
     /// once). Default: 250 ms.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use layercake::{Redis, fleet::Fleet};
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let redis = Redis::builder().build()?;
+    /// let fleet = Fleet::builder().heartbeat(Duration::from_millis(100)).start(&redis)?;
+    /// # drop(fleet);
+    /// # Ok(()) }
+    /// ```
     pub fn heartbeat(mut self, every: Duration) -> Self {
         self.heartbeat = every.max(Duration::from_millis(1));
         self
@@ -613,6 +647,17 @@ impl FleetBuilder {
 
     /// While the fleet cannot be heard, the memory tiers are emptied this often (and once more
     /// when it can be heard again). Default: 1 s.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use layercake::{Redis, fleet::Fleet};
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let redis = Redis::builder().build()?;
+    /// let fleet = Fleet::builder().max_deaf(Duration::from_millis(500)).start(&redis)?;
+    /// # drop(fleet);
+    /// # Ok(()) }
+    /// ```
     pub fn max_deaf(mut self, every: Duration) -> Self {
         self.max_deaf = every.max(Duration::from_millis(1));
         self
@@ -624,6 +669,18 @@ impl FleetBuilder {
     /// never longer than their lock timeout) instead of going upstream too. An invalidation of
     /// the key voids the lease, and the result computed from the old data is not stored.
     /// Costs a miss two round trips to Redis. Default: on.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use layercake::{Redis, fleet::Fleet};
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let redis = Redis::builder().build()?;
+    /// // Every instance computes a cold key itself: no lease round trips on a miss.
+    /// let fleet = Fleet::builder().leases(false).start(&redis)?;
+    /// # drop(fleet);
+    /// # Ok(()) }
+    /// ```
     pub fn leases(mut self, on: bool) -> Self {
         self.leases = on;
         self
@@ -631,6 +688,17 @@ impl FleetBuilder {
 
     /// Joins the fleet of instances sharing `redis` (its prefix names the channel): starts the
     /// task that listens to it. Must run inside a tokio runtime.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use layercake::{Redis, fleet::Fleet};
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let redis = Redis::builder().build()?;
+    /// let fleet = Fleet::builder().start(&redis)?;
+    /// # drop(fleet);
+    /// # Ok(()) }
+    /// ```
     pub fn start<F>(self, redis: &Redis<F>) -> Result<Fleet, BackendError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             BackendError::new(
