@@ -533,14 +533,21 @@ pub(crate) enum Purge {
     MarkStale,
 }
 
+/// How an engine announces its stores to its fleet: with their values, up to a size
+/// (`fleet_updates`), or by key only (`None`); nothing without the `redis` feature.
+#[cfg(feature = "redis")]
+pub(crate) type Updates<V> = Option<crate::fleet::Updates<V>>;
+/// How an engine announces its stores to its fleet: there is no fleet without `redis`.
+#[cfg(not(feature = "redis"))]
+pub(crate) type Updates<V> = std::marker::PhantomData<fn() -> V>;
+
 pub(crate) struct Engine<V, B> {
     pub(crate) backend: B,
     pub(crate) flights: Arc<Flights<V>>,
     /// Invalidations, checked by every store (see [`Fence`]).
     pub(crate) fence: Fence,
     /// Whether stores are announced with their value (see `fleet_updates`).
-    #[cfg(feature = "redis")]
-    pub(crate) updates: Option<crate::fleet::Updates<V>>,
+    pub(crate) updates: Updates<V>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) policy: Policy,
     pub(crate) offload: OffloadManager,
@@ -551,6 +558,20 @@ where
     V: Send + Sync + 'static,
     B: Backend<V>,
 {
+    /// The engine a builder makes: on `backend` under `policy`, announcing its stores to its
+    /// fleet as `updates` says, and hearing the fleet (see [`join_fleet`](Engine::join_fleet)).
+    pub(crate) fn start(
+        backend: B,
+        policy: Policy,
+        updates: Updates<V>,
+    ) -> Result<Arc<Self>, crate::BuildError> {
+        let mut engine = Engine::new(backend, policy);
+        engine.updates = updates;
+        let engine = Arc::new(engine);
+        engine.join_fleet()?;
+        Ok(engine)
+    }
+
     pub(crate) fn new(backend: B, policy: Policy) -> Self {
         let stats = Arc::new(Stats::default());
         let offload = policy.offload.clone().unwrap_or_default();
@@ -558,8 +579,7 @@ where
             backend,
             flights: Arc::new(Flights::new(Arc::clone(&stats))),
             fence: Fence::default(),
-            #[cfg(feature = "redis")]
-            updates: None,
+            updates: Updates::default(),
             stats,
             policy,
             offload,

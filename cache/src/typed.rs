@@ -122,8 +122,7 @@ pub struct CacheBuilder<V, B, W = ByGetSize> {
     weigher: W,
     lifetime: fn(&V) -> Option<std::time::Duration>,
     tags: Vec<Arc<str>>,
-    #[cfg(feature = "redis")]
-    updates: Option<crate::fleet::Updates<V>>,
+    updates: crate::engine::Updates<V>,
     _value: PhantomData<fn() -> V>,
 }
 
@@ -149,8 +148,7 @@ impl<V, B> Cache<V, B> {
             weigher: ByGetSize,
             lifetime: |_| None,
             tags: Vec::new(),
-            #[cfg(feature = "redis")]
-            updates: None,
+            updates: Default::default(),
             _value: PhantomData,
         }
     }
@@ -776,7 +774,6 @@ impl<V, B, W> CacheBuilder<V, B, W> {
             weigher,
             lifetime: self.lifetime,
             tags: self.tags,
-            #[cfg(feature = "redis")]
             updates: self.updates,
             _value: PhantomData,
         }
@@ -859,17 +856,7 @@ impl<V, B, W> CacheBuilder<V, B, W> {
             .clone()
             .map(|c| Arc::new(HotKeys::new(c)));
         Ok(Cache {
-            engine: {
-                #[allow(unused_mut)]
-                let mut engine = Engine::new(self.backend, self.policy);
-                #[cfg(feature = "redis")]
-                {
-                    engine.updates = self.updates;
-                }
-                let engine = Arc::new(engine);
-                engine.join_fleet()?;
-                engine
-            },
+            engine: Engine::start(self.backend, self.policy, self.updates)?,
             prefix,
             weigher: self.weigher.into_fn(),
             lifetime: self.lifetime,

@@ -200,8 +200,7 @@ where
             name: "layercake".to_owned(),
             namespace: "layercake".to_owned(),
             authority: true,
-            #[cfg(feature = "redis")]
-            updates: None,
+            updates: Default::default(),
         }
     }
 }
@@ -358,10 +357,19 @@ where
         &self,
         pattern: &str,
     ) -> Result<crate::Invalidated, crate::BackendError> {
+        self.purge_urls(pattern, Purge::Remove).await
+    }
+
+    /// Removes or marks stale the stored responses whose URL matches `pattern`.
+    async fn purge_urls(
+        &self,
+        pattern: &str,
+        purge: Purge,
+    ) -> Result<crate::Invalidated, crate::BackendError> {
         let full = self.url_glob(pattern);
         self.shared
             .engine
-            .purge(Selection::Pattern(&full), Purge::Remove)
+            .purge(Selection::Pattern(&full), purge)
             .await
     }
 
@@ -382,11 +390,7 @@ where
         &self,
         pattern: &str,
     ) -> Result<crate::Invalidated, crate::BackendError> {
-        let full = self.url_glob(pattern);
-        self.shared
-            .engine
-            .purge(Selection::Pattern(&full), Purge::MarkStale)
-            .await
+        self.purge_urls(pattern, Purge::MarkStale).await
     }
 
     /// Removes every stored response carrying any of `tags` (from the layer's
@@ -570,8 +574,7 @@ pub struct CacheLayerBuilder<B, K = PathAndQuery> {
     name: String,
     namespace: String,
     authority: bool,
-    #[cfg(feature = "redis")]
-    updates: Option<crate::fleet::Updates<CachedResponse>>,
+    updates: crate::engine::Updates<CachedResponse>,
 }
 
 impl<B, K> CacheLayerBuilder<B, K>
@@ -611,7 +614,6 @@ where
             name: self.name,
             namespace: self.namespace,
             authority: self.authority,
-            #[cfg(feature = "redis")]
             updates: self.updates,
         }
     }
@@ -1019,17 +1021,7 @@ where
             .clone()
             .map(|c| Arc::new(HotKeys::new(c)));
         let shared = Shared {
-            engine: {
-                #[allow(unused_mut)]
-                let mut engine = Engine::new(self.backend, self.policy);
-                #[cfg(feature = "redis")]
-                {
-                    engine.updates = self.updates;
-                }
-                let engine = Arc::new(engine);
-                engine.join_fleet()?;
-                engine
-            },
+            engine: Engine::start(self.backend, self.policy, self.updates)?,
             hot,
             rules,
             status,
