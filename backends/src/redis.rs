@@ -205,6 +205,26 @@ return -1 end return redis.call('PTTL', KEYS[1])";
 const RELEASE_LEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
 return redis.call('DEL', KEYS[1]) end return 0";
 
+/// Runs `call` for at most `limit`: its answer, or its error or its timeout as a
+/// [`BackendError`] naming `op` (of kind `Unavailable` or `Timeout`).
+async fn within<T>(
+    op: &str,
+    limit: Duration,
+    call: impl Future<Output = redis::RedisResult<T>>,
+) -> Result<T, BackendError> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(BackendError::new(
+            BackendErrorKind::Unavailable,
+            format!("redis {op}: {error}"),
+        )),
+        Err(_) => Err(BackendError::new(
+            BackendErrorKind::Timeout,
+            format!("redis {op}: no answer within {limit:?}"),
+        )),
+    }
+}
+
 /// Where a command that names no key goes.
 #[derive(Debug, Clone)]
 enum Node {
@@ -956,20 +976,9 @@ impl<F> Redis<F> {
                 pubsub.subscribe(channel).await?;
                 Ok::<_, redis::RedisError>(pubsub)
             };
-            match tokio::time::timeout(self.timeout, subscribed).await {
-                Ok(Ok(pubsub)) => return Ok(pubsub),
-                Ok(Err(error)) => {
-                    last = BackendError::new(
-                        BackendErrorKind::Unavailable,
-                        format!("redis SUBSCRIBE: {error}"),
-                    );
-                }
-                Err(_) => {
-                    last = BackendError::new(
-                        BackendErrorKind::Timeout,
-                        format!("redis SUBSCRIBE: no answer within {:?}", self.timeout),
-                    );
-                }
+            match within("SUBSCRIBE", self.timeout, subscribed).await {
+                Ok(pubsub) => return Ok(pubsub),
+                Err(error) => last = error,
             }
         }
         Err(last)
@@ -1057,22 +1066,7 @@ impl<F> Redis<F> {
             read.query_async::<Option<redis::streams::StreamReadReply>>(&mut connection)
                 .await
         };
-        let limit = self.timeout + block;
-        let reply = match tokio::time::timeout(limit, blocking).await {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(error)) => {
-                return Err(BackendError::new(
-                    BackendErrorKind::Unavailable,
-                    format!("redis XREAD: {error}"),
-                ));
-            }
-            Err(_) => {
-                return Err(BackendError::new(
-                    BackendErrorKind::Timeout,
-                    format!("redis XREAD: no answer within {limit:?}"),
-                ));
-            }
-        };
+        let reply = within("XREAD", self.timeout + block, blocking).await?;
         Ok(reply
             .into_iter()
             .flat_map(|reply| reply.keys)
@@ -1125,28 +1119,19 @@ impl<F> Redis<F> {
                 format!("redis {op}: circuit open, not calling Redis"),
             ));
         };
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(value)) => {
-                permit.success();
-                Ok(value)
-            }
-            Ok(Err(error)) => {
+        let answer = within(op, self.timeout, call).await;
+        match &answer {
+            Ok(_) => permit.success(),
+            Err(error) => {
                 permit.failure();
-                self.stats.errors.fetch_add(1, Relaxed);
-                Err(BackendError::new(
-                    BackendErrorKind::Unavailable,
-                    format!("redis {op}: {error}"),
-                ))
-            }
-            Err(_) => {
-                permit.failure();
-                self.stats.timeouts.fetch_add(1, Relaxed);
-                Err(BackendError::new(
-                    BackendErrorKind::Timeout,
-                    format!("redis {op}: no answer within {:?}", self.timeout),
-                ))
+                let counter = match error.kind() {
+                    BackendErrorKind::Timeout => &self.stats.timeouts,
+                    _ => &self.stats.errors,
+                };
+                counter.fetch_add(1, Relaxed);
             }
         }
+        answer
     }
 
     /// Removes every key under the prefix: `SCAN` in batches (on a cluster, on every primary),
@@ -1371,34 +1356,20 @@ where
     /// they are open), its latency, and the breakers' states.
     async fn health(&self) -> Vec<crate::TierHealth> {
         let started = std::time::Instant::now();
-        let ping = tokio::time::timeout(
-            self.timeout,
-            self.connection
-                .query_on::<String>(&redis::cmd("PING"), &Node::Any),
-        )
-        .await;
+        let command = redis::cmd("PING");
+        let ping = self.connection.query_on::<String>(&command, &Node::Any);
+        let ping = within("PING", self.timeout, ping).await;
         let latency = started.elapsed();
+        let state = |open: bool| if open { "open" } else { "closed" };
         let stats = self.stats();
         let breakers = format!(
             "read breaker {}, write breaker {}",
-            if stats.read_breaker_open {
-                "open"
-            } else {
-                "closed"
-            },
-            if stats.write_breaker_open {
-                "open"
-            } else {
-                "closed"
-            },
+            state(stats.read_breaker_open),
+            state(stats.write_breaker_open),
         );
         let (up, detail) = match ping {
-            Ok(Ok(_)) => (true, breakers),
-            Ok(Err(error)) => (false, format!("{error}; {breakers}")),
-            Err(_) => (
-                false,
-                format!("no answer within {:?}; {breakers}", self.timeout),
-            ),
+            Ok(_) => (true, breakers),
+            Err(error) => (false, format!("{error}; {breakers}")),
         };
         vec![crate::TierHealth::new("redis", up, Some(latency), detail)]
     }

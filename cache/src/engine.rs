@@ -171,7 +171,7 @@ macro_rules! policy_setters {
         ///
         /// ```
         /// use std::time::Duration;
-        /// use layercake::{Cache, Moka, StalePolicy};
+        /// use layercake::{Cache, Moka};
         ///
         /// let cache: Cache<String, Moka> = Cache::builder(Moka::default())
         ///     .ttl(Duration::from_secs(300))
@@ -228,7 +228,7 @@ macro_rules! policy_setters {
         ///
         /// ```
         /// use std::time::Duration;
-        /// use layercake::{Cache, Moka, StalePolicy};
+        /// use layercake::{Cache, Moka};
         ///
         /// let cache: Cache<String, Moka> = Cache::builder(Moka::default())
         ///     .ttl(Duration::from_secs(60))
@@ -248,7 +248,7 @@ macro_rules! policy_setters {
         ///
         /// ```
         /// use std::time::Duration;
-        /// use layercake::{Cache, Moka, StalePolicy};
+        /// use layercake::{Cache, Moka};
         ///
         /// let cache: Cache<String, Moka> = Cache::builder(Moka::default())
         ///     .stale_if_error(Duration::from_secs(3600))
@@ -266,7 +266,7 @@ macro_rules! policy_setters {
         ///
         /// ```
         /// use std::time::Duration;
-        /// use layercake::{Cache, Moka, StalePolicy};
+        /// use layercake::{Cache, Moka};
         ///
         /// let cache: Cache<String, Moka> = Cache::builder(Moka::default())
         ///     .stale_if_error(Duration::from_secs(3600))
@@ -283,8 +283,7 @@ macro_rules! policy_setters {
         #[doc = concat!("How many ", $who, "s for one missing key go upstream at once (dogpile width); the others wait, and the first result is shared with all and stored once. Default: 1.")]
         ///
         /// ```
-        /// use std::time::Duration;
-        /// use layercake::{Cache, Moka, StalePolicy};
+        /// use layercake::{Cache, Moka};
         ///
         /// let cache: Cache<String, Moka> = Cache::builder(Moka::default())
         ///     .concurrency(2)
@@ -303,7 +302,7 @@ macro_rules! policy_setters {
         ///
         /// ```
         /// use std::time::Duration;
-        /// use layercake::{Cache, Moka, StalePolicy};
+        /// use layercake::{Cache, Moka};
         ///
         /// let cache: Cache<String, Moka> = Cache::builder(Moka::default())
         ///     .preset(layercake::Preset::Short)
@@ -327,7 +326,7 @@ macro_rules! policy_setters {
         ///
         /// ```
         /// use std::time::Duration;
-        /// use layercake::{Cache, Moka, StalePolicy};
+        /// use layercake::{Cache, Moka};
         ///
         /// let cache: Cache<String, Moka> = Cache::builder(Moka::default())
         ///     .lock_timeout(Duration::from_secs(30))
@@ -370,8 +369,7 @@ macro_rules! policy_setters {
         /// Default: `"layercake"`.
         ///
         /// ```
-        /// use std::time::Duration;
-        /// use layercake::{Cache, Moka, StalePolicy};
+        /// use layercake::{Cache, Moka};
         ///
         /// let cache: Cache<String, Moka> = Cache::builder(Moka::default())
         ///     .namespace("users")
@@ -710,21 +708,14 @@ where
     /// Writes `entry` under `key`, unless an invalidation since `since` covers it (see
     /// [`Fence`]); a failure is counted and logged, never returned.
     pub(crate) async fn store(&self, key: &Key, entry: Arc<Entry<V>>, since: Epoch) {
-        #[cfg(feature = "redis")]
-        let announcement = match &self.updates {
-            Some(updates) => updates.announce(key, &entry),
-            None => Announce::Written(key, entry.stored_at()),
-        };
-        #[cfg(not(feature = "redis"))]
-        let announcement = Announce::Written(key, entry.stored_at());
-        let tags = entry.tag_list().cloned();
-        let tags = tags.as_deref().unwrap_or(&[]);
+        let stored = Arc::clone(&entry);
+        let tags = stored.tags();
         let write = || self.backend.set(key, entry);
         match self.fence.write(key, tags, since, write).await {
             Some(Ok(())) => {
                 Stats::bump(&self.stats.stores);
                 tracing::debug!(%key, "stored");
-                self.announce(announcement).await;
+                self.announce(self.stored(key, &stored)).await;
             }
             Some(Err(error)) => {
                 Stats::bump(&self.stats.errors);
@@ -732,6 +723,16 @@ where
             }
             None => tracing::debug!(%key, "not stored: invalidated while it was computed"),
         }
+    }
+
+    /// The announcement of `entry`, stored under `key`: with its value when the cache pushes
+    /// values to its fleet (encoded only then, and only once it is stored).
+    fn stored<'a>(&self, key: &'a Key, entry: &Entry<V>) -> Announce<'a> {
+        #[cfg(feature = "redis")]
+        if let (Some(updates), Some(_)) = (&self.updates, &self.policy.fleet) {
+            return updates.announce(key, entry);
+        }
+        Announce::Written(key, entry.stored_at())
     }
 
     /// Removes the entry under `key` from every tier, counts it, and says what it removed; a
