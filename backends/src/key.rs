@@ -167,15 +167,20 @@ impl Key {
 
     /// The key's parts, in order.
     pub fn parts(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        let mut rest: &[u8] = &self.encoded;
-        std::iter::from_fn(move || {
-            let (len, tail) = rest.split_first_chunk::<4>()?;
-            let len = u32::from_le_bytes(*len) as usize;
-            let (part, tail) = tail.split_at(len.min(tail.len()));
-            rest = tail;
-            Some(part)
-        })
+        decode_parts(&self.encoded)
     }
+}
+
+/// The parts of an encoding of length-prefixed parts, in order.
+fn decode_parts(encoded: &[u8]) -> impl Iterator<Item = &[u8]> + '_ {
+    let mut rest = encoded;
+    std::iter::from_fn(move || {
+        let (len, tail) = rest.split_first_chunk::<4>()?;
+        let len = u32::from_le_bytes(*len) as usize;
+        let (part, tail) = tail.split_at(len.min(tail.len()));
+        rest = tail;
+        Some(part)
+    })
 }
 
 /// Appends the readable form of one key part (see [`Key::readable`]).
@@ -426,6 +431,32 @@ impl KeyBuilder {
             left -= take;
         }
         self
+    }
+
+    /// The parts pushed so far, in order (for an extractor that transforms another's parts).
+    ///
+    /// ```
+    /// use layercake_backends::Key;
+    ///
+    /// let mut key = Key::builder();
+    /// key.push("a").push("bc");
+    /// assert_eq!(key.parts().collect::<Vec<_>>(), [&b"a"[..], b"bc"]);
+    /// ```
+    pub fn parts(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        decode_parts(self.as_slice())
+    }
+
+    /// The parts pushed so far as they are encoded in the key (each length-prefixed).
+    ///
+    /// ```
+    /// use layercake_backends::Key;
+    ///
+    /// let mut key = Key::builder();
+    /// key.push("ab");
+    /// assert_eq!(key.encoded(), b"\x02\0\0\0ab");
+    /// ```
+    pub fn encoded(&self) -> &[u8] {
+        self.as_slice()
     }
 
     /// Finishes the key: one allocation, of exactly the encoded length.

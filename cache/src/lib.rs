@@ -40,6 +40,7 @@ mod flight;
 pub mod invalidate;
 pub mod layer;
 pub mod offload;
+pub mod predicate;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::{private::*, typed::Served};

@@ -108,7 +108,7 @@ mod body;
 mod cache_control;
 mod freshness;
 mod future;
-mod key;
+pub mod key;
 mod range;
 mod response;
 mod service;
@@ -127,24 +127,27 @@ use http::{HeaderName, Method, StatusCode};
 use layercake_backends::{Backend, Selection};
 use tower_layer::Layer;
 
+pub(crate) use self::response::StatusSet;
 #[cfg(feature = "axum")]
 pub(crate) use self::status::set_cache_status;
 pub use self::{
     body::CacheBody,
     future::ResponseFuture,
     key::{Headers, KeyExtractor, KeyParts, Path, PathAndQuery},
+    response::ClientDirectives,
     response::{CacheControl, CacheMode, CachedResponse, remove_hop_by_hop},
     service::CacheService,
     tags::TagRequest,
 };
 use self::{
-    response::{Rules, StatusSet},
+    response::Rules,
     service::Shared,
     status::{CacheStatus, is_token},
 };
 use crate::{
     BuildError, CacheStats,
     engine::{Engine, Policy, Purge, policy_setters},
+    predicate::{Always, RequestPredicate, ResponsePredicate, response::DefaultStore},
     refresh::{HotKeys, spawn_checker},
 };
 
@@ -156,8 +159,8 @@ const KEY_SCHEMA: &str = "http/3";
 ///
 /// Made with [`CacheLayer::builder`]. Cheap to clone; every service it makes shares one engine:
 /// the same entries, in-flight requests and [counters](CacheLayer::stats).
-pub struct CacheLayer<B, K = PathAndQuery> {
-    shared: Arc<Shared<B, K>>,
+pub struct CacheLayer<B, K = PathAndQuery, Q = Always, R = DefaultStore> {
+    shared: Arc<Shared<B, K, Q, R>>,
 }
 
 impl<B> CacheLayer<B, PathAndQuery>
@@ -195,6 +198,8 @@ where
         CacheLayerBuilder {
             backend,
             key: PathAndQuery,
+            cache_if: Always,
+            store_if: DefaultStore,
             policy: Policy::default(),
             rules: Rules::default(),
             name: "layercake".to_owned(),
@@ -205,7 +210,7 @@ where
     }
 }
 
-impl<B, K> CacheLayer<B, K> {
+impl<B, K, Q, R> CacheLayer<B, K, Q, R> {
     /// The cache's counters.
     ///
     /// ```
@@ -246,10 +251,12 @@ impl<B, K> CacheLayer<B, K> {
     }
 }
 
-impl<B, K> CacheLayer<B, K>
+impl<B, K, Q, R> CacheLayer<B, K, Q, R>
 where
     B: Backend<CachedResponse>,
     K: KeyExtractor,
+    Q: RequestPredicate,
+    R: ResponsePredicate,
 {
     /// Removes every response stored for `url` from every tier of the backend: the one for each
     /// cached method (`HEAD` is answered from `GET`'s), and every `Vary` variant (they hang off
@@ -539,7 +546,7 @@ where
     }
 }
 
-impl<B, K> Clone for CacheLayer<B, K> {
+impl<B, K, Q, R> Clone for CacheLayer<B, K, Q, R> {
     fn clone(&self) -> Self {
         CacheLayer {
             shared: Arc::clone(&self.shared),
@@ -547,7 +554,7 @@ impl<B, K> Clone for CacheLayer<B, K> {
     }
 }
 
-impl<B, K> fmt::Debug for CacheLayer<B, K> {
+impl<B, K, Q, R> fmt::Debug for CacheLayer<B, K, Q, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CacheLayer")
             .field("policy", &self.shared.engine.policy)
@@ -556,8 +563,8 @@ impl<B, K> fmt::Debug for CacheLayer<B, K> {
     }
 }
 
-impl<S, B, K> Layer<S> for CacheLayer<B, K> {
-    type Service = CacheService<S, B, K>;
+impl<S, B, K, Q, R> Layer<S> for CacheLayer<B, K, Q, R> {
+    type Service = CacheService<S, B, K, Q, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
         CacheService::new(inner, Arc::clone(&self.shared))
@@ -566,9 +573,11 @@ impl<S, B, K> Layer<S> for CacheLayer<B, K> {
 
 /// Configures a [`CacheLayer`]; see [`CacheLayer::builder`].
 #[must_use]
-pub struct CacheLayerBuilder<B, K = PathAndQuery> {
+pub struct CacheLayerBuilder<B, K = PathAndQuery, Q = Always, R = DefaultStore> {
     backend: B,
     key: K,
+    cache_if: Q,
+    store_if: R,
     policy: Policy,
     rules: Rules,
     name: String,
@@ -577,10 +586,12 @@ pub struct CacheLayerBuilder<B, K = PathAndQuery> {
     updates: crate::engine::Updates<CachedResponse>,
 }
 
-impl<B, K> CacheLayerBuilder<B, K>
+impl<B, K, Q, R> CacheLayerBuilder<B, K, Q, R>
 where
     B: Backend<CachedResponse>,
     K: KeyExtractor,
+    Q: RequestPredicate,
+    R: ResponsePredicate,
 {
     policy_setters!("request");
 
@@ -603,12 +614,24 @@ where
         self
     }
 
-    /// How the cache key is made from a request; see [`KeyExtractor`]. Default:
+    /// How the cache key is made from a request; see [`key`](self::key). Default:
     /// [`PathAndQuery`].
-    pub fn key<K2: KeyExtractor>(self, key: K2) -> CacheLayerBuilder<B, K2> {
+    ///
+    /// ```
+    /// use layercake::{CacheLayer, Moka, layer::{Path, key::Query}};
+    ///
+    /// let layer = CacheLayer::builder(Moka::default())
+    ///     .key((Path, Query::only(["page"])))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(layer);
+    /// ```
+    pub fn key<K2: KeyExtractor>(self, key: K2) -> CacheLayerBuilder<B, K2, Q, R> {
         CacheLayerBuilder {
             backend: self.backend,
             key,
+            cache_if: self.cache_if,
+            store_if: self.store_if,
             policy: self.policy,
             rules: self.rules,
             name: self.name,
@@ -616,6 +639,106 @@ where
             authority: self.authority,
             updates: self.updates,
         }
+    }
+
+    /// Which requests use the cache: a [`RequestPredicate`], checked after the
+    /// [method](Self::methods). A request it refuses goes to the inner service untouched
+    /// (`Cache-Status: …; fwd=bypass; detail=predicate`), invalidating stored responses as
+    /// any unsafe request does (RFC 9111 §4.4). Default: [`Always`].
+    ///
+    /// ```
+    /// use layercake::{CacheLayer, Moka, predicate::{request, RequestPredicate}};
+    ///
+    /// let layer = CacheLayer::builder(Moka::default())
+    ///     .cache_if(request::path("/health").not().and(request::path_prefix("/admin").not()))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(layer);
+    /// ```
+    pub fn cache_if<Q2: RequestPredicate>(self, predicate: Q2) -> CacheLayerBuilder<B, K, Q2, R> {
+        CacheLayerBuilder {
+            backend: self.backend,
+            key: self.key,
+            cache_if: predicate,
+            store_if: self.store_if,
+            policy: self.policy,
+            rules: self.rules,
+            name: self.name,
+            namespace: self.namespace,
+            authority: self.authority,
+            updates: self.updates,
+        }
+    }
+
+    /// Which responses may be stored: a [`ResponsePredicate`], checked besides the layer's
+    /// HTTP rules (status, `Cache-Control`, credentials, size). A response it refuses is passed
+    /// on and not stored (`detail=predicate`). Default: [`DefaultStore`], every response but
+    /// audio, video, PDFs and archives; it is replaced, not combined (keep it with
+    /// `DefaultStore.and(…)`).
+    ///
+    /// ```
+    /// use layercake::{CacheLayer, Moka};
+    /// use layercake::predicate::{response::{self, StatusClass}, ResponsePredicate};
+    ///
+    /// let layer = CacheLayer::builder(Moka::default())
+    ///     .store_if(response::status_class(StatusClass::Success)
+    ///         .and(response::content_type("application/json")))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(layer);
+    /// ```
+    pub fn store_if<R2: ResponsePredicate>(self, predicate: R2) -> CacheLayerBuilder<B, K, Q, R2> {
+        CacheLayerBuilder {
+            backend: self.backend,
+            key: self.key,
+            cache_if: self.cache_if,
+            store_if: predicate,
+            policy: self.policy,
+            rules: self.rules,
+            name: self.name,
+            namespace: self.namespace,
+            authority: self.authority,
+            updates: self.updates,
+        }
+    }
+
+    /// The most bytes of a request body the layer reads for predicates and key extractors
+    /// that need it ([reading the body](crate::predicate#reading-the-body)); a longer body is
+    /// handed on whole and its request is not cached. Default: 64 KiB.
+    ///
+    /// ```
+    /// use layercake::{CacheLayer, Moka};
+    ///
+    /// let layer = CacheLayer::builder(Moka::default())
+    ///     .max_request_body_size(16 * 1024)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(layer);
+    /// ```
+    pub fn max_request_body_size(mut self, bytes: usize) -> Self {
+        self.rules.max_request_body_size = bytes;
+        self
+    }
+
+    /// Whether the client's own cache directives (`Cache-Control: no-cache`, `max-age=0`,
+    /// `max-stale`, `min-fresh`, `only-if-cached`, `no-store`, `Pragma: no-cache`) are obeyed
+    /// or ignored. Default: [`ClientDirectives::Obey`], as RFC 9111 asks of a cache that
+    /// clients choose to use (a shared proxy, a client's own cache). A cache in front of its
+    /// own application usually ignores them, as nginx and Varnish do by default: otherwise any
+    /// client's reload (`no-cache`) reaches the application.
+    ///
+    /// ```
+    /// use layercake::{CacheLayer, Moka, layer::ClientDirectives};
+    ///
+    /// let layer = CacheLayer::builder(Moka::default())
+    ///     .client_directives(ClientDirectives::Ignore)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(layer);
+    /// ```
+    pub fn client_directives(mut self, directives: ClientDirectives) -> Self {
+        self.rules.obey_client = directives == ClientDirectives::Obey;
+        self
     }
 
     /// Whether keys include the request's authority: the host (and port) of an absolute-form
@@ -998,7 +1121,7 @@ where
     }
 
     /// Builds the layer, or says what is wrong with the configuration.
-    pub fn build(self) -> Result<CacheLayer<B, K>, BuildError> {
+    pub fn build(self) -> Result<CacheLayer<B, K, Q, R>, BuildError> {
         let prefix = self.policy.validate(&self.namespace, KEY_SCHEMA)?;
         let rules = self.rules;
         if rules.min_body_size > rules.max_body_size {
@@ -1021,6 +1144,8 @@ where
             .clone()
             .map(|c| Arc::new(HotKeys::new(c)));
         let shared = Shared {
+            cache_if: self.cache_if,
+            store_if: self.store_if,
             engine: Engine::start(self.backend, self.policy, self.updates)?,
             hot,
             rules,

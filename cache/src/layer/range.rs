@@ -171,10 +171,12 @@ pub(crate) fn is_partial(entry: &Entry<CachedResponse>) -> bool {
 }
 
 /// Stored parts (RFC 9111 §3.3–3.4): which requests a part answers, and how parts combine.
-impl<B, K> Shared<B, K>
+impl<B, K, Q, R> Shared<B, K, Q, R>
 where
     B: Backend<CachedResponse>,
     K: KeyExtractor,
+    Q: crate::predicate::RequestPredicate,
+    R: crate::predicate::ResponsePredicate,
 {
     /// The bytes of a stored part (a `206`, RFC 9111 §3.3) that answer `asking`, and their
     /// range: a GET whose single range the part holds, and whose `If-Range` holds.

@@ -252,6 +252,17 @@ pub enum CacheMode {
 pub(crate) type NotStored = &'static str;
 
 /// The storage rules of a layer.
+/// Whether the layer obeys the cache directives of the client's request; see
+/// [`client_directives`](super::CacheLayerBuilder::client_directives).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientDirectives {
+    /// Obeyed, as RFC 9111 asks (the default).
+    #[default]
+    Obey,
+    /// Ignored: the request is answered as if it carried none.
+    Ignore,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Rules {
     pub(crate) methods: Vec<Method>,
@@ -262,6 +273,10 @@ pub(crate) struct Rules {
     pub(crate) negative_ttl: Option<Duration>,
     pub(crate) min_body_size: usize,
     pub(crate) max_body_size: usize,
+    /// The most bytes of a request body read for predicates and key extractors.
+    pub(crate) max_request_body_size: usize,
+    /// Whether the client's cache directives are obeyed (see [`ClientDirectives`]).
+    pub(crate) obey_client: bool,
     pub(crate) header_allowlist: Option<Vec<HeaderName>>,
     pub(crate) allow_authorization: bool,
     pub(crate) allow_cookies: bool,
@@ -314,7 +329,7 @@ impl RequestFacts {
                 facts.range = true;
             }
         }
-        if directives {
+        if directives && rules.obey_client {
             facts.directives = Some(RequestDirectives::parse(headers)).filter(|d| !d.is_empty());
         }
         facts
@@ -374,6 +389,8 @@ impl Default for Rules {
             negative_ttl: None,
             min_body_size: 0,
             max_body_size: 4 * 1024 * 1024,
+            max_request_body_size: 64 * 1024,
+            obey_client: true,
             header_allowlist: None,
             allow_authorization: false,
             allow_cookies: false,

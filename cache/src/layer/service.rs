@@ -33,12 +33,20 @@ use crate::{
     engine::{Acquired, Engine, Found, Plan, Refresh, ttl_seconds, whole_seconds},
     flight::{Leader, Outcome},
     offload::TaskError,
+    predicate::{
+        Always, BodyUse, BufferBody, CacheRequest, CacheResponse, RequestPredicate,
+        ResponsePredicate, response::DefaultStore,
+    },
     refresh::HotKeys,
     stats::Stats,
 };
 
 /// What the layer and its services share.
-pub(crate) struct Shared<B, K> {
+pub(crate) struct Shared<B, K, Q, R> {
+    /// Which requests use the cache, besides the method.
+    pub(crate) cache_if: Q,
+    /// Which responses may be stored, besides the HTTP rules.
+    pub(crate) store_if: R,
     pub(crate) engine: Arc<Engine<CachedResponse, B>>,
     /// Hot keys and the request heads to refresh them with, when auto-refresh is on.
     pub(crate) hot: Option<Arc<HotKeys<RequestHead>>>,
@@ -52,13 +60,13 @@ pub(crate) struct Shared<B, K> {
 }
 
 /// Caches the responses of the inner service; made by [`CacheLayer`](super::CacheLayer).
-pub struct CacheService<S, B, K = PathAndQuery> {
+pub struct CacheService<S, B, K = PathAndQuery, Q = Always, R = DefaultStore> {
     inner: S,
-    shared: Arc<Shared<B, K>>,
+    shared: Arc<Shared<B, K, Q, R>>,
 }
 
-impl<S, B, K> CacheService<S, B, K> {
-    pub(crate) fn new(inner: S, shared: Arc<Shared<B, K>>) -> Self {
+impl<S, B, K, Q, R> CacheService<S, B, K, Q, R> {
+    pub(crate) fn new(inner: S, shared: Arc<Shared<B, K, Q, R>>) -> Self {
         CacheService { inner, shared }
     }
 
@@ -68,7 +76,7 @@ impl<S, B, K> CacheService<S, B, K> {
     }
 }
 
-impl<S: Clone, B, K> Clone for CacheService<S, B, K> {
+impl<S: Clone, B, K, Q, R> Clone for CacheService<S, B, K, Q, R> {
     fn clone(&self) -> Self {
         CacheService {
             inner: self.inner.clone(),
@@ -77,7 +85,7 @@ impl<S: Clone, B, K> Clone for CacheService<S, B, K> {
     }
 }
 
-impl<S: std::fmt::Debug, B, K> std::fmt::Debug for CacheService<S, B, K> {
+impl<S: std::fmt::Debug, B, K, Q, R> std::fmt::Debug for CacheService<S, B, K, Q, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CacheService")
             .field("inner", &self.inner)
@@ -85,13 +93,19 @@ impl<S: std::fmt::Debug, B, K> std::fmt::Debug for CacheService<S, B, K> {
     }
 }
 
-impl<S, B, K, ReqBody, ResBody> Service<Request<ReqBody>> for CacheService<S, B, K>
+/// Whether the layer's request predicate or key extractor reads request bodies.
+type ReadsBody<Q, K> = <<Q as RequestPredicate>::Body as BodyUse>::Or<<K as KeyExtractor>::Body>;
+
+impl<S, B, K, Q, R, ReqBody, ResBody> Service<Request<ReqBody>> for CacheService<S, B, K, Q, R>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send,
     S::Error: Send,
     B: Backend<CachedResponse>,
     K: KeyExtractor,
+    Q: RequestPredicate,
+    R: ResponsePredicate,
+    ReadsBody<Q, K>: BufferBody<ReqBody>,
     ReqBody: Send + 'static,
     ResBody: Body + Send + 'static,
     ResBody::Error: Send + 'static,
@@ -108,102 +122,172 @@ where
         let shared = &*self.shared;
         let (parts, body) = request.into_parts();
 
-        // 1. Request predicate: a method the cache does not handle means no key, no lookup.
+        // 1. Request predicate: a method the cache does not handle, or a request the layer's
+        // predicate refuses on its head, means no key, no lookup.
         if !shared.rules.caches_method(&parts.method) {
-            Stats::bump(&shared.engine.stats.passes);
-            tracing::trace!(method = %parts.method, uri = %parts.uri, "cache pass-through");
             let status = shared.status.method.clone();
-            let invalidate = is_unsafe(&parts.method).then(|| invalidation(&self.shared, &parts));
-            let future = self.inner.call(Request::from_parts(parts, body));
-            let hidden = shared.rules.tagging.hidden();
-            return ResponseFuture::passthrough(future, status, invalidate, hidden);
+            return pass(&self.shared, &mut self.inner, parts, body, status);
+        }
+        let verdict = shared.cache_if.test_head(&parts);
+        if verdict == Some(false) {
+            let status = shared.status.bypass_predicate.clone();
+            return pass(&self.shared, &mut self.inner, parts, body, status);
         }
 
-        // 2. Key.
-        let Some(key) = shared.key_for(&parts) else {
-            Stats::bump(&shared.engine.stats.passes);
-            tracing::trace!(uri = %parts.uri, "key extractor declined; cache pass-through");
-            let future = self.inner.call(Request::from_parts(parts, body));
-            let (status, hidden) = (
-                shared.status.bypass_key.clone(),
-                shared.rules.tagging.hidden(),
-            );
-            return ResponseFuture::passthrough(future, status, None, hidden);
-        };
-
-        if let Some(hot) = &shared.hot {
-            hot.record(&key, || RequestHead::of(&parts));
+        // The predicate needs the body to decide, or the key is made from it: read it first
+        // (at once when it is known to be empty).
+        let needs_body = verdict.is_none() || <K::Body as BodyUse>::READS;
+        if needs_body && !ReadsBody::<Q, K>::is_empty(&body) {
+            let clone = self.inner.clone();
+            let mut inner = std::mem::replace(&mut self.inner, clone);
+            let shared = Arc::clone(&self.shared);
+            let limit = shared.rules.max_request_body_size;
+            let future = async move {
+                let read = ReadsBody::<Q, K>::buffer(body, limit).await;
+                let bytes = read.bytes.as_ref();
+                admit(&shared, &mut inner, parts, read.body, bytes, verdict).await
+            };
+            return ResponseFuture::miss(Box::pin(future));
         }
-
-        // 3. Lookup, at once when the tier can answer at once.
-        let facts = RequestFacts::of(&parts.headers, &shared.rules);
-        let now = Timestamp::now();
-        let mut found = shared.engine.peek(&key, now);
-        let mut route = Route::plain(key);
-        if let Some(list) = found.as_ref().and_then(variants_list) {
-            route = shared.route_to_variant(route.key, list, &parts.headers);
-            found = shared.engine.peek(&route.key, now);
-        }
-        let asking = Asking::new(&parts.method, &parts.headers, facts);
-        let plan = found.map(|found| shared.plan(found, &asking, now));
-        let plan = match plan {
-            Some((
-                Plan::Serve {
-                    entry,
-                    ttl,
-                    refresh,
-                },
-                _,
-            )) => {
-                let response = shared.serve(&entry, ttl, refresh, &asking, now);
-                if refresh != Refresh::No {
-                    let request = Request::from_parts(parts, body);
-                    spawn_refresh(
-                        &self.shared,
-                        self.inner.clone(),
-                        request,
-                        route,
-                        Some(entry),
-                    );
-                }
-                return ResponseFuture::ready(response);
-            }
-            Some((Plan::Fetch { .. }, _)) if facts.only_if_cached() => {
-                return ResponseFuture::ready(shared.gateway_timeout());
-            }
-            plan => plan,
-        };
-
-        // A miss, or a tier that must be waited for: the inner service goes with the future
-        // (the one that was made ready), a clone stays behind.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-        let shared = Arc::clone(&self.shared);
-        let span = tracing::debug_span!("layercake_miss", key = %route.key);
-        let request = Request::from_parts(parts, body);
-        let future = miss(shared, inner, request, route, plan, facts);
-        ResponseFuture::miss(Box::pin(future.instrument(span)))
+        let empty = needs_body.then(Bytes::new);
+        admit(
+            &self.shared,
+            &mut self.inner,
+            parts,
+            body,
+            empty.as_ref(),
+            verdict,
+        )
     }
 }
 
-impl<B, K> Shared<B, K>
+/// Passes a request the cache does not handle to `inner`; its response says `status` and,
+/// for an unsafe method, invalidates what it changed (RFC 9111 §4.4).
+fn pass<S, B, K, Q, R, ReqBody, ResBody>(
+    shared: &Arc<Shared<B, K, Q, R>>,
+    inner: &mut S,
+    parts: request::Parts,
+    body: ReqBody,
+    status: HeaderValue,
+) -> ResponseFuture<S::Future, ResBody, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    B: Backend<CachedResponse>,
+    K: KeyExtractor,
+    Q: RequestPredicate,
+    R: ResponsePredicate,
+{
+    Stats::bump(&shared.engine.stats.passes);
+    tracing::trace!(method = %parts.method, uri = %parts.uri, ?status, "cache pass-through");
+    let invalidate = is_unsafe(&parts.method).then(|| invalidation(shared, &parts));
+    let hidden = shared.rules.tagging.hidden();
+    let future = inner.call(Request::from_parts(parts, body));
+    ResponseFuture::passthrough(future, status, invalidate, hidden)
+}
+
+/// A request whose method the cache handles, with its body when it was read: the rest of the
+/// layer's predicate, the key, then the lookup.
+fn admit<S, B, K, Q, R, ReqBody, ResBody>(
+    shared: &Arc<Shared<B, K, Q, R>>,
+    inner: &mut S,
+    parts: request::Parts,
+    body: ReqBody,
+    bytes: Option<&Bytes>,
+    verdict: Option<bool>,
+) -> ResponseFuture<S::Future, ResBody, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Send,
+    B: Backend<CachedResponse>,
+    K: KeyExtractor,
+    Q: RequestPredicate,
+    R: ResponsePredicate,
+    ReqBody: Send + 'static,
+    ResBody: Body + Send + 'static,
+    ResBody::Error: Send + 'static,
+{
+    let request = CacheRequest::new(&parts, bytes);
+    if verdict.is_none() && !shared.cache_if.test(&request) {
+        let status = shared.status.bypass_predicate.clone();
+        return pass(shared, inner, parts, body, status);
+    }
+
+    // 2. Key.
+    let Some(key) = shared.key_for(&request) else {
+        let status = shared.status.bypass_key.clone();
+        return pass(shared, inner, parts, body, status);
+    };
+
+    // Auto-refresh sends a request again from its head: not one whose body made it cacheable.
+    if let Some(hot) = shared.hot.as_ref().filter(|_| bytes.is_none()) {
+        hot.record(&key, || RequestHead::of(&parts));
+    }
+
+    // 3. Lookup, at once when the tier can answer at once.
+    let facts = RequestFacts::of(&parts.headers, &shared.rules);
+    let now = Timestamp::now();
+    let mut found = shared.engine.peek(&key, now);
+    let mut route = Route::plain(key);
+    if let Some(list) = found.as_ref().and_then(variants_list) {
+        route = shared.route_to_variant(route.key, list, &parts.headers);
+        found = shared.engine.peek(&route.key, now);
+    }
+    let asking = Asking::new(&parts.method, &parts.headers, facts);
+    let plan = found.map(|found| shared.plan(found, &asking, now));
+    let plan = match plan {
+        Some((
+            Plan::Serve {
+                entry,
+                ttl,
+                refresh,
+            },
+            _,
+        )) => {
+            let response = shared.serve(&entry, ttl, refresh, &asking, now);
+            if refresh != Refresh::No {
+                let request = Request::from_parts(parts, body);
+                spawn_refresh(shared, inner.clone(), request, route, Some(entry));
+            }
+            return ResponseFuture::ready(response);
+        }
+        Some((Plan::Fetch { .. }, _)) if facts.only_if_cached() => {
+            return ResponseFuture::ready(shared.gateway_timeout());
+        }
+        plan => plan,
+    };
+
+    // A miss, or a tier that must be waited for: the inner service goes with the future
+    // (the one that was made ready), a clone stays behind.
+    let clone = inner.clone();
+    let inner = std::mem::replace(inner, clone);
+    let shared = Arc::clone(shared);
+    let span = tracing::debug_span!("layercake_miss", key = %route.key);
+    let request = Request::from_parts(parts, body);
+    let future = miss(shared, inner, request, route, plan, facts);
+    ResponseFuture::miss(Box::pin(future.instrument(span)))
+}
+
+impl<B, K, Q, R> Shared<B, K, Q, R>
 where
     B: Backend<CachedResponse>,
     K: KeyExtractor,
+    Q: RequestPredicate,
+    R: ResponsePredicate,
 {
-    fn key_for(&self, parts: &request::Parts) -> Option<Key> {
+    fn key_for(&self, request: &CacheRequest<'_>) -> Option<Key> {
         let mut key = self.prefix.to_builder();
         // HEAD is keyed as GET, so it is answered from the stored GET.
-        let method = if parts.method == Method::HEAD {
+        let method = if request.method() == Method::HEAD {
             &Method::GET
         } else {
-            &parts.method
+            request.method()
         };
         key.push(method.as_str());
         if self.authority {
-            push_authority(parts, &mut key);
+            push_authority(request.parts(), &mut key);
         }
-        self.key.extract(parts, &mut key).then(|| key.build())
+        self.key.extract(request, &mut key).then(|| key.build())
     }
 
     /// The keys of every response stored for `target` (with request `headers`, for the `Host`
@@ -217,7 +301,8 @@ where
             *request.method_mut() = method.clone();
             *request.uri_mut() = target.clone();
             *request.headers_mut() = headers.clone();
-            if let Some(key) = self.key_for(&request.into_parts().0) {
+            let (parts, ()) = request.into_parts();
+            if let Some(key) = self.key_for(&CacheRequest::new(&parts, None)) {
                 keys.push(key);
             }
         }
@@ -772,13 +857,15 @@ fn is_unsafe(method: &Method) -> bool {
 /// RFC 9111 §4.4: a non-error response to an unsafe request invalidates the stored responses
 /// for its target URI, and for the URIs in its `Location` and `Content-Location` when they are
 /// on the same origin. The removal runs in a task; the response is not held up.
-fn invalidation<B, K>(
-    shared: &Arc<Shared<B, K>>,
+fn invalidation<B, K, Q, R>(
+    shared: &Arc<Shared<B, K, Q, R>>,
     request: &request::Parts,
 ) -> super::future::Invalidation
 where
     B: Backend<CachedResponse>,
     K: KeyExtractor,
+    Q: RequestPredicate,
+    R: ResponsePredicate,
 {
     let shared = Arc::clone(shared);
     let (uri, headers) = (request.uri.clone(), request.headers.clone());
@@ -830,8 +917,8 @@ where
 
 /// Refreshes `key` in the background with `request` (a HEAD is sent as the GET it stands for),
 /// revalidating `stale` when it has validators.
-fn spawn_refresh<S, B, K, ReqBody, ResBody>(
-    shared: &Arc<Shared<B, K>>,
+fn spawn_refresh<S, B, K, Q, R, ReqBody, ResBody>(
+    shared: &Arc<Shared<B, K, Q, R>>,
     inner: S,
     mut request: Request<ReqBody>,
     route: Route,
@@ -841,6 +928,8 @@ fn spawn_refresh<S, B, K, ReqBody, ResBody>(
     S::Future: Send,
     B: Backend<CachedResponse>,
     K: KeyExtractor,
+    Q: RequestPredicate,
+    R: ResponsePredicate,
     ReqBody: Send + 'static,
     ResBody: Body + Send + 'static,
 {
@@ -891,8 +980,8 @@ impl RequestHead {
 
 /// A background refresh: fetch (a revalidation when `stale` has validators), and store if the
 /// response may be stored.
-pub(crate) async fn refresh<S, B, K, ReqBody, ResBody>(
-    shared: Arc<Shared<B, K>>,
+pub(crate) async fn refresh<S, B, K, Q, R, ReqBody, ResBody>(
+    shared: Arc<Shared<B, K, Q, R>>,
     mut inner: S,
     mut request: Request<ReqBody>,
     mut route: Route,
@@ -903,6 +992,8 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     B: Backend<CachedResponse>,
     K: KeyExtractor,
+    Q: RequestPredicate,
+    R: ResponsePredicate,
     ResBody: Body,
 {
     tracing::debug!(key = %route.key, "refreshing in the background");
@@ -944,9 +1035,18 @@ where
             exchange,
         )
         .map_err(|why| format!("the response may not be stored: {why}"))?;
+    let refused = || TaskError::from("the response may not be stored: predicate");
+    let check_body = match shared.store_if.test_head(&parts) {
+        Some(false) => return Err(refused()),
+        Some(true) => false,
+        None => true,
+    };
     let body = collect(body, shared.rules.max_body_size).await?;
     if body.len() < shared.rules.min_body_size {
         return Err("the response may not be stored: too-small".into());
+    }
+    if check_body && !shared.store_if.test(&CacheResponse::new(&parts, &body)) {
+        return Err(refused());
     }
     if route.varies.is_none() && parts.headers.contains_key(header::VARY) {
         // A refresh of a URL's own key (a hot key): its variants are listed there.
@@ -990,8 +1090,8 @@ pub(crate) async fn collect<B: Body>(body: B, max: usize) -> Result<Bytes, TaskE
 }
 
 /// A request that must go upstream, or whose lookup must be awaited (`plan` is `None`).
-async fn miss<S, B, K, ReqBody, ResBody>(
-    shared: Arc<Shared<B, K>>,
+async fn miss<S, B, K, Q, R, ReqBody, ResBody>(
+    shared: Arc<Shared<B, K, Q, R>>,
     mut inner: S,
     mut request: Request<ReqBody>,
     mut route: Route,
@@ -1003,6 +1103,8 @@ where
     S::Future: Send,
     B: Backend<CachedResponse>,
     K: KeyExtractor,
+    Q: RequestPredicate,
+    R: ResponsePredicate,
     ReqBody: Send + 'static,
     ResBody: Body + Send + 'static,
     ResBody::Error: Send + 'static,
@@ -1187,6 +1289,19 @@ where
             return Ok(shared.forwarded(response, fwd, Forwarded::NotStored(why)));
         }
     };
+    // The layer's response predicate, on the head; when it needs the body, once it is read.
+    let check_body = match shared.store_if.test_head(&parts) {
+        Some(false) => {
+            tracing::debug!(%key, status = %parts.status, "response predicate refused it");
+            Stats::bump(&engine.stats.uncacheable);
+            leader.settle(Outcome::Uncacheable);
+            let response = Response::from_parts(parts, body);
+            let outcome = Forwarded::NotStored("predicate");
+            return Ok(shared.forwarded(response, fwd, outcome));
+        }
+        Some(true) => None,
+        None => Some(parts.clone()),
+    };
 
     // Another leader settled first (a dogpile width over 1): its result is the one stored;
     // this response is only passed on.
@@ -1197,9 +1312,10 @@ where
     // A task reads the body, records it for the store and passes it to the client as it
     // arrives; the waiting requests are served when the body is complete, not when this
     // request's client has read it.
-    let fits = size
-        .upper()
-        .is_some_and(|upper| upper <= shared.rules.max_body_size as u64);
+    let fits = check_body.is_none()
+        && size
+            .upper()
+            .is_some_and(|upper| upper <= shared.rules.max_body_size as u64);
     let outcome = if fits {
         Forwarded::Stored
     } else {
@@ -1215,6 +1331,7 @@ where
         headers: shared.rules.stored_headers(&parts.headers, 0),
         lifetime,
         tags: shared.tags(target.as_ref(), &kept.headers, &parts),
+        check_body,
     };
     let mut parts = parts;
     shared.rules.tagging.strip(&mut parts.headers);
@@ -1227,20 +1344,24 @@ where
 }
 
 /// A response whose body is being read; stored once the body is complete.
-struct PendingStore<B, K> {
-    shared: Arc<Shared<B, K>>,
+struct PendingStore<B, K, Q, R> {
+    shared: Arc<Shared<B, K, Q, R>>,
     placement: Placement,
     leader: Leader<CachedResponse>,
     status: StatusCode,
     headers: HeaderMap,
     lifetime: Lifetime,
     tags: Option<Arc<[Arc<str>]>>,
+    /// The response's head, when the response predicate needs the body to decide.
+    check_body: Option<http::response::Parts>,
 }
 
-impl<B, K> PendingStore<B, K>
+impl<B, K, Q, R> PendingStore<B, K, Q, R>
 where
     B: Backend<CachedResponse>,
     K: KeyExtractor,
+    Q: RequestPredicate,
+    R: ResponsePredicate,
 {
     /// Reads `body` (see [`pump`]) and stores it when it is complete and may be stored.
     async fn store_when_read<ResBody>(
@@ -1258,6 +1379,11 @@ where
             Err(why) => return self.give_up(why),
         };
         let shared = &self.shared;
+        if let Some(head) = &self.check_body {
+            if !shared.store_if.test(&CacheResponse::new(head, &body)) {
+                return self.give_up("predicate");
+            }
+        }
         let (status, headers, body) = shared
             .combined(&self.placement.key, self.status, self.headers, body)
             .await;

@@ -16,6 +16,7 @@ pub(crate) struct CacheStatus {
     name: String,
     pub(crate) method: HeaderValue,
     pub(crate) bypass_key: HeaderValue,
+    pub(crate) bypass_predicate: HeaderValue,
     pub(crate) only_if_cached: HeaderValue,
     hits: Box<[OnceLock<HeaderValue>]>,
 }
@@ -34,6 +35,7 @@ impl CacheStatus {
         CacheStatus {
             method: value("fwd=method"),
             bypass_key: value("fwd=bypass; detail=key"),
+            bypass_predicate: value("fwd=bypass; detail=predicate"),
             only_if_cached: value("detail=only-if-cached"),
             hits: (0..shared_hits).map(|_| OnceLock::new()).collect(),
             name,

@@ -173,10 +173,12 @@ pub(crate) fn not_modified_headers(stored: &HeaderMap) -> HeaderMap {
 }
 
 /// RFC 9111 §4.3.5: a `HEAD` response updates the stored `GET`.
-impl<B, K> Shared<B, K>
+impl<B, K, Q, R> Shared<B, K, Q, R>
 where
     B: Backend<CachedResponse>,
     K: KeyExtractor,
+    Q: crate::predicate::RequestPredicate,
+    R: crate::predicate::ResponsePredicate,
 {
     /// RFC 9111 §4.3.5: a `200` to a `HEAD` whose validators (and `Content-Length`, when it
     /// has one) match the stored GET response updates its headers and freshness as a `304`

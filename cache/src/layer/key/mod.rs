@@ -1,4 +1,25 @@
 //! Key extractors: which parts of a request make its cache key.
+//!
+//! Built in: the path ([`Path`]), the path and query as sent ([`PathAndQuery`], the default),
+//! named headers ([`Headers`]) or those under a prefix ([`HeaderPrefix`]), path parameters
+//! ([`PathParams`]), chosen query parameters, normalised ([`Query`]), the body ([`WholeBody`],
+//! [`JsonPointers`], [`BodyCaptures`]), transforms ([`Lowercase`], [`Hashed`]), closures, and
+//! tuples of them. The method (`HEAD` as `GET`) and the host always start the key.
+//!
+//! ```
+//! use layercake::{CacheLayer, Moka};
+//! use layercake::layer::key::{PathParams, Query};
+//!
+//! // `/products/{id}?page=2&utm_source=x` and `/products/{id}?utm_medium=y&page=2` share an
+//! // entry: the product id and the page are all that matter.
+//! let layer = CacheLayer::builder(Moka::default())
+//!     .key((PathParams::new("/products/{id}"), Query::only(["page"])))
+//!     .build()
+//!     .unwrap();
+//! # drop(layer);
+//! ```
+
+mod extract;
 
 use std::borrow::Cow;
 
@@ -6,14 +27,23 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, request::Parts};
 use layercake_backends::KeyBuilder;
 
+#[cfg(feature = "regex")]
+pub use self::extract::BodyCaptures;
+#[cfg(feature = "sha2")]
+pub use self::extract::Hashed;
+#[cfg(feature = "json")]
+pub use self::extract::JsonPointers;
+pub use self::extract::{HeaderPrefix, Lowercase, PathParams, Query, WholeBody};
+use crate::predicate::{BodyUse, CacheRequest, NoBody};
+
 /// Adds the parts of a request that identify its response to the cache key.
 ///
 /// The layer always starts the key with its namespace, the request method (`HEAD` counts as
 /// `GET`, so a `HEAD` is answered from a stored `GET`) and the request's authority (its `Host`;
 /// see [`authority_in_key`](super::CacheLayerBuilder::authority_in_key)), so a key extractor
-/// only says what else matters. Built in: [`Path`], [`PathAndQuery`] (the default),
-/// [`Headers`], any closure `Fn(&Parts) -> Option<impl KeyParts>`, and tuples of extractors,
-/// which add their parts in order.
+/// only says what else matters. Built in: see the [module](self); any closure
+/// `Fn(&Parts) -> Option<impl KeyParts>`; and tuples of extractors, which add their parts in
+/// order.
 ///
 /// Every part is length-prefixed in the key, so parts never run into each other: a closure
 /// returns its parts as a tuple, `Some((tenant, path))`, never as one formatted string (tenant
@@ -46,11 +76,20 @@ use layercake_backends::KeyBuilder;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot build cache keys",
     label = "not a key extractor",
-    note = "use `Path`, `PathAndQuery`, `Headers`, a tuple of them, or a closure `Fn(&http::request::Parts) -> Option<impl KeyParts>`"
+    note = "key extractors are in `layercake::layer::key` (`Path`, `Query`, `Headers`, `PathParams` …), tuples of them, or a closure `Fn(&http::request::Parts) -> Option<impl KeyParts>`"
 )]
 pub trait KeyExtractor: Send + Sync + 'static {
+    /// Whether this extractor reads the request body: [`NoBody`] or
+    /// [`ReadsBody`](crate::predicate::ReadsBody) (then the layer reads it first; see
+    /// [reading the body](crate::predicate#reading-the-body)).
+    type Body: BodyUse;
+
     /// Adds this extractor's parts for `request` to `key`; `false` means "do not cache".
-    fn extract(&self, request: &Parts, key: &mut KeyBuilder) -> bool;
+    ///
+    /// What it adds must say unambiguously what it read: the parts are length-prefixed, but an
+    /// extractor that adds a varying number of them adds their count first, so that the parts
+    /// of the next extractor in a tuple can never be mistaken for its own.
+    fn extract(&self, request: &CacheRequest<'_>, key: &mut KeyBuilder) -> bool;
 }
 
 /// Keys on the request path, ignoring the query string.
@@ -100,16 +139,20 @@ impl Headers {
 }
 
 impl KeyExtractor for Path {
-    fn extract(&self, request: &Parts, key: &mut KeyBuilder) -> bool {
-        key.push(request.uri.path());
+    type Body = NoBody;
+
+    fn extract(&self, request: &CacheRequest<'_>, key: &mut KeyBuilder) -> bool {
+        key.push(request.uri().path());
         true
     }
 }
 
 impl KeyExtractor for PathAndQuery {
-    fn extract(&self, request: &Parts, key: &mut KeyBuilder) -> bool {
-        let path = request.uri.path().as_bytes();
-        match request.uri.query() {
+    type Body = NoBody;
+
+    fn extract(&self, request: &CacheRequest<'_>, key: &mut KeyBuilder) -> bool {
+        let path = request.uri().path().as_bytes();
+        match request.uri().query() {
             Some(query) => key.push_concat([path, b"?", query.as_bytes()]),
             None => key.push(path),
         };
@@ -118,11 +161,13 @@ impl KeyExtractor for PathAndQuery {
 }
 
 impl KeyExtractor for Headers {
-    fn extract(&self, request: &Parts, key: &mut KeyBuilder) -> bool {
+    type Body = NoBody;
+
+    fn extract(&self, request: &CacheRequest<'_>, key: &mut KeyBuilder) -> bool {
         for name in &self.names {
             key.push(name.as_str());
             // Each value is marked present; a lone terminator marks the end (or absence).
-            for value in request.headers.get_all(name) {
+            for value in request.headers().get_all(name) {
                 key.push_concat([b"\x01", value.as_bytes()]);
             }
             key.push(b"\x00");
@@ -136,8 +181,10 @@ where
     F: Fn(&Parts) -> Option<R> + Send + Sync + 'static,
     R: KeyParts,
 {
-    fn extract(&self, request: &Parts, key: &mut KeyBuilder) -> bool {
-        match self(request) {
+    type Body = NoBody;
+
+    fn extract(&self, request: &CacheRequest<'_>, key: &mut KeyBuilder) -> bool {
+        match self(request.parts()) {
             Some(parts) => {
                 parts.push_to(key);
                 true
@@ -273,11 +320,19 @@ tuple_parts!(A, B, C, D);
 tuple_parts!(A, B, C, D, E);
 tuple_parts!(A, B, C, D, E, G);
 
+/// Whether any of the extractors named reads the body.
+macro_rules! body_of {
+    ($a:ident) => { $a::Body };
+    ($a:ident, $($rest:ident),+) => { <$a::Body as BodyUse>::Or<body_of!($($rest),+)> };
+}
+
 macro_rules! tuple_extractor {
     ($($name:ident),+) => {
         impl<$($name: KeyExtractor),+> KeyExtractor for ($($name,)+) {
+            type Body = body_of!($($name),+);
+
             #[allow(non_snake_case)]
-            fn extract(&self, request: &Parts, key: &mut KeyBuilder) -> bool {
+            fn extract(&self, request: &CacheRequest<'_>, key: &mut KeyBuilder) -> bool {
                 let ($($name,)+) = self;
                 $($name.extract(request, key))&&+
             }
@@ -289,3 +344,4 @@ tuple_extractor!(A, B);
 tuple_extractor!(A, B, C);
 tuple_extractor!(A, B, C, D);
 tuple_extractor!(A, B, C, D, E);
+tuple_extractor!(A, B, C, D, E, G);
