@@ -665,6 +665,10 @@ pub mod reverse_proxy;
 #[allow(dead_code)]
 pub mod invalidation_example;
 
+#[path = "../../examples/predicates.rs"]
+#[allow(dead_code)]
+pub mod predicates_example;
+
 #[path = "../../examples/fleet.rs"]
 #[allow(dead_code)]
 pub mod fleet_example;

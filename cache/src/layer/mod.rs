@@ -627,11 +627,20 @@ where
     /// # drop(layer);
     /// ```
     pub fn key<K2: KeyExtractor>(self, key: K2) -> CacheLayerBuilder<B, K2, Q, R> {
+        self.reshape(|_, cache_if, store_if| (key, cache_if, store_if))
+    }
+
+    /// The same settings with another key extractor or other predicates.
+    fn reshape<K2, Q2, R2>(
+        self,
+        parts: impl FnOnce(K, Q, R) -> (K2, Q2, R2),
+    ) -> CacheLayerBuilder<B, K2, Q2, R2> {
+        let (key, cache_if, store_if) = parts(self.key, self.cache_if, self.store_if);
         CacheLayerBuilder {
             backend: self.backend,
             key,
-            cache_if: self.cache_if,
-            store_if: self.store_if,
+            cache_if,
+            store_if,
             policy: self.policy,
             rules: self.rules,
             name: self.name,
@@ -656,18 +665,7 @@ where
     /// # drop(layer);
     /// ```
     pub fn cache_if<Q2: RequestPredicate>(self, predicate: Q2) -> CacheLayerBuilder<B, K, Q2, R> {
-        CacheLayerBuilder {
-            backend: self.backend,
-            key: self.key,
-            cache_if: predicate,
-            store_if: self.store_if,
-            policy: self.policy,
-            rules: self.rules,
-            name: self.name,
-            namespace: self.namespace,
-            authority: self.authority,
-            updates: self.updates,
-        }
+        self.reshape(|key, _, store_if| (key, predicate, store_if))
     }
 
     /// Which responses may be stored: a [`ResponsePredicate`], checked besides the layer's
@@ -688,18 +686,7 @@ where
     /// # drop(layer);
     /// ```
     pub fn store_if<R2: ResponsePredicate>(self, predicate: R2) -> CacheLayerBuilder<B, K, Q, R2> {
-        CacheLayerBuilder {
-            backend: self.backend,
-            key: self.key,
-            cache_if: self.cache_if,
-            store_if: predicate,
-            policy: self.policy,
-            rules: self.rules,
-            name: self.name,
-            namespace: self.namespace,
-            authority: self.authority,
-            updates: self.updates,
-        }
+        self.reshape(|key, cache_if, _| (key, cache_if, predicate))
     }
 
     /// The most bytes of a request body the layer reads for predicates and key extractors

@@ -248,8 +248,9 @@ impl KeyExtractor for WholeBody {
 
 /// Keys on the values at JSON pointers into a JSON request body (RFC 6901: `/query`,
 /// `/variables`), each as compact JSON with object members ordered by name, so whitespace
-/// and member order do not split entries (feature `json`). A body that is not JSON is not
-/// cached; a pointer that finds nothing is a value of its own.
+/// and member order do not split entries (feature `json`). A pointer that finds nothing is a
+/// value of its own; an empty body (a `GET`'s) is keyed as empty, so one layer serves both
+/// `GET` routes and JSON `POST`s; any other body that is not JSON is not cached.
 ///
 /// ```
 /// use layercake::layer::key::JsonPointers;
@@ -278,9 +279,14 @@ impl KeyExtractor for JsonPointers {
         let Some(body) = request.body() else {
             return false;
         };
+        if body.is_empty() {
+            key.push(b"");
+            return true;
+        }
         let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else {
             return false;
         };
+        key.push(b"json");
         for pointer in &self.0 {
             // Any JSON text is at least one byte long: an empty part says "nothing there".
             match json.pointer(pointer).map(serde_json::to_vec) {
@@ -499,6 +505,8 @@ mod tests {
         let null = key_of(&graphql, "/", Some(br#"{"query":"q","variables":null}"#));
         assert_ne!(absent, null);
         assert_eq!(key_of(&graphql, "/", Some(b"not json")), None);
+        let empty = key_of(&graphql, "/", Some(b"")).expect("an empty body is keyed");
+        assert_ne!(Some(empty), key_of(&graphql, "/", Some(b"{}")));
     }
 
     #[cfg(feature = "regex")]
