@@ -265,5 +265,51 @@ fn http_semantics(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hit, miss_and_pass, http_semantics);
+/// A hit through a layer with three combined request predicates and a three-part key
+/// extractor, next to the default layer's hit on the same request.
+fn predicates(c: &mut Criterion) {
+    use layercake::{
+        layer::{Headers, Path, key::Query},
+        predicate::{RequestPredicate, request},
+    };
+
+    let mut group = c.benchmark_group("predicates");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let uri = Uri::from_static("/products/7?page=2&utm_source=mail");
+    let origin = Origin {
+        body: Bytes::from(vec![b'x'; 1024]),
+    };
+
+    let plain = CacheLayer::builder(Moka::default()).build().unwrap();
+    let mut plain = plain.layer(origin.clone());
+    warm(&rt, &plain, request(Method::GET, uri.clone()));
+    group.bench_function("default_layer_hit_1KiB", |b| {
+        b.iter(|| black_box(call_and_read(&mut plain, request(Method::GET, uri.clone()))))
+    });
+
+    let layer = CacheLayer::builder(Moka::default())
+        .cache_if(
+            request::method(Method::GET)
+                .and(request::path_prefix("/products"))
+                .and(request::header("x-no-cache").not()),
+        )
+        .key((
+            Path,
+            Query::only(["page"]),
+            Headers::new([header::ACCEPT_LANGUAGE]),
+        ))
+        .build()
+        .unwrap();
+    let mut svc = layer.layer(origin);
+    warm(&rt, &svc, request(Method::GET, uri.clone()));
+    assert_eq!(layer.stats().stores, 1, "the bench entry is stored");
+    group.bench_function("three_predicates_three_part_key_hit_1KiB", |b| {
+        b.iter(|| black_box(call_and_read(&mut svc, request(Method::GET, uri.clone()))))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, hit, miss_and_pass, http_semantics, predicates);
 criterion_main!(benches);

@@ -394,34 +394,64 @@ impl KeyBuilder {
         }
     }
 
+    #[inline]
     fn extend(&mut self, bytes: &[u8]) {
         if let Some(heap) = &mut self.spilled {
             heap.extend_from_slice(bytes);
-        } else if self.len + bytes.len() <= INLINE {
-            self.inline[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        } else if let Some(room) = self.inline.get_mut(self.len..self.len + bytes.len()) {
+            room.copy_from_slice(bytes);
             self.len += bytes.len();
         } else {
-            let mut heap = Vec::with_capacity((self.len + bytes.len()) * 2);
-            heap.extend_from_slice(&self.inline[..self.len]);
-            heap.extend_from_slice(bytes);
-            self.spilled = Some(heap);
+            self.spill(bytes);
         }
     }
 
+    /// Moves the parts to the heap, with `bytes` after them.
+    #[cold]
+    fn spill(&mut self, bytes: &[u8]) {
+        let mut heap = Vec::with_capacity((self.len + bytes.len()) * 2);
+        heap.extend_from_slice(&self.inline[..self.len]);
+        heap.extend_from_slice(bytes);
+        self.spilled = Some(heap);
+    }
+
     /// Appends one part.
+    #[inline]
     pub fn push(&mut self, part: impl AsRef<[u8]>) -> &mut Self {
         let part = part.as_ref();
         // Parts longer than 4 GiB are not keys anyone should build; clamp rather than panic.
         let len = u32::try_from(part.len()).unwrap_or(u32::MAX);
-        self.extend(&len.to_le_bytes());
-        self.extend(&part[..len as usize]);
+        let part = &part[..len as usize];
+        let at = self.len;
+        // Most parts fit inline: the length and the bytes are written in one go.
+        if self.spilled.is_none() && at + 4 + part.len() <= INLINE {
+            self.inline[at..at + 4].copy_from_slice(&len.to_le_bytes());
+            self.inline[at + 4..at + 4 + part.len()].copy_from_slice(part);
+            self.len = at + 4 + part.len();
+        } else {
+            self.extend(&len.to_le_bytes());
+            self.extend(part);
+        }
         self
     }
 
     /// Appends a part made of several pieces, as if they were concatenated (no separator, no
     /// allocation): `push_concat(["/a", "?b"])` equals `push("/a?b")`.
+    #[inline]
     pub fn push_concat<const N: usize>(&mut self, pieces: [&[u8]; N]) -> &mut Self {
         let total: usize = pieces.iter().map(|p| p.len()).sum();
+        let at = self.len;
+        if self.spilled.is_none() && at + 4 + total <= INLINE {
+            // `total` fits inline, so it fits a `u32`.
+            self.inline[at..at + 4].copy_from_slice(&(total as u32).to_le_bytes());
+            let mut end = at + 4;
+            for piece in pieces {
+                self.inline[end..end + piece.len()].copy_from_slice(piece);
+                end += piece.len();
+            }
+            self.len = end;
+            return self;
+        }
         let len = u32::try_from(total).unwrap_or(u32::MAX);
         self.extend(&len.to_le_bytes());
         let mut left = len as usize;
@@ -444,6 +474,36 @@ impl KeyBuilder {
     /// ```
     pub fn parts(&self) -> impl Iterator<Item = &[u8]> + '_ {
         decode_parts(self.as_slice())
+    }
+
+    /// The length of the parts pushed so far, encoded: a mark to [`truncate`](Self::truncate)
+    /// back to.
+    ///
+    /// ```
+    /// use layercake_backends::Key;
+    ///
+    /// let mut key = Key::builder();
+    /// key.push("a");
+    /// let mark = key.len();
+    /// key.push("tentative");
+    /// key.truncate(mark);
+    /// assert_eq!(key.build(), Key::from_parts(["a"]));
+    /// ```
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    /// Whether no part was pushed yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops the parts pushed since [`len`](Self::len) was `mark`.
+    pub fn truncate(&mut self, mark: usize) {
+        match &mut self.spilled {
+            Some(heap) => heap.truncate(mark),
+            None => self.len = self.len.min(mark),
+        }
     }
 
     /// The parts pushed so far as they are encoded in the key (each length-prefixed).

@@ -51,6 +51,8 @@ mod body;
 pub mod request;
 pub mod response;
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::{request::Parts as RequestParts, response::Parts as ResponseParts};
 
@@ -509,6 +511,32 @@ impl<S> Matches<S> {
         self.matching = Matching::Regex(regex);
         self
     }
+}
+
+/// The parameters of a query string (`a=1&b=x+y`) as they are written: decode each part with
+/// [`decode_component`].
+pub(crate) fn raw_query_pairs(query: &str) -> impl Iterator<Item = (&[u8], &[u8])> {
+    query
+        .as_bytes()
+        .split(|b| *b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.iter().position(|b| *b == b'=') {
+            Some(at) => (&pair[..at], &pair[at + 1..]),
+            None => (pair, &b""[..]),
+        })
+}
+
+/// One part of a query string, percent-decoded byte for byte, `+` as a space; without a copy
+/// unless it holds an escape.
+pub(crate) fn decode_component(raw: &[u8]) -> Cow<'_, [u8]> {
+    if !raw.iter().any(|b| *b == b'%' || *b == b'+') {
+        return Cow::Borrowed(raw);
+    }
+    let spaced: Vec<u8> = raw
+        .iter()
+        .map(|b| if *b == b'+' { b' ' } else { *b })
+        .collect();
+    Cow::Owned(percent_encoding::percent_decode(&spaced).collect())
 }
 
 /// The value at a JSON pointer of `body` as bytes: a string's content, anything else's JSON

@@ -257,8 +257,10 @@ pub fn query(name: impl Into<String>) -> Matches<Query> {
 
 head_predicate!(Matches<Query>, |self, head| {
     let query = head.uri.query().unwrap_or_default();
-    form_urlencoded::parse(query.as_bytes())
-        .any(|(name, value)| *name == *self.subject.0 && self.matching.test(value.as_bytes()))
+    super::raw_query_pairs(query).any(|(name, value)| {
+        *super::decode_component(name) == *self.subject.0.as_bytes()
+            && self.matching.test(&super::decode_component(value))
+    })
 });
 
 /// The request body's size is in a range; made by [`body_size`].

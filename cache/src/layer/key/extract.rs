@@ -1,13 +1,11 @@
 //! Key extractors beyond the path: path parameters, query parameters, header prefixes, the
 //! body, and transforms of other extractors' parts.
 
-use std::borrow::Cow;
-
 use layercake_backends::KeyBuilder;
 
 use super::{KeyExtractor, KeyParts};
 use crate::predicate::{
-    CacheRequest, NoBody, ReadsBody,
+    CacheRequest, NoBody, ReadsBody, decode_component, raw_query_pairs,
     request::{PathPattern, PatternError, paths},
 };
 
@@ -70,24 +68,49 @@ impl KeyExtractor for PathParams {
     }
 }
 
-/// Which names a [`Query`] or [`HeaderPrefix`] keeps.
+/// Which names a [`Query`] keeps.
 #[derive(Debug, Clone)]
 enum Select {
     All,
-    Only(Box<[Box<str>]>),
-    Except(Box<[Box<str>]>),
+    Only(Box<[Name]>),
+    Except(Box<[Name]>),
+}
+
+/// A name, or with `prefix` the start of names (written `utm_*`).
+#[derive(Debug, Clone)]
+struct Name {
+    bytes: Box<[u8]>,
+    prefix: bool,
 }
 
 impl Select {
-    fn names<T: AsRef<str>>(names: impl IntoIterator<Item = T>) -> Box<[Box<str>]> {
-        names.into_iter().map(|n| n.as_ref().into()).collect()
+    fn names<T: AsRef<str>>(names: impl IntoIterator<Item = T>) -> Box<[Name]> {
+        names
+            .into_iter()
+            .map(|name| {
+                let name = name.as_ref();
+                match name.strip_suffix('*') {
+                    Some(prefix) => Name {
+                        bytes: prefix.as_bytes().into(),
+                        prefix: true,
+                    },
+                    None => Name {
+                        bytes: name.as_bytes().into(),
+                        prefix: false,
+                    },
+                }
+            })
+            .collect()
     }
 
-    fn keeps(&self, name: &str) -> bool {
-        let listed = |names: &[Box<str>]| {
-            names.iter().any(|n| match n.strip_suffix('*') {
-                Some(prefix) => name.starts_with(prefix),
-                None => **n == *name,
+    fn keeps(&self, name: &[u8]) -> bool {
+        let listed = |names: &[Name]| {
+            names.iter().any(|n| {
+                if n.prefix {
+                    name.starts_with(&n.bytes)
+                } else {
+                    *n.bytes == *name
+                }
             })
         };
         match self {
@@ -145,32 +168,88 @@ impl Query {
     }
 }
 
+impl Query {
+    /// The common case in one pass: a query without escapes whose kept parameters come in
+    /// order, each pushed as it is written. `false` (with pairs pushed) when it is not that
+    /// case.
+    fn push_plain(&self, query: &[u8], key: &mut KeyBuilder) -> bool {
+        let mut previous: &[u8] = &[];
+        let mut rest = query;
+        while !rest.is_empty() {
+            let (mut end, mut equals) = (rest.len(), None);
+            for (i, byte) in rest.iter().enumerate() {
+                match byte {
+                    b'&' => {
+                        end = i;
+                        break;
+                    }
+                    b'=' if equals.is_none() => equals = Some(i),
+                    b'%' | b'+' => return false,
+                    _ => {}
+                }
+            }
+            let pair = &rest[..end];
+            rest = rest.get(end + 1..).unwrap_or_default();
+            if pair.is_empty() {
+                continue;
+            }
+            let name = equals.map_or(pair, |at| &pair[..at]);
+            if !self.0.keeps(name) {
+                continue;
+            }
+            if name < previous {
+                return false;
+            }
+            // Without escapes, a name holds neither `%` nor `=`: the pair is its own part.
+            match equals {
+                Some(_) => key.push(pair),
+                None => key.push_concat([pair, b"="]),
+            };
+            previous = name;
+        }
+        true
+    }
+}
+
+/// One parameter as a key part: `name=value`, with `%` and `=` escaped in the name, so that the
+/// first `=` ends it (what a query without escapes already is).
+fn pair_part(name: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut part = Vec::with_capacity(name.len() + value.len() + 1);
+    for byte in name {
+        match byte {
+            b'%' => part.extend_from_slice(b"%25"),
+            b'=' => part.extend_from_slice(b"%3D"),
+            other => part.push(*other),
+        }
+    }
+    part.push(b'=');
+    part.extend_from_slice(value);
+    part
+}
+
 impl KeyExtractor for Query {
     type Body = NoBody;
 
     fn extract(&self, request: &CacheRequest<'_>, key: &mut KeyBuilder) -> bool {
-        let query = request.uri().query().unwrap_or_default().as_bytes();
-        let kept = || form_urlencoded::parse(query).filter(|(name, _)| self.0.keeps(name));
-        // Most queries come in order already: then nothing is collected.
-        let (mut count, mut sorted) = (0usize, true);
-        let mut previous: Option<Cow<'_, str>> = None;
-        for (name, _) in kept() {
-            count += 1;
-            sorted &= previous.as_ref().is_none_or(|p| *p <= name);
-            previous = Some(name);
+        let query = request.uri().query().unwrap_or_default();
+        // One part per parameter, `name=value` (never empty), and an empty part to end the
+        // list, so the parts that follow can never be read as a parameter.
+        let start = key.len();
+        if self.push_plain(query.as_bytes(), key) {
+            key.push(b"");
+            return true;
         }
-        count.push_to(key);
-        if sorted {
-            for (name, value) in kept() {
-                key.push(name.as_bytes()).push(value.as_bytes());
-            }
-        } else {
-            let mut pairs: Vec<_> = kept().collect();
-            pairs.sort_by(|a, b| a.0.cmp(&b.0));
-            for (name, value) in pairs {
-                key.push(name.as_bytes()).push(value.as_bytes());
-            }
+        // Escapes to decode, or parameters out of order: decoded, then sorted.
+        key.truncate(start);
+        let mut pairs: Vec<_> = raw_query_pairs(query)
+            .map(|(name, value)| (decode_component(name), value))
+            .filter(|(name, _)| self.0.keeps(name))
+            .collect();
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, value) in pairs {
+            key.push(pair_part(&name, &decode_component(value)));
         }
+        key.push(b"");
         true
     }
 }
@@ -267,7 +346,7 @@ pub struct JsonPointers(Box<[Box<str>]>);
 impl JsonPointers {
     /// Keys on the values at `pointers`, in this order.
     pub fn new<T: AsRef<str>>(pointers: impl IntoIterator<Item = T>) -> Self {
-        JsonPointers(Select::names(pointers))
+        JsonPointers(pointers.into_iter().map(|p| p.as_ref().into()).collect())
     }
 }
 
@@ -445,13 +524,28 @@ mod tests {
         let all = Query::all();
         let sorted = key_of(&all, "/?a=1&b=2", None);
         assert_eq!(sorted, key_of(&all, "/?b=%32&a=1", None));
-        assert_eq!(sorted.unwrap().to_string(), "2:a:1:b:2");
+        assert_eq!(sorted.unwrap().to_string(), "a=1:b=2:");
+        assert_eq!(key_of(&all, "/?flag", None), key_of(&all, "/?flag=", None));
+        assert_ne!(
+            key_of(&all, "/?a%3Db=c", None),
+            key_of(&all, "/?a=b%3Dc", None),
+            "an `=` in a name is not the one that ends it"
+        );
         assert_ne!(
             key_of(&all, "/?t=x&t=y", None),
             key_of(&all, "/?t=y&t=x", None),
             "repeated values keep their order"
         );
         assert_eq!(key_of(&all, "/", None), key_of(&all, "/?", None));
+        assert_ne!(
+            key_of(&all, "/?q=%FF", None),
+            key_of(&all, "/?q=%FE", None),
+            "bytes that are not UTF-8 stay apart"
+        );
+        assert_eq!(
+            key_of(&all, "/?q=a+b", None),
+            key_of(&all, "/?q=a%20b", None)
+        );
         let page = Query::only(["page"]);
         assert_eq!(
             key_of(&page, "/?utm_source=a&page=2", None),

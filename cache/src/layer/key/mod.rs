@@ -257,49 +257,13 @@ macro_rules! integer_parts {
     ($($ty:ty),+) => {$(
         impl KeyParts for $ty {
             fn push_to(&self, key: &mut KeyBuilder) {
-                let mut digits = Digits::default();
-                key.push(digits.of(i128::from(*self)));
+                key.push(itoa::Buffer::new().format(*self));
             }
         }
     )+};
 }
 
-integer_parts!(u8, u16, u32, u64, i8, i16, i32, i64);
-
-impl KeyParts for usize {
-    fn push_to(&self, key: &mut KeyBuilder) {
-        (*self as u64).push_to(key);
-    }
-}
-
-/// A decimal number written on the stack.
-struct Digits([u8; 40]);
-
-impl Default for Digits {
-    fn default() -> Self {
-        Digits([0; 40])
-    }
-}
-
-impl Digits {
-    fn of(&mut self, n: i128) -> &[u8] {
-        let mut at = self.0.len();
-        let mut rest = n.unsigned_abs();
-        loop {
-            at -= 1;
-            self.0[at] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        if n < 0 {
-            at -= 1;
-            self.0[at] = b'-';
-        }
-        &self.0[at..]
-    }
-}
+integer_parts!(u8, u16, u32, u64, usize, i8, i16, i32, i64);
 
 macro_rules! tuple_parts {
     ($($name:ident),+) => {
