@@ -17,7 +17,10 @@ use axum::{
     response::IntoResponse,
     routing::get,
 };
-use layercake::cached_handler;
+use layercake::{
+    cached_handler,
+    predicate::{ResponsePredicate, response},
+};
 
 #[derive(Clone, Default)]
 struct App {
@@ -215,6 +218,39 @@ async fn negative_ttl_caches_not_found_briefly() {
         3,
         "the 200 keeps its ttl of 60 s"
     );
+}
+
+static REPORT_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// Stores only complete, JSON reports.
+#[cached_handler(
+    ttl = 60,
+    store_if = response::content_type("application/json").and(response::json("/partial").not())
+)]
+async fn report(Path(id): Path<u32>) -> impl IntoResponse {
+    REPORT_CALLS.fetch_add(1, SeqCst);
+    if id == 0 {
+        return axum::Json(serde_json::json!({ "id": id, "partial": true }));
+    }
+    axum::Json(serde_json::json!({ "id": id }))
+}
+
+#[tokio::test]
+async fn a_response_predicate_decides_what_a_handler_stores() {
+    for _ in 0..2 {
+        let response = report(Path(1)).await.into_response();
+        assert_eq!(body_of(response).await, r#"{"id":1}"#);
+    }
+    assert_eq!(
+        REPORT_CALLS.load(SeqCst),
+        1,
+        "the complete report was stored"
+    );
+    for _ in 0..2 {
+        let response = report(Path(0)).await.into_response();
+        assert_eq!(body_of(response).await, r#"{"id":0,"partial":true}"#);
+    }
+    assert_eq!(REPORT_CALLS.load(SeqCst), 3, "the partial one was not");
 }
 
 static BROKEN_CALLS: AtomicUsize = AtomicUsize::new(0);

@@ -85,9 +85,10 @@ struct Config {
     stale_policy: Option<Tokens>,
     preset: Option<Tokens>,
     tags: Vec<LitStr>,
+    store_if: Option<Expr>,
 }
 
-const KNOWN: &str = "ttl, stale, preset, negative_ttl, lock_timeout, upstream_timeout, tags, key, skip, backend, concurrency, namespace, version, cache_err, cache_none, stale_policy";
+const KNOWN: &str = "ttl, stale, preset, negative_ttl, store_if, lock_timeout, upstream_timeout, tags, key, skip, backend, concurrency, namespace, version, cache_err, cache_none, stale_policy";
 
 fn error(span: impl Spanned, message: impl std::fmt::Display) -> syn::Error {
     syn::Error::new(span.span(), message)
@@ -214,6 +215,7 @@ fn parse_config(attr: Tokens, args: &[Ident]) -> syn::Result<Config> {
                 }
             }
             "key" => config.key = Some(value()?.clone()),
+            "store_if" => config.store_if = Some(value()?.clone()),
             "tags" => {
                 let value = value()?;
                 let Expr::Array(array) = value else {
@@ -480,6 +482,16 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
             "`negative_ttl` applies to HTTP handlers (error statuses); a plain function caches `Ok`/`Some` values, see `cache_err`/`cache_none`",
         ));
     }
+    if let (Some(predicate), false) = (&config.store_if, handler) {
+        return Err(error(
+            predicate,
+            "`store_if` applies to HTTP handlers (a response predicate); a plain function caches `Ok`/`Some` values, see `cache_err`/`cache_none`",
+        ));
+    }
+    let store_if = match &config.store_if {
+        Some(predicate) => quote_spanned!(predicate.span()=> &#predicate),
+        None => quote!(&::layercake::predicate::Always),
+    };
     let negative = config.negative_ttl.is_some();
     let lifetime = config.negative_ttl.map(|(ms, _)| {
         quote!(.lifetime(|response: &::layercake::layer::CachedResponse| {
@@ -602,7 +614,7 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
             match __cache
                 .try_get_or_compute_served(__key, move || async move {
                     let __result = async move #body.await;
-                    ::layercake::__private::handler::to_cached(__result, #negative).await
+                    ::layercake::__private::handler::to_cached(__result, #negative, #store_if).await
                 }, ::layercake::__private::handler::share)
                 .await
             {

@@ -118,6 +118,7 @@ pub use layercake_macros::CacheKey;
 /// | `stale` | how long after its ttl it may be served stale (needs `ttl`) | `stale = "5m"` |
 /// | `stale_policy` | `return`, `revalidate` or `offload` (serve stale, refresh in the background) | `stale_policy = offload` |
 /// | `negative_ttl` | handlers only: cache 404, 405, 410, 414 and 501 responses for this long | `negative_ttl = 5` |
+/// | `store_if` | handlers only: a [response predicate](crate::predicate::ResponsePredicate) a response must pass to be stored | `store_if = response::content_type("application/json")` |
 /// | `tags` | stored with every entry, for invalidation by tag | `tags = ["users"]` |
 /// | `key` | an expression over the arguments that replaces them in the key | `key = email.to_lowercase()` |
 /// | `skip` | arguments left out of the key | `skip(request_id)` |
@@ -175,6 +176,31 @@ async fn product(Path(id): Path<u64>) -> impl IntoResponse {
 
 let app: Router = Router::new().route("/products/{id}", get(product));
 # drop(app);
+```
+"#
+)]
+///
+/// A handler's responses can be filtered further with a [response
+/// predicate](crate::predicate::response), as the layer's
+/// [`store_if`](crate::layer::CacheLayerBuilder::store_if) does; a response it refuses is
+/// passed on (and handed to the requests waiting on it) without being stored. Request
+/// predicates have no place here: the router already chose the handler, and the key is made
+/// of its arguments; to cache some requests of a route and not others, put a
+/// [`CacheLayer`](crate::CacheLayer) with [`cache_if`](crate::layer::CacheLayerBuilder::cache_if)
+/// on the route instead.
+///
+#[cfg_attr(
+    feature = "axum",
+    doc = r#"
+```no_run
+use axum::{Json, extract::Path, response::IntoResponse};
+use layercake::{cached_handler, predicate::{ResponsePredicate, response}};
+
+// Only a report that is complete is kept.
+#[cached_handler(ttl = 60, store_if = response::header("x-partial").not())]
+async fn report(Path(id): Path<u64>) -> impl IntoResponse {
+    Json(vec![id])
+}
 ```
 "#
 )]

@@ -265,11 +265,12 @@ pub mod handler {
     /// The handler's response as it may be stored, or as it is when it may not: an error
     /// status (but for the heuristically cacheable 404, 405, 410, 414 and 501 when `negative`
     /// caching is on), `Set-Cookie`, `Cache-Control: private` or `no-store`, a body over 4 MiB,
-    /// a body that fails. An error response without `Set-Cookie` that is not private is read
+    /// a body that fails, a response `store_if` refuses. An error response without `Set-Cookie` that is not private is read
     /// whole, so that the requests waiting on it get it too.
     pub async fn to_cached(
         response: impl IntoResponse,
         negative: bool,
+        store_if: &impl crate::predicate::ResponsePredicate,
     ) -> Result<CachedResponse, Passed> {
         let response = response.into_response();
         let (parts, body) = response.into_parts();
@@ -291,12 +292,14 @@ pub mod handler {
         let error = status >= 400 && !storable_error;
         match read_whole(body, MAX_BODY).await {
             Ok(bytes) => {
+                let response = crate::predicate::CacheResponse::new(&parts, &bytes);
+                let refused = !store_if.test(&response);
                 let mut headers = parts.headers;
                 headers.remove(header::CONTENT_LENGTH);
                 headers.remove(header::TRANSFER_ENCODING);
                 headers.insert(header::CONTENT_LENGTH, http::HeaderValue::from(bytes.len()));
                 let cached = CachedResponse::new(parts.status, headers, bytes);
-                if error {
+                if error || refused {
                     return Err(Passed::Shared(cached));
                 }
                 Ok(cached)
