@@ -35,7 +35,7 @@ pub enum BuildError {
     EmptyNamespace,
     /// The dogpile width (`concurrency`) is zero: nobody would go upstream.
     ZeroConcurrency,
-    /// The cache joins a [fleet](crate::fleet) but is built outside a tokio runtime: it hears
+    /// The cache joins a fleet (feature `redis`) but is built outside a tokio runtime: it hears
     /// the fleet in a task of its own.
     FleetOutsideRuntime,
     /// `refresh_before` is zero or not shorter than the ttl: every hit would refresh.

@@ -186,7 +186,7 @@ let app: Router = Router::new().route("/products/{id}", get(product));
 /// passed on (and handed to the requests waiting on it) without being stored. Request
 /// predicates have no place here: the router already chose the handler, and the key is made
 /// of its arguments; to cache some requests of a route and not others, put a
-/// [`CacheLayer`](crate::CacheLayer) with [`cache_if`](crate::layer::CacheLayerBuilder::cache_if)
+/// [`CacheLayer`] with [`cache_if`](crate::layer::CacheLayerBuilder::cache_if)
 /// on the route instead.
 ///
 #[cfg_attr(
@@ -247,9 +247,10 @@ pub use crate::{
     weigh::GetSize,
 };
 
-/// The README's examples, compiled and run as doc tests (they use the Redis store).
+/// The README's examples, compiled and run as doc tests (they use the Redis store, JSON and
+/// regex predicates).
 #[doc = include_str!("../README.md")]
-#[cfg(all(doctest, feature = "redis"))]
+#[cfg(all(doctest, feature = "redis", feature = "json", feature = "regex"))]
 pub struct ReadmeDoctests;
 
 /// The everyday names: `use layercake::prelude::*;`.

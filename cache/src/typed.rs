@@ -507,7 +507,7 @@ where
     /// Removes every entry of this cache whose key matches `pattern`, a glob (`*`, `?`,
     /// `[a-z]`, `\` as in Redis's `SCAN … MATCH`) over the key as given to
     /// [`get_or_compute`](Cache::get_or_compute) and friends, from every tier: memory tiers scan
-    /// their entries, Redis scans its keys (see [`Redis::redis_key`](crate::Redis::redis_key),
+    /// their entries, Redis scans its keys (see `Redis::redis_key`,
     /// feature `redis`). A tier that cannot enumerate its keys is an error of kind
     /// [`Unsupported`](crate::BackendErrorKind::Unsupported). Long or binary key parts are
     /// matched by a hash (see [`Key::readable`]), so patterns are for readable keys.

@@ -614,7 +614,7 @@ where
         self
     }
 
-    /// How the cache key is made from a request; see [`key`](self::key). Default:
+    /// How the cache key is made from a request; see [the key extractors](self::key). Default:
     /// [`PathAndQuery`].
     ///
     /// ```

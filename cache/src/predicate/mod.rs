@@ -456,7 +456,7 @@ impl Matching {
 /// A predicate on one value of a request or response (`S` says which: a header, a query
 /// parameter, a JSON pointer into the body): present by default; narrowed with
 /// [`equals`](Self::equals), [`one_of`](Self::one_of), [`contains`](Self::contains) or
-/// [`matches`](Self::matches). When the value occurs more than once, one passing is enough.
+/// `matches` (a regex, feature `regex`). When the value occurs more than once, one passing is enough.
 ///
 /// ```
 /// use layercake::predicate::request;

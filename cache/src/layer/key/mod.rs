@@ -3,8 +3,8 @@
 //! Built in: the path ([`Path`]), the path and query as sent ([`PathAndQuery`], the default),
 //! named headers ([`Headers`]) or those under a prefix ([`HeaderPrefix`]), path parameters
 //! ([`PathParams`]), chosen query parameters, normalised ([`Query`]), the body ([`WholeBody`],
-//! [`JsonPointers`], [`BodyCaptures`]), transforms ([`Lowercase`], [`Hashed`]), closures, and
-//! tuples of them. The method (`HEAD` as `GET`) and the host always start the key.
+//! `JsonPointers` with feature `json`, `BodyCaptures` with `regex`), transforms
+//! ([`Lowercase`], `Hashed` with `sha2`), closures, and tuples of them. The method (`HEAD` as `GET`) and the host always start the key.
 //!
 //! ```
 //! use layercake::{CacheLayer, Moka};
