@@ -390,33 +390,21 @@ pub mod redis_cluster {
     impl RedisCluster {
         /// Starts the nodes, creates the cluster and waits until it serves every slot.
         pub async fn start() -> Self {
-            let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-            let dir = std::env::temp_dir().join(format!(
-                "layercake-cluster-{}-{}",
-                std::process::id(),
-                ports[0]
-            ));
+            static CLUSTERS: std::sync::atomic::AtomicUsize =
+                std::sync::atomic::AtomicUsize::new(0);
+            let n = CLUSTERS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let dir =
+                std::env::temp_dir().join(format!("layercake-cluster-{}-{n}", std::process::id()));
             std::fs::create_dir_all(&dir).expect("a temporary directory");
-            let nodes = ports
-                .iter()
-                .map(|port| {
-                    Command::new("redis-server")
-                        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                        .args(["--cluster-enabled", "yes"])
-                        .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
-                        .args(["--cluster-node-timeout", "5000"])
-                        .args(["--save", "", "--appendonly", "no"])
-                        .arg("--dir")
-                        .arg(&dir)
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::null())
-                        .spawn()
-                        .expect("redis-server is installed (.ci/run installs it)")
-                })
-                .collect();
-            let cluster = RedisCluster { nodes, ports, dir };
-            for port in &cluster.ports {
-                cluster.wait_for(*port, "PING", "PONG").await;
+            let mut cluster = RedisCluster {
+                nodes: Vec::new(),
+                ports: Vec::new(),
+                dir,
+            };
+            for _ in 0..3 {
+                let (port, node) = cluster.start_node().await;
+                cluster.ports.push(port);
+                cluster.nodes.push(node);
             }
             let addresses: Vec<String> = cluster
                 .ports
@@ -447,6 +435,42 @@ pub mod redis_cluster {
                 .iter()
                 .map(|p| format!("redis://127.0.0.1:{p}"))
                 .collect()
+        }
+
+        /// Starts one node on a free port. A port found free can be taken before the node
+        /// binds it (by another test's server, or a client connection's local port): then the
+        /// node exits, and another port is tried.
+        async fn start_node(&self) -> (u16, Child) {
+            for _ in 0..10 {
+                let port = free_port();
+                let mut node = Command::new("redis-server")
+                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                    .args(["--cluster-enabled", "yes"])
+                    .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+                    .args(["--cluster-node-timeout", "5000"])
+                    .args(["--save", "", "--appendonly", "no"])
+                    .arg("--dir")
+                    .arg(&self.dir)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("redis-server is installed (.ci/run installs it)");
+                for _ in 0..200 {
+                    if node.try_wait().ok().flatten().is_some() {
+                        break;
+                    }
+                    let output = Command::new("redis-cli")
+                        .args(["-p", &port.to_string(), "PING"])
+                        .output();
+                    if output.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("PONG")) {
+                        return (port, node);
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                let _ = node.kill();
+                let _ = node.wait();
+            }
+            panic!("no Redis Cluster node could start on a free port in 10 tries");
         }
 
         async fn wait_for(&self, port: u16, command: &str, expect: &str) {
