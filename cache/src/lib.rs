@@ -29,6 +29,9 @@
 //! streamed to the client.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#[cfg(feature = "admin")]
+#[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
+pub mod admin;
 pub mod compose;
 mod engine;
 mod error;

@@ -160,7 +160,7 @@ const KEY_SCHEMA: &str = "http/3";
 /// Made with [`CacheLayer::builder`]. Cheap to clone; every service it makes shares one engine:
 /// the same entries, in-flight requests and [counters](CacheLayer::stats).
 pub struct CacheLayer<B, K = PathAndQuery, Q = Always, R = DefaultStore> {
-    shared: Arc<Shared<B, K, Q, R>>,
+    pub(crate) shared: Arc<Shared<B, K, Q, R>>,
 }
 
 impl<B> CacheLayer<B, PathAndQuery>
@@ -328,7 +328,7 @@ where
     }
 
     /// The keys of the responses stored for `url` (see [`invalidate_url`](Self::invalidate_url)).
-    fn keys_of_url(
+    pub(crate) fn keys_of_url(
         &self,
         url: &str,
     ) -> Result<Vec<layercake_backends::Key>, crate::InvalidateError> {

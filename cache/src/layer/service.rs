@@ -968,6 +968,12 @@ impl RequestHead {
         }
     }
 
+    /// The method and target it was made for.
+    #[cfg(feature = "admin")]
+    pub(crate) fn target(&self) -> (&Method, &http::Uri) {
+        (&self.method, &self.uri)
+    }
+
     pub(crate) fn to_request<ReqBody>(&self, body: ReqBody) -> Request<ReqBody> {
         let mut request = Request::new(body);
         *request.method_mut() = self.method.clone();
