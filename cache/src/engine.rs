@@ -549,6 +549,9 @@ pub(crate) struct Engine<V, B> {
     pub(crate) stats: Arc<Stats>,
     pub(crate) policy: Policy,
     pub(crate) offload: OffloadManager,
+    /// The cache's name, for metrics and the event log: the layer's `name`, a typed cache's
+    /// namespace.
+    pub(crate) name: Arc<str>,
 }
 
 impl<V, B> Engine<V, B>
@@ -562,9 +565,11 @@ where
         backend: B,
         policy: Policy,
         updates: Updates<V>,
+        name: &str,
     ) -> Result<Arc<Self>, crate::BuildError> {
         let mut engine = Engine::new(backend, policy);
         engine.updates = updates;
+        engine.name = name.into();
         let engine = Arc::new(engine);
         engine.join_fleet()?;
         Ok(engine)
@@ -581,6 +586,7 @@ where
             stats,
             policy,
             offload,
+            name: "layercake".into(),
         }
     }
 
@@ -635,7 +641,11 @@ where
         if let Some(found) = self.peek(key, now) {
             return (found, now);
         }
+        #[cfg(feature = "metrics")]
+        let started = std::time::Instant::now();
         let lookup = self.backend.get(key).await;
+        #[cfg(feature = "metrics")]
+        crate::metrics::backend_io(self, "get", started.elapsed());
         let now = Timestamp::now();
         (self.classify(key, lookup, now), now)
     }
@@ -711,7 +721,12 @@ where
         let stored = Arc::clone(&entry);
         let tags = stored.tags();
         let write = || self.backend.set(key, entry);
-        match self.fence.write(key, tags, since, write).await {
+        #[cfg(feature = "metrics")]
+        let started = std::time::Instant::now();
+        let written = self.fence.write(key, tags, since, write).await;
+        #[cfg(feature = "metrics")]
+        crate::metrics::backend_io(self, "set", started.elapsed());
+        match written {
             Some(Ok(())) => {
                 Stats::bump(&self.stats.stores);
                 tracing::debug!(%key, "stored");
@@ -987,12 +1002,17 @@ where
         fallback: Option<&'f Arc<Entry<V>>>,
         call: F,
     ) -> Result<F::Output, &'f Arc<Entry<V>>> {
-        match (self.policy.upstream_timeout, fallback) {
+        #[cfg(feature = "metrics")]
+        let started = std::time::Instant::now();
+        let answer = match (self.policy.upstream_timeout, fallback) {
             (Some(limit), Some(stale)) => {
                 tokio::time::timeout(limit, call).await.map_err(|_| stale)
             }
             _ => Ok(call.await),
-        }
+        };
+        #[cfg(feature = "metrics")]
+        crate::metrics::upstream(&self.name, started.elapsed());
+        answer
     }
 
     /// Counts a stale entry served because upstream failed.

@@ -42,6 +42,9 @@ pub mod fleet;
 mod flight;
 pub mod invalidate;
 pub mod layer;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 pub mod offload;
 pub mod predicate;
 #[doc(hidden)]

@@ -695,6 +695,20 @@ where
         self.engine.stats.snapshot()
     }
 
+    /// Hands the cache's counters to the `metrics` recorder, labelled with its namespace
+    /// (feature `metrics`; see [`metrics`](crate::metrics)).
+    ///
+    /// ```
+    /// # use layercake::{Cache, Moka};
+    /// let cache: Cache<u64, Moka> = Cache::builder(Moka::default()).build().unwrap();
+    /// cache.publish_metrics();
+    /// ```
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn publish_metrics(&self) {
+        crate::metrics::publish(&self.engine.name, &self.stats());
+    }
+
     /// How the cache's storage tiers are doing (see [`Backend::health`]).
     ///
     /// ```
@@ -856,7 +870,7 @@ impl<V, B, W> CacheBuilder<V, B, W> {
             .clone()
             .map(|c| Arc::new(HotKeys::new(c)));
         Ok(Cache {
-            engine: Engine::start(self.backend, self.policy, self.updates)?,
+            engine: Engine::start(self.backend, self.policy, self.updates, &self.namespace)?,
             prefix,
             weigher: self.weigher.into_fn(),
             lifetime: self.lifetime,

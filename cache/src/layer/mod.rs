@@ -222,6 +222,20 @@ impl<B, K, Q, R> CacheLayer<B, K, Q, R> {
         self.shared.engine.stats.snapshot()
     }
 
+    /// Hands the layer's counters to the `metrics` recorder (feature `metrics`; see
+    /// [`metrics`](crate::metrics) for the names): call it where the exporter renders.
+    ///
+    /// ```
+    /// # use layercake::{CacheLayer, Moka};
+    /// let layer = CacheLayer::builder(Moka::default()).build().unwrap();
+    /// layer.publish_metrics();
+    /// ```
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn publish_metrics(&self) {
+        crate::metrics::publish(&self.shared.engine.name, &self.stats());
+    }
+
     /// The backend the layer stores in.
     pub fn backend(&self) -> &B {
         &self.shared.engine.backend
@@ -1124,16 +1138,17 @@ where
             return Err(BuildError::InvalidName(self.name));
         }
         let max_ttl = self.policy.ttl.max(rules.negative_ttl.unwrap_or_default());
-        let status = CacheStatus::new(self.name, max_ttl.as_secs());
         let hot = self
             .policy
             .auto_refresh
             .clone()
             .map(|c| Arc::new(HotKeys::new(c)));
+        let engine = Engine::start(self.backend, self.policy, self.updates, &self.name)?;
+        let status = CacheStatus::new(self.name, max_ttl.as_secs());
         let shared = Shared {
             cache_if: self.cache_if,
             store_if: self.store_if,
-            engine: Engine::start(self.backend, self.policy, self.updates)?,
+            engine,
             hot,
             rules,
             status,
