@@ -895,6 +895,13 @@ where
             Ok(count) => {
                 Stats::add(&self.stats.invalidations, count.unwrap_or(1));
                 tracing::debug!(?what, ?count, "invalidated");
+                // The event log's record of it (see `layer::EventLog`).
+                tracing::info!(
+                    target: "layercake::events",
+                    cache = &*self.name,
+                    op = "invalidate",
+                    entries = count,
+                );
                 Ok(Invalidated::of(count))
             }
             Err(error) => {

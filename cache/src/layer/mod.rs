@@ -106,6 +106,7 @@
 
 mod body;
 mod cache_control;
+mod events;
 mod freshness;
 mod future;
 pub mod key;
@@ -132,6 +133,7 @@ pub(crate) use self::response::StatusSet;
 pub(crate) use self::status::set_cache_status;
 pub use self::{
     body::CacheBody,
+    events::EventLog,
     future::ResponseFuture,
     key::{Headers, KeyExtractor, KeyParts, Path, PathAndQuery},
     response::ClientDirectives,
@@ -206,6 +208,7 @@ where
             namespace: "layercake".to_owned(),
             authority: true,
             updates: Default::default(),
+            events: None,
         }
     }
 }
@@ -598,6 +601,7 @@ pub struct CacheLayerBuilder<B, K = PathAndQuery, Q = Always, R = DefaultStore> 
     namespace: String,
     authority: bool,
     updates: crate::engine::Updates<CachedResponse>,
+    events: Option<EventLog>,
 }
 
 impl<B, K, Q, R> CacheLayerBuilder<B, K, Q, R>
@@ -661,6 +665,7 @@ where
             namespace: self.namespace,
             authority: self.authority,
             updates: self.updates,
+            events: self.events,
         }
     }
 
@@ -1105,6 +1110,23 @@ where
         self
     }
 
+    /// Logs what the cache does with each request (sampled) as structured `tracing` events;
+    /// see [`EventLog`]. Default: off.
+    ///
+    /// ```
+    /// use layercake::{CacheLayer, Moka, layer::EventLog};
+    ///
+    /// let layer = CacheLayer::builder(Moka::default())
+    ///     .event_log(EventLog::new().sample(0.05))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(layer);
+    /// ```
+    pub fn event_log(mut self, log: EventLog) -> Self {
+        self.events = Some(log);
+        self
+    }
+
     /// The cache's name in `Cache-Status`. Default: `layercake`.
     ///
     /// ```
@@ -1146,6 +1168,7 @@ where
         let engine = Engine::start(self.backend, self.policy, self.updates, &self.name)?;
         let status = CacheStatus::new(self.name, max_ttl.as_secs());
         let shared = Shared {
+            events: self.events,
             cache_if: self.cache_if,
             store_if: self.store_if,
             engine,

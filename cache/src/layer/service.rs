@@ -43,6 +43,8 @@ use crate::{
 
 /// What the layer and its services share.
 pub(crate) struct Shared<B, K, Q, R> {
+    /// The event log, when it is on.
+    pub(crate) events: Option<super::EventLog>,
     /// Which requests use the cache, besides the method.
     pub(crate) cache_if: Q,
     /// Which responses may be stored, besides the HTTP rules.
@@ -119,46 +121,76 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let shared = &*self.shared;
-        let (parts, body) = request.into_parts();
-
-        // 1. Request predicate: a method the cache does not handle, or a request the layer's
-        // predicate refuses on its head, means no key, no lookup.
-        if !shared.rules.caches_method(&parts.method) {
-            let status = shared.status.method.clone();
-            return pass(&self.shared, &mut self.inner, parts, body, status);
-        }
-        let verdict = shared.cache_if.test_head(&parts);
-        if verdict == Some(false) {
-            let status = shared.status.bypass_predicate.clone();
-            return pass(&self.shared, &mut self.inner, parts, body, status);
-        }
-
-        // The predicate needs the body to decide, or the key is made from it: read it first
-        // (at once when it is known to be empty).
-        let needs_body = verdict.is_none() || <K::Body as BodyUse>::READS;
-        if needs_body && !ReadsBody::<Q, K>::is_empty(&body) {
-            let clone = self.inner.clone();
-            let mut inner = std::mem::replace(&mut self.inner, clone);
-            let shared = Arc::clone(&self.shared);
-            let limit = shared.rules.max_request_body_size;
-            let future = async move {
-                let read = ReadsBody::<Q, K>::buffer(body, limit).await;
-                let bytes = read.bytes.as_ref();
-                admit(&shared, &mut inner, parts, read.body, bytes, verdict).await
-            };
-            return ResponseFuture::miss(Box::pin(future));
-        }
-        let empty = needs_body.then(Bytes::new);
-        admit(
-            &self.shared,
-            &mut self.inner,
-            parts,
-            body,
-            empty.as_ref(),
-            verdict,
-        )
+        let Some(log) = &self.shared.events else {
+            return dispatch(&self.shared, &mut self.inner, request);
+        };
+        let Some(sampled) = log.start(request.uri(), request.headers()) else {
+            return dispatch(&self.shared, &mut self.inner, request);
+        };
+        // A sampled request: its event is emitted once its response head is ready.
+        let future = dispatch(&self.shared, &mut self.inner, request);
+        let shared = Arc::clone(&self.shared);
+        ResponseFuture::miss(Box::pin(async move {
+            let response = future.await?;
+            if let Some(log) = &shared.events {
+                let (status, headers) = (response.status(), response.headers());
+                log.emit(&shared.engine.name, &sampled, status, headers);
+            }
+            Ok(response)
+        }))
     }
+}
+
+/// One request through the layer (see the [module docs](super)).
+fn dispatch<S, B, K, Q, R, ReqBody, ResBody>(
+    shared: &Arc<Shared<B, K, Q, R>>,
+    inner: &mut S,
+    request: Request<ReqBody>,
+) -> ResponseFuture<S::Future, ResBody, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Send,
+    B: Backend<CachedResponse>,
+    K: KeyExtractor,
+    Q: RequestPredicate,
+    R: ResponsePredicate,
+    ReadsBody<Q, K>: BufferBody<ReqBody>,
+    ReqBody: Send + 'static,
+    ResBody: Body + Send + 'static,
+    ResBody::Error: Send + 'static,
+{
+    let (parts, body) = request.into_parts();
+
+    // 1. Request predicate: a method the cache does not handle, or a request the layer's
+    // predicate refuses on its head, means no key, no lookup.
+    if !shared.rules.caches_method(&parts.method) {
+        let status = shared.status.method.clone();
+        return pass(shared, inner, parts, body, status);
+    }
+    let verdict = shared.cache_if.test_head(&parts);
+    if verdict == Some(false) {
+        let status = shared.status.bypass_predicate.clone();
+        return pass(shared, inner, parts, body, status);
+    }
+
+    // The predicate needs the body to decide, or the key is made from it: read it first
+    // (at once when it is known to be empty).
+    let needs_body = verdict.is_none() || <K::Body as BodyUse>::READS;
+    if needs_body && !ReadsBody::<Q, K>::is_empty(&body) {
+        let clone = inner.clone();
+        let mut inner = std::mem::replace(inner, clone);
+        let shared = Arc::clone(shared);
+        let limit = shared.rules.max_request_body_size;
+        let future = async move {
+            let read = ReadsBody::<Q, K>::buffer(body, limit).await;
+            let bytes = read.bytes.as_ref();
+            admit(&shared, &mut inner, parts, read.body, bytes, verdict).await
+        };
+        return ResponseFuture::miss(Box::pin(future));
+    }
+    let empty = needs_body.then(Bytes::new);
+    admit(shared, inner, parts, body, empty.as_ref(), verdict)
 }
 
 /// Passes a request the cache does not handle to `inner`; its response says `status` and,
