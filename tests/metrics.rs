@@ -1,7 +1,22 @@
 //! Metrics through the `metrics` crate, rendered by the Prometheus exporter: the counters a
-//! layer publishes, and the durations recorded as they happen. One test: the recorder is global.
+//! layer publishes, and the durations recorded as they happen; and `examples/observability.rs`
+//! over HTTP. The recorder is global: the tests share one, and their caches have names of their
+//! own.
 
-use std::time::Duration;
+use std::{sync::OnceLock, time::Duration};
+
+use metrics_exporter_prometheus::PrometheusHandle;
+
+fn recorder() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .expect("the only recorder of this test binary")
+        })
+        .clone()
+}
 
 use layercake::{Cache, CacheLayer};
 use layercake_tests::{Origin, TestTier, fetch, get};
@@ -19,9 +34,7 @@ fn sample(rendered: &str, prefix: &str) -> f64 {
 
 #[tokio::test]
 async fn counters_are_published_and_durations_recorded() {
-    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .install_recorder()
-        .expect("the only recorder of this test binary");
+    let handle = recorder();
 
     // A tier that must be awaited, so its reads and writes are timed.
     let tier: TestTier = TestTier::new(Duration::from_millis(1));
@@ -87,4 +100,73 @@ async fn counters_are_published_and_durations_recorded() {
         r#"layercake_backend_duration_seconds_count{cache="pages",tier="layercake_tests::TestTier",op="set"}"#,
     );
     assert_eq!(writes, 1.0);
+}
+
+/// `examples/observability.rs`, its routes as its documentation gives them, over HTTP.
+mod example {
+    use bytes::Bytes;
+    use http::{Request, StatusCode};
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+    use layercake::Moka;
+    use layercake_tests::observability_example;
+
+    use super::*;
+
+    const TOKEN: &str = "observability-token-0123";
+
+    #[tokio::test]
+    async fn metrics_health_stats_and_invalidation() {
+        let app = observability_example::app(Moka::default(), TOKEN, recorder()).unwrap();
+        assert!(observability_example::app(Moka::default(), "short", recorder()).is_err());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+        let call = |method: &'static str, path: &str, token: bool, body: &'static str| {
+            let mut request = Request::builder()
+                .method(method)
+                .uri(format!("{base}{path}"));
+            if token {
+                request = request.header("authorization", format!("Bearer {TOKEN}"));
+            }
+            let request = request
+                .body(Full::new(Bytes::from_static(body.as_bytes())))
+                .unwrap();
+            let client = client.clone();
+            async move {
+                let (parts, body) = client.request(request).await.unwrap().into_parts();
+                let body = body.collect().await.unwrap().to_bytes();
+                (parts.status, String::from_utf8(body.to_vec()).unwrap())
+            }
+        };
+
+        let (_, first) = call("GET", "/", false, "").await;
+        let (_, again) = call("GET", "/", false, "").await;
+        assert_eq!(first, again, "the second is a hit");
+        let (status, rendered) = call("GET", "/metrics", false, "").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            sample(&rendered, r#"layercake_hits_total{cache="site"}"#),
+            1.0
+        );
+
+        assert_eq!(
+            call("GET", "/admin/health", false, "").await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        let (status, health) = call("GET", "/admin/health", true, "").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(health.contains(r#""up":true"#), "{health}");
+        let (_, stats) = call("GET", "/admin/stats", true, "").await;
+        assert!(stats.contains(r#""hits":1"#), "{stats}");
+        let body: &'static str = Box::leak(format!(r#"{{"url": "{base}/"}}"#).into_boxed_str());
+        let (status, removed) = call("POST", "/admin/invalidate", true, body).await;
+        assert_eq!(
+            (status, removed.as_str()),
+            (StatusCode::OK, r#"{"entries":1}"#)
+        );
+        let (_, third) = call("GET", "/", false, "").await;
+        assert_ne!(third, first, "computed again after the invalidation");
+    }
 }

@@ -689,6 +689,10 @@ pub mod reverse_proxy;
 #[allow(dead_code)]
 pub mod invalidation_example;
 
+#[path = "../../examples/observability.rs"]
+#[allow(dead_code)]
+pub mod observability_example;
+
 #[path = "../../examples/predicates.rs"]
 #[allow(dead_code)]
 pub mod predicates_example;
