@@ -51,11 +51,20 @@ async fn rfc9211_2_1_hit_and_2_2_ttl_count_down_and_go_negative_when_stale() {
         status_of(&proxy, get()).await,
         "layercake; fwd=uri-miss; fwd-status=200; stored"
     );
-    assert_eq!(status_of(&proxy, get()).await, "layercake; hit; ttl=30");
+    assert_eq!(
+        status_of(&proxy, get()).await,
+        "layercake; hit; ttl=30; detail=moka"
+    );
     advance(secs(12)).await;
-    assert_eq!(status_of(&proxy, get()).await, "layercake; hit; ttl=18");
+    assert_eq!(
+        status_of(&proxy, get()).await,
+        "layercake; hit; ttl=18; detail=moka"
+    );
     advance(secs(20)).await;
-    assert_eq!(status_of(&proxy, get()).await, "layercake; hit; ttl=-2");
+    assert_eq!(
+        status_of(&proxy, get()).await,
+        "layercake; hit; ttl=-2; detail=moka"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -191,6 +200,6 @@ async fn rfc9211_2_the_cache_name_is_configurable_and_follows_upstream_caches() 
     );
     assert_eq!(
         status_of(&proxy, get_with("/", &[])).await,
-        "edge-1; hit; ttl=60"
+        "edge-1; hit; ttl=60; detail=moka"
     );
 }

@@ -366,7 +366,8 @@ async fn handler_responses_carry_cache_status() {
     );
     let hit = status_of("/greet/ada").await;
     assert!(
-        hit == "layercake; hit; ttl=60" || hit == "layercake; hit; ttl=59",
+        hit == "layercake; hit; ttl=60; detail=moka"
+            || hit == "layercake; hit; ttl=59; detail=moka",
         "{hit}"
     );
     assert_eq!(

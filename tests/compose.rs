@@ -337,3 +337,44 @@ async fn an_entry_kept_for_revalidation_in_l1_gives_way_to_a_servable_one_in_l2(
     retained_l1_entry_gives_way_to_l2::<Race>().await;
     retained_l1_entry_gives_way_to_l2::<Parallel>().await;
 }
+
+/// `Cache-Status` and the per-tier counts name the tier that answered: two instances with
+/// memory tiers of their own over one shared tier.
+#[tokio::test(start_paused = true)]
+async fn the_tier_that_answered_is_named() {
+    use layercake::CacheLayer;
+    use layercake_tests::{Origin, cache_status, fetch, get};
+    use tower::Layer;
+
+    let shared = TestTier::new(Duration::from_millis(1));
+    let instance = || {
+        CacheLayer::builder(Compose::<Moka, TestTier>::new(
+            Moka::default(),
+            shared.clone(),
+        ))
+        .build()
+        .unwrap()
+    };
+    let (a, b) = (instance(), instance());
+    let origin = Origin::ok("page");
+    let (svc_a, svc_b) = (a.layer(origin.clone()), b.layer(origin.clone()));
+    fetch(&svc_a, get("/")).await;
+    layercake_tests::eventually("stored in both tiers", || a.stats().stores == 1).await;
+
+    let (parts, _) = fetch(&svc_b, get("/")).await;
+    let l2 = <TestTier as Backend<String>>::name(&shared);
+    let status = cache_status(&parts);
+    assert!(
+        status.starts_with("layercake; hit; ttl=") && status.ends_with(&format!("; detail={l2}")),
+        "the other instance's entry, from the shared tier: {status}"
+    );
+    let (parts, _) = fetch(&svc_b, get("/")).await;
+    let status = cache_status(&parts);
+    assert!(
+        status.ends_with("; detail=moka"),
+        "then from its own memory: {status}"
+    );
+    assert_eq!(origin.calls(), 1);
+    let tiers: Vec<_> = b.tier_hits().iter().map(|t| (t.tier, t.hits)).collect();
+    assert_eq!(tiers, [("moka", 1), (l2, 1)]);
+}

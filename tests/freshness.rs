@@ -35,7 +35,7 @@ async fn rfc9111_4_2_1_max_age_from_the_origin_is_the_freshness_lifetime() {
     advance(secs(4)).await;
     let (parts, body) = fetch(&svc, get("/")).await;
     assert_eq!(body, "v1");
-    assert_eq!(cache_status(&parts), "layercake; hit; ttl=1");
+    assert_eq!(cache_status(&parts), "layercake; hit; ttl=1; detail=moka");
     advance(secs(2)).await;
     assert_eq!(
         fetch(&svc, get("/")).await.1,
@@ -102,7 +102,7 @@ async fn cache_control_override_keeps_the_layer_ttl() {
     advance(secs(30)).await;
     let (parts, body) = fetch(&svc, get("/")).await;
     assert_eq!(body, "v1");
-    assert_eq!(cache_status(&parts), "layercake; hit; ttl=30");
+    assert_eq!(cache_status(&parts), "layercake; hit; ttl=30; detail=moka");
     assert_eq!(origin.calls(), 1);
 }
 
@@ -156,7 +156,7 @@ mod over_http {
         assert_eq!(text_of(&proxy, &[]).await, "v1");
         advance(secs(29)).await;
         let (parts, _) = fetch(&proxy, get_with("/", &[])).await;
-        assert_eq!(cache_status(&parts), "layercake; hit; ttl=1");
+        assert_eq!(cache_status(&parts), "layercake; hit; ttl=1; detail=moka");
         advance(secs(2)).await;
         assert_eq!(text_of(&proxy, &[]).await, "v2");
         assert_eq!(origin.calls(), 2);
@@ -180,7 +180,7 @@ mod over_http {
         let proxy = origin.behind(&layer());
         fetch(&proxy, get_with("/", &[])).await;
         let (parts, _) = fetch(&proxy, get_with("/", &[])).await;
-        assert_eq!(cache_status(&parts), "layercake; hit; ttl=30");
+        assert_eq!(cache_status(&parts), "layercake; hit; ttl=30; detail=moka");
         assert_eq!(origin.calls(), 1);
     }
 
@@ -196,7 +196,7 @@ mod over_http {
         let proxy = origin.behind(&layer());
         fetch(&proxy, get_with("/", &[])).await;
         let (parts, _) = fetch(&proxy, get_with("/", &[])).await;
-        assert_eq!(cache_status(&parts), "layercake; hit; ttl=60");
+        assert_eq!(cache_status(&parts), "layercake; hit; ttl=60; detail=moka");
         assert_eq!(
             parts.headers["cdn-cache-control"], "max-age=60",
             "passed on"
@@ -226,7 +226,7 @@ mod over_http {
         let proxy = origin.behind(&layer());
         fetch(&proxy, get_with("/", &[])).await;
         let (parts, _) = fetch(&proxy, get_with("/", &[])).await;
-        assert_eq!(cache_status(&parts), "layercake; hit; ttl=5");
+        assert_eq!(cache_status(&parts), "layercake; hit; ttl=5; detail=moka");
         // A private cache is not one the field targets.
         let origin = self::origin(&[
             ("cache-control", "max-age=5"),
@@ -240,7 +240,7 @@ mod over_http {
         let proxy = origin.behind(&private);
         fetch(&proxy, get_with("/", &[])).await;
         let (parts, _) = fetch(&proxy, get_with("/", &[])).await;
-        assert_eq!(cache_status(&parts), "layercake; hit; ttl=5");
+        assert_eq!(cache_status(&parts), "layercake; hit; ttl=5; detail=moka");
     }
 
     #[tokio::test(start_paused = true)]
@@ -261,7 +261,7 @@ mod over_http {
         let proxy = origin.behind(&own);
         fetch(&proxy, get_with("/", &[])).await;
         let (parts, _) = fetch(&proxy, get_with("/", &[])).await;
-        assert_eq!(cache_status(&parts), "layercake; hit; ttl=30");
+        assert_eq!(cache_status(&parts), "layercake; hit; ttl=30; detail=moka");
         assert!(!parts.headers.contains_key("cdn-cache-control"));
         assert!(!parts.headers.contains_key("layercake-cache-control"));
     }
@@ -272,7 +272,7 @@ mod over_http {
         let proxy = origin.behind(&layer());
         fetch(&proxy, get_with("/", &[])).await;
         let (parts, _) = fetch(&proxy, get_with("/", &[])).await;
-        assert_eq!(cache_status(&parts), "layercake; hit; ttl=5");
+        assert_eq!(cache_status(&parts), "layercake; hit; ttl=5; detail=moka");
         // On two lines, the first line's value.
         let two_lines = self::origin(&[
             ("cache-control", "max-age=5"),
@@ -282,7 +282,7 @@ mod over_http {
         let proxy = two_lines.behind(&layer());
         fetch(&proxy, get_with("/", &[])).await;
         let (parts, _) = fetch(&proxy, get_with("/", &[])).await;
-        assert_eq!(cache_status(&parts), "layercake; hit; ttl=5");
+        assert_eq!(cache_status(&parts), "layercake; hit; ttl=5; detail=moka");
     }
 
     #[tokio::test(start_paused = true)]
@@ -291,7 +291,7 @@ mod over_http {
         let proxy = origin.behind(&layer());
         fetch(&proxy, get_with("/", &[])).await;
         let (parts, _) = fetch(&proxy, get_with("/", &[])).await;
-        assert_eq!(cache_status(&parts), "layercake; hit; ttl=10");
+        assert_eq!(cache_status(&parts), "layercake; hit; ttl=10; detail=moka");
     }
 
     #[tokio::test(start_paused = true)]
@@ -305,7 +305,7 @@ mod over_http {
         let proxy = origin.behind(&layer());
         fetch(&proxy, get_with("/", &[])).await;
         let (parts, _) = fetch(&proxy, get_with("/", &[])).await;
-        assert_eq!(cache_status(&parts), "layercake; hit; ttl=100");
+        assert_eq!(cache_status(&parts), "layercake; hit; ttl=100; detail=moka");
         advance(secs(101)).await;
         let (parts, _) = fetch(&proxy, get_with("/", &[])).await;
         assert!(cache_status(&parts).starts_with("layercake; fwd=stale"));
@@ -320,7 +320,7 @@ mod over_http {
         assert_eq!(miss.headers[header::AGE], "20", "passed on from upstream");
         let (hit, _) = fetch(&proxy, get_with("/", &[])).await;
         assert_eq!(hit.headers[header::AGE], "20");
-        assert_eq!(cache_status(&hit), "layercake; hit; ttl=40");
+        assert_eq!(cache_status(&hit), "layercake; hit; ttl=40; detail=moka");
         advance(secs(7)).await;
         let (hit, _) = fetch(&proxy, get_with("/", &[])).await;
         assert_eq!(hit.headers[header::AGE], "27");
@@ -345,7 +345,7 @@ mod over_http {
         fetch(&proxy, get_with("/", &[])).await;
         let (hit, _) = fetch(&proxy, get_with("/", &[])).await;
         assert_eq!(hit.headers[header::AGE], "50");
-        assert_eq!(cache_status(&hit), "layercake; hit; ttl=10");
+        assert_eq!(cache_status(&hit), "layercake; hit; ttl=10; detail=moka");
     }
 
     #[tokio::test(start_paused = true)]
@@ -394,7 +394,7 @@ mod over_http {
         let (parts, body) =
             fetch(&proxy, get_with("/", &[("cache-control", "max-stale=10")])).await;
         assert_eq!(body, "v1");
-        assert_eq!(cache_status(&parts), "layercake; hit; ttl=-5");
+        assert_eq!(cache_status(&parts), "layercake; hit; ttl=-5; detail=moka");
         let (_, body) = fetch(&proxy, get_with("/", &[("cache-control", "max-stale")])).await;
         assert_eq!(
             body, "v1",
@@ -416,7 +416,7 @@ mod over_http {
         fetch(&proxy, get_with("/", &[])).await;
         advance(secs(15)).await;
         let (parts, _) = fetch(&proxy, get_with("/", &[("cache-control", "max-stale=10")])).await;
-        assert_eq!(cache_status(&parts), "layercake; hit; ttl=-5");
+        assert_eq!(cache_status(&parts), "layercake; hit; ttl=-5; detail=moka");
         let (parts, body) = fetch(&proxy, get_with("/", &[("cache-control", "max-stale=2")])).await;
         assert_eq!(body, "v2");
         assert_eq!(
@@ -529,7 +529,10 @@ mod over_http {
         // policy (`Return`) would not have.
         let (parts, body) = fetch(&proxy, get_with("/", &[])).await;
         assert_eq!(body, "v1");
-        assert_eq!(cache_status(&parts), "layercake; hit; ttl=-15; fwd=stale");
+        assert_eq!(
+            cache_status(&parts),
+            "layercake; hit; ttl=-15; fwd=stale; detail=moka"
+        );
         layercake_tests::eventually("the background revalidation", || origin.calls() == 2).await;
         layercake_tests::settle().await;
         let (parts, body) = fetch(&proxy, get_with("/", &[])).await;

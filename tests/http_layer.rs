@@ -45,7 +45,7 @@ async fn fresh_entry_is_served_until_its_ttl_then_fetched_again() {
     advance(secs(20)).await;
     let (parts, body) = fetch(&svc, get("/a")).await;
     assert_eq!(body, "v1");
-    assert_eq!(cache_status(&parts), "layercake; hit; ttl=40");
+    assert_eq!(cache_status(&parts), "layercake; hit; ttl=40; detail=moka");
     assert_eq!(parts.headers[AGE], "20");
     assert_eq!(origin.calls(), 1);
 
@@ -76,7 +76,7 @@ async fn stale_entry_is_served_inside_its_window_and_not_after() {
     let (parts, body) = fetch(&svc, get("/")).await;
     assert_eq!(body, "v1");
     // Stale by exactly 5 s: a remaining freshness of -5 s.
-    assert_eq!(cache_status(&parts), "layercake; hit; ttl=-5");
+    assert_eq!(cache_status(&parts), "layercake; hit; ttl=-5; detail=moka");
     assert_eq!(origin.calls(), 1);
     assert_eq!(layer.stats().stale_hits, 1);
 
@@ -116,7 +116,7 @@ async fn error_statuses_are_stored_only_with_a_negative_ttl_and_for_that_long() 
     let (parts, body) = fetch(&svc, get("/x")).await;
     assert_eq!(parts.status, StatusCode::NOT_FOUND);
     assert_eq!(body, "gone");
-    assert_eq!(cache_status(&parts), "layercake; hit; ttl=5");
+    assert_eq!(cache_status(&parts), "layercake; hit; ttl=5; detail=moka");
     assert_eq!(origin.calls(), 1);
     advance(secs(6)).await;
     fetch(&svc, get("/x")).await;
@@ -150,7 +150,7 @@ async fn head_is_answered_from_a_stored_get_without_calling_upstream() {
     assert_eq!(parts.status, StatusCode::OK);
     assert!(body.is_empty());
     assert_eq!(parts.headers[CONTENT_LENGTH], "11");
-    assert_eq!(cache_status(&parts), "layercake; hit; ttl=60");
+    assert_eq!(cache_status(&parts), "layercake; hit; ttl=60; detail=moka");
     assert_eq!(origin.calls(), 1);
 }
 
@@ -530,7 +530,7 @@ async fn cache_status_appends_to_an_upstream_caches_entry_and_uses_the_configure
         "origin-cdn; hit, edge; fwd=uri-miss; fwd-status=200; stored"
     );
     let (parts, _) = fetch(&svc, get("/")).await;
-    assert_eq!(cache_status(&parts), "edge; hit; ttl=60");
+    assert_eq!(cache_status(&parts), "edge; hit; ttl=60; detail=moka");
 
     assert!(matches!(
         CacheLayer::builder(Moka::default())

@@ -68,7 +68,10 @@ async fn hundred_stale_hits_trigger_exactly_one_background_refresh() {
         assert_eq!(body, "v1", "served the stale entry");
         // Stale by 5.5 s: the 0.5 s the origin took counts in the entry's age (RFC 9111
         // §4.2.3), and ttl is rounded down.
-        assert_eq!(cache_status(&parts), "layercake; hit; ttl=-6; fwd=stale");
+        assert_eq!(
+            cache_status(&parts),
+            "layercake; hit; ttl=-6; fwd=stale; detail=moka"
+        );
     }
     assert!(
         started.elapsed() < Duration::from_millis(500),
@@ -80,7 +83,7 @@ async fn hundred_stale_hits_trigger_exactly_one_background_refresh() {
     let (parts, body) = fetch(&svc, get("/")).await;
     assert_eq!(body, "v2");
     assert!(
-        cache_status(&parts).starts_with("layercake; hit; ttl=9"),
+        cache_status(&parts).starts_with("layercake; hit; ttl=9; detail=moka"),
         "{}",
         cache_status(&parts)
     );
@@ -112,7 +115,7 @@ async fn a_failing_refresh_keeps_serving_stale_until_the_window_ends_then_misses
         advance(secs(10)).await;
         let (parts, body) = fetch(&svc, get("/")).await;
         assert_eq!(body, "v1", "stale at {at} s");
-        assert!(cache_status(&parts).ends_with("fwd=stale"));
+        assert!(cache_status(&parts).ends_with("fwd=stale; detail=moka"));
         settle().await;
     }
     // Each stale hit after a failed refresh tried once more: three refreshes, all failed.

@@ -143,7 +143,11 @@ async fn private_mode_ignores_s_maxage() {
     // 10 s from the origin's `Date`, which is whole seconds: 9 or 10 left, not 99.
     let status = cache_status(&parts);
     assert!(
-        ["layercake; hit; ttl=9", "layercake; hit; ttl=10"].contains(&status),
+        [
+            "layercake; hit; ttl=9; detail=moka",
+            "layercake; hit; ttl=10; detail=moka"
+        ]
+        .contains(&status),
         "{status}"
     );
 }

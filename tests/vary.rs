@@ -253,7 +253,7 @@ async fn a_stale_variant_is_refreshed_in_the_background_in_its_own_place() {
     tokio::time::advance(Duration::from_secs(15)).await;
     let (body, status) = in_language(&proxy, "en").await;
     assert_eq!(body, "en #1");
-    assert!(status.ends_with("fwd=stale"), "{status}");
+    assert!(status.ends_with("fwd=stale; detail=moka"), "{status}");
     layercake_tests::eventually("the refresh is stored", || layer.stats().stores >= 3).await;
     let (body, status) = in_language(&proxy, "en").await;
     assert_eq!(body, "en #3", "the refreshed en variant");

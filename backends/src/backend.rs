@@ -241,6 +241,22 @@ pub trait Backend<V>: Tier {
         std::any::type_name::<Self>()
     }
 
+    /// [`get`](Backend::get), and the name of the tier that answered: for a composition, the
+    /// inner tier that held the entry (its [`peek_tier`](Backend::peek_tier) for the first
+    /// tier, its [`name`](Backend::name) for the second); else this backend's name. For
+    /// `Cache-Status` and per-tier counts.
+    fn get_traced(&self, key: &Key) -> impl Future<Output = (Lookup<V>, &'static str)> + Send {
+        let name = self.name();
+        let get = self.get(key);
+        async move { (get.await, name) }
+    }
+
+    /// The name of the tier [`peek`](Backend::peek) answers from: this backend's, or for a
+    /// composition its first tier's.
+    fn peek_tier(&self) -> &'static str {
+        self.name()
+    }
+
     /// How each of the backend's tiers is doing: Moka reports its entries and weight, Redis
     /// answers a `PING` (its latency, its breakers), a `Compose` reports both of its tiers.
     /// The default says the tier is up and nothing more.

@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --example quickstart          # listens on 127.0.0.1:3000 (PORT to change)
 //! curl -i http://127.0.0.1:3000/          # ~200 ms: computed, Cache-Status: …; fwd=uri-miss; stored
-//! curl -i http://127.0.0.1:3000/          # at once: Cache-Status: layercake; hit; ttl=59
+//! curl -i http://127.0.0.1:3000/          # at once: Cache-Status: layercake; hit; ttl=59; detail=moka
 //! curl -s http://127.0.0.1:3000/stats     # the cache's counters
 //! ```
 

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `GET /health` | the tiers' [`Health`](crate::Health), JSON; `503` when a tier is down |
 //! | `GET /ready` | `200` `ready`, or `503` when a tier is down: for an orchestrator's probe |
-//! | `GET /stats` | the [`CacheStats`](crate::CacheStats), JSON |
+//! | `GET /stats` | the [`CacheStats`](crate::CacheStats) and, under `tiers`, the [hits per tier](crate::TierHits), JSON |
 //! | `GET /hot` | the hottest keys of auto-refresh's sketch, JSON (`[]` without auto-refresh) |
 //! | `GET /entry?url=…` | what is stored for a URL (each cached method, its key): status, age, ttl, tags, sizes, header names — never a body |
 //! | `POST /invalidate` | one of `{"url": …}`, `{"tag": …}`, `{"pattern": …}`, `{"key": …}`, `{"clear": true}`; answers `{"entries": n}` (`null` when a tier cannot count) |
@@ -303,14 +303,25 @@ where
     }
 }
 
-async fn stats<B, K, Q, R>(State(admin): Shared<B, K, Q, R>) -> Json<crate::CacheStats>
+/// The counters, and the hits per tier.
+#[derive(Serialize)]
+struct StatsBody {
+    #[serde(flatten)]
+    stats: crate::CacheStats,
+    tiers: Vec<crate::TierHits>,
+}
+
+async fn stats<B, K, Q, R>(State(admin): Shared<B, K, Q, R>) -> Json<StatsBody>
 where
     B: Backend<CachedResponse>,
     K: KeyExtractor,
     Q: RequestPredicate,
     R: ResponsePredicate,
 {
-    Json(admin.layer.stats())
+    Json(StatsBody {
+        stats: admin.layer.stats(),
+        tiers: admin.layer.tier_hits(),
+    })
 }
 
 /// One of auto-refresh's hot keys.

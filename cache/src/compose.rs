@@ -520,11 +520,27 @@ where
     F: RefillPolicy,
 {
     async fn get(&self, key: &Key) -> Lookup<V> {
-        let (found, source) = R::read(&self.l1, &self.l2, key).await?;
+        self.get_traced(key).await.0
+    }
+
+    async fn get_traced(&self, key: &Key) -> (Lookup<V>, &'static str) {
+        let (found, source) = match R::read(&self.l1, &self.l2, key).await {
+            Ok(read) => read,
+            Err(error) => return (Err(error), self.name()),
+        };
         if let (Some(entry), Source::L2) = (&found, source) {
             F::refill(&self.l1, key, entry).await;
         }
-        Ok(found)
+        let tier = match (&found, source) {
+            (Some(_), Source::L1) => self.l1.peek_tier(),
+            (Some(_), Source::L2) => self.l2.name(),
+            (None, _) => self.name(),
+        };
+        (Ok(found), tier)
+    }
+
+    fn peek_tier(&self) -> &'static str {
+        self.l1.peek_tier()
     }
 
     fn set(

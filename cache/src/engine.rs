@@ -552,6 +552,8 @@ pub(crate) struct Engine<V, B> {
     /// The cache's name, for metrics and the event log: the layer's `name`, a typed cache's
     /// namespace.
     pub(crate) name: Arc<str>,
+    /// The tier that answers without waiting (see [`Backend::peek_tier`]).
+    pub(crate) peek_tier: &'static str,
 }
 
 impl<V, B> Engine<V, B>
@@ -577,6 +579,7 @@ where
 
     pub(crate) fn new(backend: B, policy: Policy) -> Self {
         let stats = Arc::new(Stats::default());
+        let backend_peek_tier = backend.peek_tier();
         let offload = policy.offload.clone().unwrap_or_default();
         Engine {
             backend,
@@ -587,6 +590,7 @@ where
             policy,
             offload,
             name: "layercake".into(),
+            peek_tier: backend_peek_tier,
         }
     }
 
@@ -638,16 +642,31 @@ where
     /// Looks `key` up as of `now` when a memory tier answers at once, else as of when the
     /// lower tier answered; and that time, for the plan (one clock read on a memory hit).
     pub(crate) async fn lookup_at(&self, key: &Key, now: Timestamp) -> (Found<V>, Timestamp) {
+        let (found, now, _) = self.lookup_traced(key, now).await;
+        (found, now)
+    }
+
+    /// [`lookup_at`](Self::lookup_at), and the tier that answered.
+    pub(crate) async fn lookup_traced(
+        &self,
+        key: &Key,
+        now: Timestamp,
+    ) -> (Found<V>, Timestamp, &'static str) {
         if let Some(found) = self.peek(key, now) {
-            return (found, now);
+            return (found, now, self.peek_tier);
         }
         #[cfg(feature = "metrics")]
         let started = std::time::Instant::now();
-        let lookup = self.backend.get(key).await;
+        let (lookup, tier) = self.backend.get_traced(key).await;
         #[cfg(feature = "metrics")]
         crate::metrics::backend_io(self, "get", started.elapsed());
         let now = Timestamp::now();
-        (self.classify(key, lookup, now), now)
+        (self.classify(key, lookup, now), now, tier)
+    }
+
+    /// Counts a request served from `tier`.
+    pub(crate) fn tier_hit(&self, tier: &'static str) {
+        self.stats.tier_hit(tier, self.peek_tier);
     }
 
     /// Decides what to do with what was found, and counts it.

@@ -248,7 +248,7 @@ pub use crate::{
     error::BuildError,
     invalidate::{InvalidateError, Invalidated},
     layer::{CacheLayer, CacheLayerBuilder},
-    stats::{CacheStats, Health},
+    stats::{CacheStats, Health, TierHits},
     typed::{Cache, CacheBuilder},
     weigh::GetSize,
 };

@@ -22,6 +22,7 @@
 //! | `layercake_refreshes_total` | counter | `cache` | background refreshes |
 //! | `layercake_stale_if_error_total` | counter | `cache` | stale entries served because upstream failed |
 //! | `layercake_invalidations_total` | counter | `cache` | entries removed by invalidation |
+//! | `layercake_tier_hits_total` | counter | `cache`, `tier` | requests each storage tier answered |
 //! | `layercake_in_flight` | gauge | `cache` | upstream calls under way |
 //! | `layercake_upstream_duration_seconds` | histogram | `cache` | the upstream call of a miss or refresh |
 //! | `layercake_backend_duration_seconds` | histogram | `cache`, `tier`, `op` (`get`, `set`) | reads and writes of tiers that must be awaited (a memory hit is not one) |
@@ -41,8 +42,8 @@ use std::time::Duration;
 
 use crate::CacheStats;
 
-/// Hands `stats` to the metrics recorder, labelled `cache = name`.
-pub(crate) fn publish(name: &str, stats: &CacheStats) {
+/// Hands `stats` and `tiers` to the metrics recorder, labelled `cache = name`.
+pub(crate) fn publish(name: &str, stats: &CacheStats, tiers: &[crate::TierHits]) {
     let label = [("cache", name.to_owned())];
     let counters = [
         ("layercake_hits_total", stats.hits),
@@ -61,6 +62,10 @@ pub(crate) fn publish(name: &str, stats: &CacheStats) {
         metrics::counter!(metric, &label).absolute(value);
     }
     metrics::gauge!("layercake_in_flight", &label).set(stats.in_flight as f64);
+    for tier in tiers {
+        let labels = [("cache", name.to_owned()), ("tier", tier.tier.to_owned())];
+        metrics::counter!("layercake_tier_hits_total", &labels).absolute(tier.hits);
+    }
 }
 
 /// Records the duration of an upstream call.

@@ -389,8 +389,11 @@ pub mod handler {
         use crate::typed::Served;
         let mut response = from_cached_alone(cached);
         let status = match served {
-            Served::Hit(ttl) => format!("layercake; hit; ttl={ttl}"),
-            Served::StaleRefreshing(ttl) => format!("layercake; hit; ttl={ttl}; fwd=stale"),
+            Served::Hit(ttl, Some(tier)) => format!("layercake; hit; ttl={ttl}; detail={tier}"),
+            Served::Hit(ttl, None) => format!("layercake; hit; ttl={ttl}"),
+            Served::StaleRefreshing(ttl, tier) => {
+                format!("layercake; hit; ttl={ttl}; fwd=stale; detail={tier}")
+            }
             Served::StaleOnError(ttl) => {
                 format!("layercake; hit; ttl={ttl}; fwd=stale; detail=stale-if-error")
             }

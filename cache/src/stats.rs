@@ -69,9 +69,55 @@ pub(crate) struct Stats {
     pub(crate) refreshes: AtomicU64,
     pub(crate) stale_if_error: AtomicU64,
     pub(crate) invalidations: AtomicU64,
+    /// Requests served from the tier that answers without waiting (memory).
+    pub(crate) peek_tier_hits: AtomicU64,
+    /// Requests served from the other tiers, by name (a slow path: a lock is fine).
+    pub(crate) other_tier_hits: std::sync::Mutex<Vec<(&'static str, u64)>>,
+}
+
+/// How many requests one storage tier answered (fresh or stale); see
+/// [`CacheLayer::tier_hits`](crate::CacheLayer::tier_hits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct TierHits {
+    /// The tier's name (`moka`, `redis` …).
+    pub tier: &'static str,
+    /// Requests it answered.
+    pub hits: u64,
 }
 
 impl Stats {
+    /// Counts a request served from `tier`, `peek_tier` being the one that answers at once.
+    pub(crate) fn tier_hit(&self, tier: &'static str, peek_tier: &'static str) {
+        if tier == peek_tier {
+            Stats::bump(&self.peek_tier_hits);
+            return;
+        }
+        let mut others = self
+            .other_tier_hits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match others.iter_mut().find(|(name, _)| *name == tier) {
+            Some((_, hits)) => *hits += 1,
+            None => others.push((tier, 1)),
+        }
+    }
+
+    /// Requests served per tier, the one that answers at once first.
+    pub(crate) fn tier_hits(&self, peek_tier: &'static str) -> Vec<TierHits> {
+        let mut tiers = vec![TierHits {
+            tier: peek_tier,
+            hits: self.peek_tier_hits.load(Relaxed),
+        }];
+        let others = self
+            .other_tier_hits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        tiers.extend(others.iter().map(|&(tier, hits)| TierHits { tier, hits }));
+        tiers
+    }
+
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Relaxed);
     }

@@ -286,16 +286,17 @@ where
             hot.record(&key, || recompute(compute.clone()));
             self.start_checker(hot);
         }
-        let (found, now) = engine.lookup_at(&key, Timestamp::now()).await;
+        let (found, now, tier) = engine.lookup_traced(&key, Timestamp::now()).await;
         let fallback = match engine.plan(found, now) {
             Plan::Serve {
                 entry,
                 refresh,
                 ttl,
             } => {
+                engine.tier_hit(tier);
                 let served = match refresh {
-                    Refresh::Stale => Served::StaleRefreshing(ttl),
-                    _ => Served::Hit(ttl),
+                    Refresh::Stale => Served::StaleRefreshing(ttl, tier),
+                    _ => Served::Hit(ttl, Some(tier)),
                 };
                 if refresh != Refresh::No {
                     self.refresh_in_background(key, compute);
@@ -309,7 +310,7 @@ where
         let leader = match engine.acquire(&key, true).await {
             Acquired::Collapsed(entry) => return (Ok(entry.value().clone()), Served::Collapsed),
             Acquired::Found(entry, ttl) => {
-                let served = Served::Hit(crate::engine::whole_seconds(ttl));
+                let served = Served::Hit(crate::engine::whole_seconds(ttl), None);
                 return (Ok(entry.value().clone()), served);
             }
             Acquired::Failed(Some(error)) => match unshare(&error, share) {
@@ -422,9 +423,12 @@ where
     /// ```
     pub async fn get(&self, key: impl CacheKey) -> Option<V> {
         let key = self.key(key);
-        let (found, now) = self.engine.lookup_at(&key, Timestamp::now()).await;
+        let (found, now, tier) = self.engine.lookup_traced(&key, Timestamp::now()).await;
         match self.engine.plan(found, now) {
-            Plan::Serve { entry, .. } => Some(entry.value().clone()),
+            Plan::Serve { entry, .. } => {
+                self.engine.tier_hit(tier);
+                Some(entry.value().clone())
+            }
             Plan::Fetch { .. } => None,
         }
     }
@@ -695,6 +699,23 @@ where
         self.engine.stats.snapshot()
     }
 
+    /// How many requests each storage tier answered (fresh or stale), the memory tier first.
+    ///
+    /// ```
+    /// use layercake::{Cache, Moka};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache: Cache<u64, Moka> = Cache::builder(Moka::default()).build().unwrap();
+    /// cache.get_or_compute("k", || async { 1 }).await;
+    /// cache.get_or_compute("k", || async { 1 }).await;
+    /// let tiers = cache.tier_hits();
+    /// assert_eq!((tiers[0].tier, tiers[0].hits), ("moka", 1));
+    /// # }
+    /// ```
+    pub fn tier_hits(&self) -> Vec<crate::TierHits> {
+        self.engine.stats.tier_hits(self.engine.peek_tier)
+    }
+
     /// Hands the cache's counters to the `metrics` recorder, labelled with its namespace
     /// (feature `metrics`; see [`metrics`](crate::metrics)).
     ///
@@ -706,7 +727,7 @@ where
     #[cfg(feature = "metrics")]
     #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub fn publish_metrics(&self) {
-        crate::metrics::publish(&self.engine.name, &self.stats());
+        crate::metrics::publish(&self.engine.name, &self.stats(), &self.tier_hits());
     }
 
     /// How the cache's storage tiers are doing (see [`Backend::health`]).
@@ -884,10 +905,11 @@ impl<V, B, W> CacheBuilder<V, B, W> {
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Served {
-    /// From the cache, this many seconds fresh (negative: stale by that much).
-    Hit(i64),
-    /// Stale, served at once while it is refreshed in the background.
-    StaleRefreshing(i64),
+    /// From the cache, this many seconds fresh (negative: stale by that much), from this tier
+    /// when known.
+    Hit(i64, Option<&'static str>),
+    /// Stale, served at once while it is refreshed in the background, from this tier.
+    StaleRefreshing(i64, &'static str),
     /// Stale, served because the computation failed or timed out.
     StaleOnError(i64),
     /// Another caller's computation, waited for.

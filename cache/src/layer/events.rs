@@ -204,7 +204,7 @@ mod tests {
 
     #[test]
     fn operations_read_from_cache_status() {
-        assert_eq!(operation("layercake; hit; ttl=42"), "hit");
+        assert_eq!(operation("layercake; hit; ttl=42; detail=moka"), "hit");
         assert_eq!(operation("layercake; hit; ttl=-3; fwd=stale"), "stale");
         assert_eq!(
             operation("layercake; fwd=uri-miss; fwd-status=200; stored"),

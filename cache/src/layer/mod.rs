@@ -59,9 +59,10 @@
 //!
 //! | `Cache-Status` | meaning |
 //! |---|---|
-//! | `layercake; hit; ttl=42` | served from the cache, fresh for 42 more seconds |
-//! | `layercake; hit; ttl=-3` | served stale, 3 seconds past its ttl |
-//! | `layercake; hit; ttl=-3; fwd=stale` | served stale at once, refreshed in the background |
+//! | `layercake; hit; ttl=42; detail=moka` | served from the cache (its `moka` tier), fresh for 42 more seconds |
+//! | `layercake; hit; ttl=42; detail=redis` | served from the second tier of a `Compose<Moka, Redis>` |
+//! | `layercake; hit; ttl=-3; detail=moka` | served stale, 3 seconds past its ttl |
+//! | `layercake; hit; ttl=-3; fwd=stale; detail=moka` | served stale at once, refreshed in the background |
 //! | `layercake; fwd=stale; fwd-status=200; stored` | stale, so fetched again and stored |
 //! | `layercake; fwd=stale; fwd-status=304; stored` | stale, revalidated: the origin said it had not changed |
 //! | `layercake; hit; ttl=-70; fwd=stale; fwd-status=503; detail=stale-if-error` | upstream failed; the stale entry served instead |
@@ -236,7 +237,20 @@ impl<B, K, Q, R> CacheLayer<B, K, Q, R> {
     #[cfg(feature = "metrics")]
     #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub fn publish_metrics(&self) {
-        crate::metrics::publish(&self.shared.engine.name, &self.stats());
+        crate::metrics::publish(&self.shared.engine.name, &self.stats(), &self.tier_hits());
+    }
+
+    /// How many requests each storage tier answered (fresh or stale), the memory tier first;
+    /// the tier is in each hit's `Cache-Status` too (`hit; ttl=42; detail=moka`).
+    ///
+    /// ```
+    /// # use layercake::{CacheLayer, Moka};
+    /// let layer = CacheLayer::builder(Moka::default()).build().unwrap();
+    /// assert_eq!(layer.tier_hits()[0].tier, "moka");
+    /// ```
+    pub fn tier_hits(&self) -> Vec<crate::TierHits> {
+        let engine = &self.shared.engine;
+        engine.stats.tier_hits(engine.peek_tier)
     }
 
     /// The backend the layer stores in.
@@ -1166,7 +1180,7 @@ where
             .clone()
             .map(|c| Arc::new(HotKeys::new(c)));
         let engine = Engine::start(self.backend, self.policy, self.updates, &self.name)?;
-        let status = CacheStatus::new(self.name, max_ttl.as_secs());
+        let status = CacheStatus::new(self.name, max_ttl.as_secs(), engine.peek_tier);
         let shared = Shared {
             events: self.events,
             cache_if: self.cache_if,

@@ -276,7 +276,8 @@ where
             },
             _,
         )) => {
-            let response = shared.serve(&entry, ttl, refresh, &asking, now);
+            let tier = Some(shared.engine.peek_tier);
+            let response = shared.serve(&entry, ttl, refresh, &asking, now, tier);
             if refresh != Refresh::No {
                 let request = Request::from_parts(parts, body);
                 spawn_refresh(shared, inner.clone(), request, route, Some(entry));
@@ -389,18 +390,30 @@ where
     }
 
     /// Looks `route` up, through the URL's list of variants when it has one.
-    async fn lookup(&self, route: &mut Route, request: &HeaderMap) -> Found<CachedResponse> {
-        let found = self.engine.lookup(&route.key).await;
+    /// And the tier that answered.
+    async fn lookup(
+        &self,
+        route: &mut Route,
+        request: &HeaderMap,
+    ) -> (Found<CachedResponse>, &'static str) {
+        let (found, _, tier) = self
+            .engine
+            .lookup_traced(&route.key, Timestamp::now())
+            .await;
         if route.varies.is_some() {
-            return found;
+            return (found, tier);
         }
         match variants_list(&found) {
             Some(list) => {
                 let primary = route.key.clone();
                 *route = self.route_to_variant(primary, list, request);
-                self.engine.lookup(&route.key).await
+                let (found, _, tier) = self
+                    .engine
+                    .lookup_traced(&route.key, Timestamp::now())
+                    .await;
+                (found, tier)
             }
-            None => found,
+            None => (found, tier),
         }
     }
 
@@ -414,7 +427,7 @@ where
         interval: Duration,
     ) -> bool {
         let mut route = Route::plain(key.clone());
-        let found = self.lookup(&mut route, &head.headers).await;
+        let (found, _) = self.lookup(&mut route, &head.headers).await;
         found.is_due_within(interval)
     }
 
@@ -597,11 +610,15 @@ where
         refresh: Refresh,
         asking: &Asking<'_>,
         now: Timestamp,
+        tier: Option<&'static str>,
     ) -> Response<CacheBody<ResBody>> {
-        tracing::trace!(ttl, ?refresh, "cache hit");
+        tracing::trace!(ttl, ?refresh, tier, "cache hit");
+        if let Some(tier) = tier {
+            self.engine.tier_hit(tier);
+        }
         let status = match refresh {
-            Refresh::Stale => self.status.stale_revalidating(ttl),
-            Refresh::No | Refresh::Early => self.status.hit(ttl),
+            Refresh::Stale => self.status.stale_revalidating(ttl, tier),
+            Refresh::No | Refresh::Early => self.status.hit(ttl, tier),
         };
         self.respond(entry, asking, status, now)
     }
@@ -1088,7 +1105,7 @@ where
     }
     if route.varies.is_none() && parts.headers.contains_key(header::VARY) {
         // A refresh of a URL's own key (a hot key): its variants are listed there.
-        shared.lookup(&mut route, &request_headers).await;
+        let _ = shared.lookup(&mut route, &request_headers).await;
     }
     let placement = shared.placement(&route, &parts.headers, &request_headers, &lifetime);
     let headers = shared.rules.stored_headers(&parts.headers, 0);
@@ -1148,12 +1165,12 @@ where
     ResBody::Error: Send + 'static,
 {
     let engine = &shared.engine;
-    let plan = match plan {
-        Some(plan) => plan,
+    let (plan, tier) = match plan {
+        Some(plan) => (plan, engine.peek_tier),
         None => {
-            let found = shared.lookup(&mut route, request.headers()).await;
+            let (found, tier) = shared.lookup(&mut route, request.headers()).await;
             let asking = Asking::new(request.method(), request.headers(), facts);
-            shared.plan(found, &asking, Timestamp::now())
+            (shared.plan(found, &asking, Timestamp::now()), tier)
         }
     };
     let (plan, forward) = plan;
@@ -1165,7 +1182,8 @@ where
         } => {
             let (parts, body) = request.into_parts();
             let asking = Asking::new(&parts.method, &parts.headers, facts);
-            let response = shared.serve(&entry, ttl, refresh, &asking, Timestamp::now());
+            let now = Timestamp::now();
+            let response = shared.serve(&entry, ttl, refresh, &asking, now, Some(tier));
             if refresh != Refresh::No {
                 let request = Request::from_parts(parts, body);
                 spawn_refresh(&shared, inner, request, route, Some(entry));
@@ -1229,7 +1247,7 @@ where
         {
             let ttl = whole_seconds(ttl);
             let now = Timestamp::now();
-            return Ok(shared.serve(&entry, ttl, Refresh::No, &kept.asking(), now));
+            return Ok(shared.serve(&entry, ttl, Refresh::No, &kept.asking(), now, None));
         }
         Acquired::Lead(leader) => Some(leader),
         // An upstream error cannot be shared (the service's error type is not `Clone`): the

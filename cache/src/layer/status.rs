@@ -19,14 +19,17 @@ pub(crate) struct CacheStatus {
     pub(crate) bypass_predicate: HeaderValue,
     pub(crate) only_if_cached: HeaderValue,
     hits: Box<[OnceLock<HeaderValue>]>,
+    /// The tier whose hit values are made once.
+    peek_tier: &'static str,
 }
 
 /// The most `hit; ttl=N` values a layer keeps made (one per second of ttl).
 const MAX_SHARED_HITS: u64 = 3600;
 
 impl CacheStatus {
-    /// Statuses for a cache named `name` whose entries are fresh for at most `max_ttl_secs`.
-    pub(crate) fn new(name: String, max_ttl_secs: u64) -> Self {
+    /// Statuses for a cache named `name` whose entries are fresh for at most `max_ttl_secs`,
+    /// whose hits mostly come from `peek_tier` (memory: its hit values are made once).
+    pub(crate) fn new(name: String, max_ttl_secs: u64, peek_tier: &'static str) -> Self {
         let shared_hits = max_ttl_secs.min(MAX_SHARED_HITS) as usize + 1;
         let value = |params: &str| {
             HeaderValue::try_from(format!("{name}; {params}"))
@@ -38,23 +41,34 @@ impl CacheStatus {
             bypass_predicate: value("fwd=bypass; detail=predicate"),
             only_if_cached: value("detail=only-if-cached"),
             hits: (0..shared_hits).map(|_| OnceLock::new()).collect(),
+            peek_tier,
             name,
         }
     }
 
-    /// `hit; ttl=N`, N negative for a stale entry (RFC 9211 §2.2).
-    pub(crate) fn hit(&self, ttl: i64) -> HeaderValue {
-        let make = || self.format(format_args!("hit; ttl={ttl}"));
-        match usize::try_from(ttl).ok().and_then(|i| self.hits.get(i)) {
-            Some(slot) => slot.get_or_init(make).clone(),
-            None => make(),
+    /// `hit; ttl=N`, N negative for a stale entry (RFC 9211 §2.2), and the tier that answered
+    /// as its `detail`.
+    pub(crate) fn hit(&self, ttl: i64, tier: Option<&'static str>) -> HeaderValue {
+        match tier {
+            Some(tier) if tier == self.peek_tier => {
+                let make = || self.format(format_args!("hit; ttl={ttl}; detail={tier}"));
+                match usize::try_from(ttl).ok().and_then(|i| self.hits.get(i)) {
+                    Some(slot) => slot.get_or_init(make).clone(),
+                    None => make(),
+                }
+            }
+            Some(tier) => self.format(format_args!("hit; ttl={ttl}; detail={tier}")),
+            None => self.format(format_args!("hit; ttl={ttl}")),
         }
     }
 
     /// A stale entry served at once while it is refreshed in the background:
-    /// `hit; ttl=-N; fwd=stale`.
-    pub(crate) fn stale_revalidating(&self, ttl: i64) -> HeaderValue {
-        self.format(format_args!("hit; ttl={ttl}; fwd=stale"))
+    /// `hit; ttl=-N; fwd=stale`, and the tier that answered.
+    pub(crate) fn stale_revalidating(&self, ttl: i64, tier: Option<&'static str>) -> HeaderValue {
+        match tier {
+            Some(tier) => self.format(format_args!("hit; ttl={ttl}; fwd=stale; detail={tier}")),
+            None => self.format(format_args!("hit; ttl={ttl}; fwd=stale")),
+        }
     }
 
     /// A stale entry served because upstream failed:
