@@ -57,10 +57,9 @@ pub fn app<B: Backend<CachedResponse>>(
         .route("/", get(expensive).layer(cache))
         .route(
             "/metrics",
-            get(move || {
-                published.publish_metrics();
-                let rendered = metrics.render();
-                async move { rendered }
+            get(move || async move {
+                published.publish_metrics().await;
+                metrics.render()
             }),
         )
         .nest("/admin", admin.router()))

@@ -48,14 +48,14 @@ async fn counters_are_published_and_durations_recorded() {
         fetch(&svc, get("/a")).await;
     }
     fetch(&svc, layercake_tests::request("POST", "/a")).await;
-    layer.publish_metrics();
+    layer.publish_metrics().await;
 
     let typed: Cache<u64, layercake::Moka> = Cache::builder(layercake::Moka::default())
         .namespace("prices")
         .build()
         .unwrap();
     typed.get_or_compute("sku", || async { 7 }).await;
-    typed.publish_metrics();
+    typed.publish_metrics().await;
 
     let rendered = handle.render();
     assert_eq!(

@@ -38,6 +38,15 @@ async fn byte_budget_evicts_entries() {
     // 4 KiB values and their keys: at most 15 fit in 64 KiB.
     assert!(store.entry_count() <= 15, "{} entries", store.entry_count());
     assert!(store.entry_count() > 0);
+    // Health reports the size and counts what the budget pushed out.
+    let health = <Moka as Backend<Vec<u8>>>::health(&store).await;
+    assert_eq!(health[0].entries, Some(store.entry_count()));
+    assert_eq!(health[0].bytes, Some(store.weighted_size()));
+    assert_eq!(
+        health[0].evictions,
+        Some(100 - store.entry_count()),
+        "every entry that is gone was evicted for size"
+    );
 }
 
 #[tokio::test]

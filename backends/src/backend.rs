@@ -271,12 +271,7 @@ pub trait Backend<V>: Tier {
     /// # }
     /// ```
     fn health(&self) -> impl Future<Output = Vec<TierHealth>> + Send {
-        std::future::ready(vec![TierHealth {
-            name: self.name(),
-            up: true,
-            latency: None,
-            detail: String::new(),
-        }])
+        std::future::ready(vec![TierHealth::new(self.name(), true, None, "")])
     }
 }
 
@@ -293,6 +288,12 @@ pub struct TierHealth {
     pub latency: Option<std::time::Duration>,
     /// What else it says (its size, its breakers, why it is down).
     pub detail: String,
+    /// How many entries it holds, for a tier that knows (Moka).
+    pub entries: Option<u64>,
+    /// How many bytes of its budget those entries weigh, for a tier that knows (Moka).
+    pub bytes: Option<u64>,
+    /// How many entries it pushed out to stay within its budget, for a tier that counts (Moka).
+    pub evictions: Option<u64>,
 }
 
 impl TierHealth {
@@ -315,6 +316,9 @@ impl TierHealth {
             up,
             latency,
             detail: detail.into(),
+            entries: None,
+            bytes: None,
+            evictions: None,
         }
     }
 }

@@ -67,6 +67,8 @@ pub struct Moka {
     graves: Arc<Graves>,
     /// The longest an entry is kept, whatever its windows say.
     max_time_to_live: Duration,
+    /// Entries pushed out to keep the budget.
+    evictions: Arc<AtomicU64>,
 }
 
 /// How long the store remembers what the fleet said changed.
@@ -499,11 +501,16 @@ impl MokaBuilder {
     pub fn build(self) -> Moka {
         let index = Arc::new(TagIndex::default());
         let listings = Arc::clone(&index);
+        let evictions = Arc::new(AtomicU64::new(0));
+        let evicted = Arc::clone(&evictions);
         let cache = moka::sync::Cache::builder()
             .max_capacity(self.max_bytes)
             .weigher(|_key: &Key, slot: &Slot| slot.weight)
             .expire_after(SlotExpiry)
-            .eviction_listener(move |key: Arc<Key>, slot: Slot, _cause| {
+            .eviction_listener(move |key: Arc<Key>, slot: Slot, cause| {
+                if cause == moka::notification::RemovalCause::Size {
+                    evicted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
                 if let Some(tagged) = &slot.tagged {
                     listings.unlink(&key, tagged);
                 }
@@ -518,6 +525,7 @@ impl MokaBuilder {
             index,
             graves: Arc::default(),
             max_time_to_live: self.max_time_to_live,
+            evictions,
         }
     }
 }
@@ -635,13 +643,17 @@ impl<V: Send + Sync + 'static> Backend<V> for Moka {
     /// exact).
     fn health(&self) -> impl Future<Output = Vec<crate::TierHealth>> + Send {
         self.cache.run_pending_tasks();
+        let (entries, bytes) = (self.cache.entry_count(), self.cache.weighted_size());
+        let evictions = self.evictions.load(std::sync::atomic::Ordering::Relaxed);
         let detail = format!(
-            "{} entries, {} of {} bytes",
-            self.cache.entry_count(),
-            self.cache.weighted_size(),
+            "{entries} entries, {bytes} of {} bytes, {evictions} evicted",
             self.max_bytes
         );
-        ready(vec![crate::TierHealth::new("moka", true, None, detail)])
+        let mut health = crate::TierHealth::new("moka", true, None, detail);
+        health.entries = Some(entries);
+        health.bytes = Some(bytes);
+        health.evictions = Some(evictions);
+        ready(vec![health])
     }
 
     fn name(&self) -> &'static str {

@@ -2,9 +2,9 @@
 //! Prometheus or any other exporter.
 //!
 //! Counters are the cache's own (see [`CacheStats`]): they are kept as atomic counters on the
-//! request path either way and handed to the recorder by
-//! [`CacheLayer::publish_metrics`](crate::CacheLayer::publish_metrics) or
-//! [`Cache::publish_metrics`](crate::Cache::publish_metrics) — call it where your exporter
+//! request path either way and handed to the recorder, with the tiers' health (up, size,
+//! evictions), by [`CacheLayer::publish_metrics`](crate::CacheLayer::publish_metrics) or
+//! [`Cache::publish_metrics`](crate::Cache::publish_metrics) — await it where your exporter
 //! renders (a `/metrics` handler) or on an interval. So the hit path costs nothing more with the
 //! feature on than off. Durations are recorded as they happen, off the hit path: the upstream
 //! call of a miss, and reads and writes of tiers that must be awaited.
@@ -24,6 +24,10 @@
 //! | `layercake_invalidations_total` | counter | `cache` | entries removed by invalidation |
 //! | `layercake_tier_hits_total` | counter | `cache`, `tier` | requests each storage tier answered |
 //! | `layercake_in_flight` | gauge | `cache` | upstream calls under way |
+//! | `layercake_tier_up` | gauge | `cache`, `tier` | 1 when the tier answers its health check, else 0 |
+//! | `layercake_stored_entries` | gauge | `cache`, `tier` | entries a memory tier holds |
+//! | `layercake_stored_bytes` | gauge | `cache`, `tier` | bytes of its budget they weigh |
+//! | `layercake_evictions_total` | counter | `cache`, `tier` | entries a memory tier pushed out to stay within its budget |
 //! | `layercake_upstream_duration_seconds` | histogram | `cache` | the upstream call of a miss or refresh |
 //! | `layercake_backend_duration_seconds` | histogram | `cache`, `tier`, `op` (`get`, `set`) | reads and writes of tiers that must be awaited (a memory hit is not one) |
 //!
@@ -33,17 +37,24 @@
 //! ```
 //! use layercake::{CacheLayer, Moka};
 //!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let layer = CacheLayer::builder(Moka::default()).name("pages").build().unwrap();
 //! // In the `/metrics` handler, before the exporter renders:
-//! layer.publish_metrics();
+//! layer.publish_metrics().await;
+//! # }
 //! ```
 
 use std::time::Duration;
 
 use crate::CacheStats;
 
-/// Hands `stats` and `tiers` to the metrics recorder, labelled `cache = name`.
-pub(crate) fn publish(name: &str, stats: &CacheStats, tiers: &[crate::TierHits]) {
+/// Hands `stats`, `tiers` and `health` to the metrics recorder, labelled `cache = name`.
+pub(crate) fn publish(
+    name: &str,
+    stats: &CacheStats,
+    tiers: &[crate::TierHits],
+    health: &crate::Health,
+) {
     let label = [("cache", name.to_owned())];
     let counters = [
         ("layercake_hits_total", stats.hits),
@@ -65,6 +76,19 @@ pub(crate) fn publish(name: &str, stats: &CacheStats, tiers: &[crate::TierHits])
     for tier in tiers {
         let labels = [("cache", name.to_owned()), ("tier", tier.tier.to_owned())];
         metrics::counter!("layercake_tier_hits_total", &labels).absolute(tier.hits);
+    }
+    for tier in &health.tiers {
+        let labels = [("cache", name.to_owned()), ("tier", tier.name.to_owned())];
+        metrics::gauge!("layercake_tier_up", &labels).set(if tier.up { 1.0 } else { 0.0 });
+        if let Some(entries) = tier.entries {
+            metrics::gauge!("layercake_stored_entries", &labels).set(entries as f64);
+        }
+        if let Some(bytes) = tier.bytes {
+            metrics::gauge!("layercake_stored_bytes", &labels).set(bytes as f64);
+        }
+        if let Some(evictions) = tier.evictions {
+            metrics::counter!("layercake_evictions_total", &labels).absolute(evictions);
+        }
     }
 }
 

@@ -721,13 +721,19 @@ where
     ///
     /// ```
     /// # use layercake::{Cache, Moka};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let cache: Cache<u64, Moka> = Cache::builder(Moka::default()).build().unwrap();
-    /// cache.publish_metrics();
+    /// cache.publish_metrics().await;
+    /// # }
     /// ```
     #[cfg(feature = "metrics")]
     #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
-    pub fn publish_metrics(&self) {
-        crate::metrics::publish(&self.engine.name, &self.stats(), &self.tier_hits());
+    pub async fn publish_metrics(&self)
+    where
+        B: Backend<V>,
+    {
+        let health = self.health().await;
+        crate::metrics::publish(&self.engine.name, &self.stats(), &self.tier_hits(), &health);
     }
 
     /// How the cache's storage tiers are doing (see [`Backend::health`]).

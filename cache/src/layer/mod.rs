@@ -226,18 +226,26 @@ impl<B, K, Q, R> CacheLayer<B, K, Q, R> {
         self.shared.engine.stats.snapshot()
     }
 
-    /// Hands the layer's counters to the `metrics` recorder (feature `metrics`; see
-    /// [`metrics`](crate::metrics) for the names): call it where the exporter renders.
+    /// Hands the layer's counters and its tiers' health to the `metrics` recorder (feature
+    /// `metrics`; see [`metrics`](crate::metrics) for the names): await it where the exporter
+    /// renders.
     ///
     /// ```
     /// # use layercake::{CacheLayer, Moka};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let layer = CacheLayer::builder(Moka::default()).build().unwrap();
-    /// layer.publish_metrics();
+    /// layer.publish_metrics().await;
+    /// # }
     /// ```
     #[cfg(feature = "metrics")]
     #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
-    pub fn publish_metrics(&self) {
-        crate::metrics::publish(&self.shared.engine.name, &self.stats(), &self.tier_hits());
+    pub async fn publish_metrics(&self)
+    where
+        B: Backend<CachedResponse>,
+    {
+        let health = self.health().await;
+        let name = &self.shared.engine.name;
+        crate::metrics::publish(name, &self.stats(), &self.tier_hits(), &health);
     }
 
     /// How many requests each storage tier answered (fresh or stale), the memory tier first;
