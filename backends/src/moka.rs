@@ -69,6 +69,8 @@ pub struct Moka {
     max_time_to_live: Duration,
     /// Entries pushed out to keep the budget.
     evictions: Arc<AtomicU64>,
+    /// Its name in `Cache-Status`, health and metrics.
+    name: &'static str,
 }
 
 /// How long the store remembers what the fleet said changed.
@@ -252,6 +254,7 @@ pub struct MokaBuilder {
     max_bytes: u64,
     max_entries: u64,
     max_time_to_live: Duration,
+    name: &'static str,
 }
 
 impl Moka {
@@ -287,6 +290,7 @@ impl Moka {
             max_bytes: Moka::DEFAULT_MAX_BYTES,
             max_entries: Moka::DEFAULT_MAX_ENTRIES,
             max_time_to_live: MAX_TIME_TO_LIVE,
+            name: "moka",
         }
     }
 
@@ -497,6 +501,20 @@ impl MokaBuilder {
         self
     }
 
+    /// The store's name in `Cache-Status` (`hit; ttl=42; detail=l1`), health and metrics, to
+    /// tell two memory tiers apart. Default: `moka`.
+    ///
+    /// ```
+    /// use layercake_backends::{Backend, Moka};
+    ///
+    /// let l1 = Moka::builder().name("l1").build();
+    /// assert_eq!(<Moka as Backend<String>>::name(&l1), "l1");
+    /// ```
+    pub fn name(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
+    }
+
     /// Builds the store.
     pub fn build(self) -> Moka {
         let index = Arc::new(TagIndex::default());
@@ -526,6 +544,7 @@ impl MokaBuilder {
             graves: Arc::default(),
             max_time_to_live: self.max_time_to_live,
             evictions,
+            name: self.name,
         }
     }
 }
@@ -649,7 +668,7 @@ impl<V: Send + Sync + 'static> Backend<V> for Moka {
             "{entries} entries, {bytes} of {} bytes, {evictions} evicted",
             self.max_bytes
         );
-        let mut health = crate::TierHealth::new("moka", true, None, detail);
+        let mut health = crate::TierHealth::new(self.name, true, None, detail);
         health.entries = Some(entries);
         health.bytes = Some(bytes);
         health.evictions = Some(evictions);
@@ -657,7 +676,7 @@ impl<V: Send + Sync + 'static> Backend<V> for Moka {
     }
 
     fn name(&self) -> &'static str {
-        "moka"
+        self.name
     }
 }
 

@@ -70,6 +70,8 @@ pub struct Redis<F = Postcard> {
     timeout: Duration,
     breakers: Arc<Breakers>,
     stats: Arc<Counters>,
+    /// Its name in `Cache-Status`, health and metrics.
+    name: &'static str,
 }
 
 /// A breaker for reads and one for writes: a Redis that refuses writes (`OOM` under
@@ -270,6 +272,7 @@ pub struct RedisBuilder<F = Postcard> {
     timeout: Duration,
     failure_threshold: u32,
     cool_down: Duration,
+    name: &'static str,
 }
 
 /// A client or connection the application made itself, for the store to use.
@@ -346,6 +349,7 @@ impl Redis<Postcard> {
             timeout: Duration::from_millis(100),
             failure_threshold: 5,
             cool_down: Duration::from_secs(1),
+            name: "redis",
         }
     }
 }
@@ -438,6 +442,7 @@ impl<F> RedisBuilder<F> {
             timeout: self.timeout,
             failure_threshold: self.failure_threshold,
             cool_down: self.cool_down,
+            name: self.name,
         }
     }
 
@@ -476,6 +481,22 @@ impl<F> RedisBuilder<F> {
     /// ```
     pub fn max_payload_size(mut self, bytes: usize) -> Self {
         self.codec = self.codec.max_payload_size(bytes);
+        self
+    }
+
+    /// The store's name in `Cache-Status` (`hit; ttl=42; detail=shared`), health and metrics.
+    /// Default: `redis`.
+    ///
+    /// ```
+    /// use layercake_backends::{Backend, redis::Redis};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Redis::builder().name("shared").build()?;
+    /// assert_eq!(<Redis as Backend<String>>::name(&store), "shared");
+    /// # Ok(()) }
+    /// ```
+    pub fn name(mut self, name: &'static str) -> Self {
+        self.name = name;
         self
     }
 
@@ -683,6 +704,7 @@ impl<F> RedisBuilder<F> {
                 write: Breaker::new(self.failure_threshold, self.cool_down),
             }),
             stats: Arc::default(),
+            name: self.name,
         }
     }
 }
@@ -866,6 +888,7 @@ impl<F> Redis<F> {
             timeout: self.timeout,
             breakers: Arc::clone(&self.breakers),
             stats: Arc::clone(&self.stats),
+            name: self.name,
         }
     }
 
@@ -1277,6 +1300,7 @@ impl<F> Clone for Redis<F> {
             timeout: self.timeout,
             breakers: Arc::clone(&self.breakers),
             stats: Arc::clone(&self.stats),
+            name: self.name,
         }
     }
 }
@@ -1349,7 +1373,7 @@ where
     }
 
     fn name(&self) -> &'static str {
-        "redis"
+        self.name
     }
 
     /// A `PING` under the store's timeout (not through the breakers: health asks even while
@@ -1371,7 +1395,7 @@ where
             Ok(_) => (true, breakers),
             Err(error) => (false, format!("{error}; {breakers}")),
         };
-        vec![crate::TierHealth::new("redis", up, Some(latency), detail)]
+        vec![crate::TierHealth::new(self.name, up, Some(latency), detail)]
     }
 }
 
