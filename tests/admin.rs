@@ -219,6 +219,25 @@ async fn invalidation_by_url_tag_pattern_key_and_clear() {
 }
 
 #[tokio::test]
+async fn tags_are_listed_with_their_entries() {
+    let (server, _) = with_moka().await;
+    assert_eq!(
+        server.admin("GET", "/tags", "").await,
+        (StatusCode::OK, "[]".into())
+    );
+    for id in 1..=3 {
+        server.call("GET", &format!("/items/{id}"), None, "").await;
+    }
+    let (status, body) = server.admin("GET", "/tags?limit=5", "").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, r#"[{"tag":"items","entries":3}]"#)
+    );
+    let (status, _) = server.admin("GET", "/tags?limit=many", "").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
 async fn bad_invalidation_requests_say_what_was_expected() {
     let (server, _) = with_moka().await;
     for body in [

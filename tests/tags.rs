@@ -398,6 +398,41 @@ mod on_redis {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_stores_list_their_tags_with_counts() {
+        let server = RedisServer::start(&[]).await;
+        let l2 = redis(&server, "listed:");
+        let cache: Cache<String, Compose<Moka, Redis>> =
+            Cache::builder(Compose::new(Moka::default(), l2.clone()))
+                .build()
+                .unwrap();
+        for id in 0..3 {
+            let tags = [
+                format!("item:{id}"),
+                "items".to_owned(),
+                "50%#off".to_owned(),
+            ];
+            cache
+                .with_tags(tags)
+                .insert(format!("k{id}"), "v".into())
+                .await;
+        }
+        let listed = layercake::Backend::<String>::tags(&l2, 3).await.unwrap();
+        assert_eq!(
+            listed,
+            [
+                ("50%#off".to_owned(), 3),
+                ("items".to_owned(), 3),
+                ("item:0".to_owned(), 1)
+            ],
+            "most listed first, escapes read back"
+        );
+        let both = layercake::Backend::<String>::tags(cache.backend(), 10)
+            .await
+            .unwrap();
+        assert_eq!(both.len(), 5);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn tags_reach_every_tier_and_every_instance_through_a_set_per_tag() {
         let server = RedisServer::start(&[]).await;
         let tiers = Compose::new(Moka::default(), redis(&server, "tags:"));

@@ -273,6 +273,41 @@ pub trait Backend<V>: Tier {
     fn health(&self) -> impl Future<Output = Vec<TierHealth>> + Send {
         std::future::ready(vec![TierHealth::new(self.name(), true, None, "")])
     }
+
+    /// The tags the store indexes and how many entries each lists, most listed first, at most
+    /// `limit` of them (for the admin API). A store that keeps no tag index says
+    /// [`Unsupported`](BackendErrorKind::Unsupported), the default.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use layercake_backends::{Backend, Entry, Key, Moka, Timestamp};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let store = Moka::default();
+    /// let tags: Arc<[Arc<str>]> = Arc::from([Arc::from("users")]);
+    /// let entry = Entry::new(1u8, Timestamp::now(), std::time::Duration::from_secs(60), Default::default());
+    /// store.set(&Key::from_parts(["a"]), Arc::new(entry.with_tags(tags))).await.unwrap();
+    /// let listed = <Moka as Backend<u8>>::tags(&store, 10).await.unwrap();
+    /// assert_eq!(listed, [("users".to_owned(), 1)]);
+    /// # }
+    /// ```
+    fn tags(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<(String, u64)>, BackendError>> + Send {
+        let _ = limit;
+        std::future::ready(Err(BackendError::new(
+            BackendErrorKind::Unsupported,
+            format!("{} keeps no tag index to list", self.name()),
+        )))
+    }
+}
+
+/// The `limit` most listed of `tags`, most listed first (then by name).
+pub(crate) fn most_listed(mut tags: Vec<(String, u64)>, limit: usize) -> Vec<(String, u64)> {
+    tags.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    tags.truncate(limit);
+    tags
 }
 
 /// How one storage tier is doing; see [`Backend::health`].

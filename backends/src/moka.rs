@@ -678,6 +678,23 @@ impl<V: Send + Sync + 'static> Backend<V> for Moka {
     fn name(&self) -> &'static str {
         self.name
     }
+
+    fn tags(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<(String, u64)>, BackendError>> + Send {
+        let mut tags = Vec::new();
+        for shard in &self.index.shards {
+            let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            tags.extend(
+                shard
+                    .iter()
+                    .filter(|(_, keys)| !keys.is_empty())
+                    .map(|(tag, keys)| (tag.to_string(), keys.len() as u64)),
+            );
+        }
+        ready(Ok(crate::backend::most_listed(tags, limit)))
+    }
 }
 
 #[cfg(test)]

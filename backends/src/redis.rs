@@ -764,6 +764,7 @@ impl<F> Redis<F> {
     /// # }
     /// ```
     pub fn tag_key(&self, tag: &str) -> String {
+        // Read back by `unescape_tag`.
         let mut name = String::with_capacity(self.prefix.len() + 4 + tag.len());
         name.push_str(&self.prefix);
         name.push_str("tag:");
@@ -1378,6 +1379,34 @@ where
 
     /// A `PING` under the store's timeout (not through the breakers: health asks even while
     /// they are open), its latency, and the breakers' states.
+    async fn tags(&self, limit: usize) -> Result<Vec<(String, u64)>, BackendError> {
+        let sets = format!("{}tag:*", crate::key::glob_escape(&self.prefix));
+        let found = std::sync::Mutex::new(Vec::new());
+        self.scan(&sets, |keys| {
+            found
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend(keys);
+            std::future::ready(Ok(0))
+        })
+        .await?;
+        let found = found
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut tags = Vec::with_capacity(found.len());
+        for set in found {
+            let mut scard = redis::cmd("SCARD");
+            scard.arg(&set);
+            let count: u64 = self
+                .call("SCARD", Access::Read, self.connection.query(&scard))
+                .await?;
+            let name = set.strip_prefix(&*self.prefix).unwrap_or(&set);
+            let tag = name.strip_prefix("tag:").unwrap_or(name);
+            tags.push((unescape_tag(tag), count));
+        }
+        Ok(crate::backend::most_listed(tags, limit))
+    }
+
     async fn health(&self) -> Vec<crate::TierHealth> {
         let started = std::time::Instant::now();
         let command = redis::cmd("PING");
@@ -1579,4 +1608,26 @@ mod tests {
         drop(breaker.allow().expect("closed"));
         assert!(!breaker.is_open());
     }
+}
+
+/// A tag as [`Redis::tag_key`] wrote it, back (`%23` is `#`, `%25` is `%`).
+fn unescape_tag(written: &str) -> String {
+    let mut tag = String::with_capacity(written.len());
+    let mut rest = written;
+    while let Some(at) = rest.find('%') {
+        tag.push_str(&rest[..at]);
+        let escape = &rest[at..];
+        if let Some(after) = escape.strip_prefix("%23") {
+            tag.push('#');
+            rest = after;
+        } else if let Some(after) = escape.strip_prefix("%25") {
+            tag.push('%');
+            rest = after;
+        } else {
+            tag.push('%');
+            rest = &escape[1..];
+        }
+    }
+    tag.push_str(rest);
+    tag
 }

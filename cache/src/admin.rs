@@ -7,6 +7,7 @@
 //! | `GET /ready` | `200` `ready`, or `503` when a tier is down: for an orchestrator's probe |
 //! | `GET /stats` | the [`CacheStats`](crate::CacheStats) and, under `tiers`, the [hits per tier](crate::TierHits), JSON |
 //! | `GET /hot` | the hottest keys of auto-refresh's sketch, JSON (`[]` without auto-refresh) |
+//! | `GET /tags?limit=N` | the tags the stores index, most listed first, with how many entries each lists (default limit 100); `501` when no tier keeps a tag index |
 //! | `GET /entry?url=…` | what is stored for a URL (each cached method, its key): status, age, ttl, tags, sizes, header names — never a body |
 //! | `POST /invalidate` | one of `{"url": …}`, `{"tag": …}`, `{"pattern": …}`, `{"key": …}`, `{"clear": true}`; answers `{"entries": n}` (`null` when a tier cannot count) |
 //!
@@ -172,6 +173,7 @@ where
             .route("/ready", get(ready::<B, K, Q, R>))
             .route("/stats", get(stats::<B, K, Q, R>))
             .route("/hot", get(hot::<B, K, Q, R>))
+            .route("/tags", get(tags::<B, K, Q, R>))
             .route("/entry", get(entry::<B, K, Q, R>))
             .route("/invalidate", post(invalidate::<B, K, Q, R>))
             .layer(middleware::from_fn_with_state(self.auth.clone(), authorize))
@@ -350,6 +352,48 @@ where
         })
         .collect();
     Json(keys)
+}
+
+/// `?limit=N`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Limit {
+    limit: Option<usize>,
+}
+
+/// One tag and how many entries it lists.
+#[derive(Serialize)]
+struct Tag {
+    tag: String,
+    entries: u64,
+}
+
+async fn tags<B, K, Q, R>(
+    State(admin): Shared<B, K, Q, R>,
+    limit: Result<Query<Limit>, axum::extract::rejection::QueryRejection>,
+) -> Response
+where
+    B: Backend<CachedResponse>,
+    K: KeyExtractor,
+    Q: RequestPredicate,
+    R: ResponsePredicate,
+{
+    let Ok(Query(Limit { limit })) = limit else {
+        return failure(StatusCode::BAD_REQUEST, "expected `?limit=N`, a number");
+    };
+    let backend = admin.layer.backend();
+    match Backend::<CachedResponse>::tags(backend, limit.unwrap_or(100)).await {
+        Ok(tags) => Json(
+            tags.into_iter()
+                .map(|(tag, entries)| Tag { tag, entries })
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(error) if error.kind() == crate::BackendErrorKind::Unsupported => {
+            failure(StatusCode::NOT_IMPLEMENTED, error)
+        }
+        Err(error) => failure(StatusCode::SERVICE_UNAVAILABLE, error),
+    }
 }
 
 /// `?url=…`.

@@ -612,6 +612,27 @@ where
     }
 
     /// Both tiers', first then second.
+    /// Both tiers' tags, each with the larger of its two counts (an entry is often in both);
+    /// what one tier lists when the other cannot.
+    async fn tags(&self, limit: usize) -> Result<Vec<(String, u64)>, BackendError> {
+        let (l1, l2) = join(self.l1.tags(usize::MAX), self.l2.tags(usize::MAX)).await;
+        let mut tags: Vec<(String, u64)> = match (l1, l2) {
+            (Ok(a), Ok(b)) => {
+                let mut merged: std::collections::HashMap<String, u64> = a.into_iter().collect();
+                for (tag, count) in b {
+                    let known = merged.entry(tag).or_default();
+                    *known = (*known).max(count);
+                }
+                merged.into_iter().collect()
+            }
+            (Ok(tags), Err(_)) | (Err(_), Ok(tags)) => tags,
+            (Err(error), Err(_)) => return Err(error),
+        };
+        tags.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        tags.truncate(limit);
+        Ok(tags)
+    }
+
     async fn health(&self) -> Vec<layercake_backends::TierHealth> {
         let (mut first, second) = join(self.l1.health(), self.l2.health()).await;
         first.extend(second);
