@@ -304,6 +304,7 @@ pub trait Backend<V>: Tier {
 }
 
 /// The `limit` most listed of `tags`, most listed first (then by name).
+#[cfg(any(feature = "moka", feature = "redis"))]
 pub(crate) fn most_listed(mut tags: Vec<(String, u64)>, limit: usize) -> Vec<(String, u64)> {
     tags.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     tags.truncate(limit);

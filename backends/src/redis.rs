@@ -1541,6 +1541,28 @@ impl Drop for Permit<'_> {
     }
 }
 
+/// A tag as [`Redis::tag_key`] wrote it, back (`%23` is `#`, `%25` is `%`).
+fn unescape_tag(written: &str) -> String {
+    let mut tag = String::with_capacity(written.len());
+    let mut rest = written;
+    while let Some(at) = rest.find('%') {
+        tag.push_str(&rest[..at]);
+        let escape = &rest[at..];
+        if let Some(after) = escape.strip_prefix("%23") {
+            tag.push('#');
+            rest = after;
+        } else if let Some(after) = escape.strip_prefix("%25") {
+            tag.push('%');
+            rest = after;
+        } else {
+            tag.push('%');
+            rest = &escape[1..];
+        }
+    }
+    tag.push_str(rest);
+    tag
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1608,26 +1630,4 @@ mod tests {
         drop(breaker.allow().expect("closed"));
         assert!(!breaker.is_open());
     }
-}
-
-/// A tag as [`Redis::tag_key`] wrote it, back (`%23` is `#`, `%25` is `%`).
-fn unescape_tag(written: &str) -> String {
-    let mut tag = String::with_capacity(written.len());
-    let mut rest = written;
-    while let Some(at) = rest.find('%') {
-        tag.push_str(&rest[..at]);
-        let escape = &rest[at..];
-        if let Some(after) = escape.strip_prefix("%23") {
-            tag.push('#');
-            rest = after;
-        } else if let Some(after) = escape.strip_prefix("%25") {
-            tag.push('%');
-            rest = after;
-        } else {
-            tag.push('%');
-            rest = &escape[1..];
-        }
-    }
-    tag.push_str(rest);
-    tag
 }
