@@ -251,8 +251,13 @@ where
         return pass(shared, inner, parts, body, status);
     };
 
-    // Auto-refresh sends a request again from its head: not one whose body made it cacheable.
-    if let Some(hot) = shared.hot.as_ref().filter(|_| bytes.is_none()) {
+    // Auto-refresh sends a request again from its head, with an empty body: not one whose
+    // body made it cacheable.
+    if let Some(hot) = shared
+        .hot
+        .as_ref()
+        .filter(|_| bytes.is_none_or(Bytes::is_empty))
+    {
         hot.record(&key, || RequestHead::of(&parts));
     }
 
