@@ -59,6 +59,14 @@ use crate::{
 
 /// The admin API of one [`CacheLayer`]; made by [`Admin::builder`], served by
 /// [`router`](Admin::router). See the [module docs](self).
+///
+/// ```
+/// use layercake::{CacheLayer, Moka, admin::Admin};
+/// let cache = CacheLayer::builder(Moka::default()).build().unwrap();
+/// let admin = Admin::builder(cache).token("0123456789abcdef").build().unwrap();
+/// let routes: axum::Router = admin.router();
+/// # drop(routes);
+/// ```
 pub struct Admin<B, K, Q, R> {
     layer: CacheLayer<B, K, Q, R>,
     auth: Auth,
@@ -91,6 +99,13 @@ enum Auth {
 }
 
 /// Configures an [`Admin`]; see [`Admin::builder`].
+///
+/// ```
+/// use layercake::{CacheLayer, Moka, admin::Admin};
+/// let cache = CacheLayer::builder(Moka::default()).build().unwrap();
+/// let builder = Admin::builder(cache).token("0123456789abcdef");
+/// assert!(builder.build().is_ok());
+/// ```
 #[must_use]
 pub struct AdminBuilder<B, K, Q, R> {
     layer: CacheLayer<B, K, Q, R>,
@@ -108,6 +123,13 @@ impl<B, K, Q, R> fmt::Debug for AdminBuilder<B, K, Q, R> {
 }
 
 /// Why an admin API could not be built.
+///
+/// ```
+/// use layercake::{CacheLayer, Moka, admin::{Admin, AdminError}};
+/// let cache = CacheLayer::builder(Moka::default()).build().unwrap();
+/// let error = Admin::builder(cache).token("short").build().unwrap_err();
+/// assert_eq!(error, AdminError::WeakToken);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AdminError {

@@ -77,6 +77,13 @@ pub(crate) struct Stats {
 
 /// How many requests one storage tier answered (fresh or stale); see
 /// [`CacheLayer::tier_hits`](crate::CacheLayer::tier_hits).
+///
+/// ```
+/// use layercake::{CacheLayer, Moka};
+/// let layer = CacheLayer::builder(Moka::default()).build().unwrap();
+/// let tiers = layer.tier_hits();
+/// assert_eq!((tiers[0].tier, tiers[0].hits), ("moka", 0));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
@@ -146,6 +153,14 @@ impl Stats {
 
 /// How a cache's storage tiers are doing: each tier's report (see
 /// [`Backend::health`](crate::Backend::health)), and whether all of them are up.
+///
+/// ```
+/// use layercake::{CacheLayer, Moka};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let health = CacheLayer::builder(Moka::default()).build().unwrap().health().await;
+/// assert!(health.up && health.tiers[0].entries == Some(0));
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]

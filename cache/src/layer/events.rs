@@ -74,6 +74,11 @@ pub(crate) struct Sampled {
 
 impl EventLog {
     /// Every request logged, its id from `X-Request-ID`, targets hashed.
+    ///
+    /// ```
+    /// let log = layercake::layer::EventLog::new();
+    /// # drop(log);
+    /// ```
     pub fn new() -> Self {
         EventLog {
             every: 1,
@@ -105,6 +110,11 @@ impl EventLog {
     /// # Panics
     ///
     /// When `name` is not a valid header name.
+    ///
+    /// ```
+    /// let log = layercake::layer::EventLog::new().request_id_header("x-correlation-id");
+    /// # drop(log);
+    /// ```
     pub fn request_id_header(
         mut self,
         name: impl TryInto<HeaderName, Error: std::fmt::Debug>,
@@ -115,6 +125,11 @@ impl EventLog {
 
     /// Logs the request's URL itself instead of its keyed hash: only where the log may hold
     /// what users asked for.
+    ///
+    /// ```
+    /// let log = layercake::layer::EventLog::new().raw_targets(true);
+    /// # drop(log);
+    /// ```
     pub fn raw_targets(mut self, raw: bool) -> Self {
         self.raw_targets = raw;
         self

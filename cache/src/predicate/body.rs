@@ -20,6 +20,12 @@ mod sealed {
 
 /// Whether a predicate or key extractor reads the request body: [`NoBody`] or [`ReadsBody`],
 /// known at compile time, so a layer whose parts never read bodies pays nothing for them.
+///
+/// ```
+/// use layercake::predicate::{BodyUse, NoBody, ReadsBody};
+/// assert!(!NoBody::READS && ReadsBody::READS);
+/// assert!(<NoBody as BodyUse>::Or::<ReadsBody>::READS);
+/// ```
 pub trait BodyUse: sealed::Sealed + Send + Sync + 'static {
     /// `true` for [`ReadsBody`].
     const READS: bool;
@@ -28,12 +34,24 @@ pub trait BodyUse: sealed::Sealed + Send + Sync + 'static {
 }
 
 /// Reads the request head only.
+///
+/// ```
+/// use layercake::predicate::{NoBody, RequestPredicate, request};
+/// fn reads_nothing<P: RequestPredicate<Body = NoBody>>(_: P) {}
+/// reads_nothing(request::path("/a"));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub enum NoBody {}
 
 /// Reads the request body: the layer buffers it (up to
 /// [`max_request_body_size`](crate::layer::CacheLayerBuilder::max_request_body_size)) before
 /// the predicate or extractor runs, then hands it on unchanged.
+///
+/// ```
+/// use layercake::predicate::{ReadsBody, RequestPredicate, request};
+/// fn reads_the_body<P: RequestPredicate<Body = ReadsBody>>(_: P) {}
+/// reads_the_body(request::body_size(..100));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub enum ReadsBody {}
 
@@ -75,6 +93,14 @@ pub trait ReplayBody: Body<Data = Bytes> + Unpin + Sized + Send + 'static {
 }
 
 /// What follows the bytes read from a request body (see [`ReplayBody`]).
+///
+/// ```
+/// use bytes::Bytes;
+/// use http_body_util::Full;
+/// use layercake::predicate::{ReplayBody, Tail};
+/// let whole = Full::<Bytes>::replay(Bytes::from_static(b"abc"), Tail::End);
+/// # drop(whole);
+/// ```
 pub enum Tail<B: Body> {
     /// Nothing: the whole body was read.
     End,
@@ -104,6 +130,15 @@ impl<B: Body> fmt::Debug for Tail<B> {
     message = "a predicate or key extractor reads the request body, and `{ReqBody}` cannot be handed on after it is read",
     note = "body predicates and extractors work with axum's `Body` (feature `axum`), `Full<Bytes>`, `BoxBody<Bytes, E>`, `UnsyncBoxBody<Bytes, E>` and `String`"
 )]
+///
+/// ```
+/// use bytes::Bytes;
+/// use http_body_util::Full;
+/// use layercake::predicate::{BufferBody, NoBody, ReadsBody};
+/// fn can_read<U: BufferBody<Full<Bytes>>>() {}
+/// can_read::<NoBody>();
+/// can_read::<ReadsBody>();
+/// ```
 pub trait BufferBody<ReqBody>: BodyUse {
     /// Whether `body` is known to be empty (then nothing needs to be awaited).
     #[doc(hidden)]

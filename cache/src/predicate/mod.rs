@@ -79,31 +79,72 @@ pub struct CacheRequest<'a> {
 
 impl<'a> CacheRequest<'a> {
     /// A request with head `parts` and, when it was read whole, `body`.
+    ///
+    /// ```
+    /// let (parts, ()) = http::Request::get("/").body(()).unwrap().into_parts();
+    /// let request = layercake::predicate::CacheRequest::new(&parts, None);
+    /// assert!(request.body().is_none());
+    /// ```
     pub fn new(parts: &'a RequestParts, body: Option<&'a Bytes>) -> Self {
         CacheRequest { parts, body }
     }
 
     /// The request's head.
+    ///
+    /// ```
+    /// let (parts, ()) = http::Request::post("/search?q=rust").header("x-a", "1").body(()).unwrap().into_parts();
+    /// let body = bytes::Bytes::from_static(b"{}");
+    /// let request = layercake::predicate::CacheRequest::new(&parts, Some(&body));
+    /// assert_eq!(request.parts().uri.path(), "/search");
+    /// ```
     pub fn parts(&self) -> &'a RequestParts {
         self.parts
     }
 
     /// The request method.
+    ///
+    /// ```
+    /// let (parts, ()) = http::Request::post("/search?q=rust").header("x-a", "1").body(()).unwrap().into_parts();
+    /// let body = bytes::Bytes::from_static(b"{}");
+    /// let request = layercake::predicate::CacheRequest::new(&parts, Some(&body));
+    /// assert_eq!(request.method(), http::Method::POST);
+    /// ```
     pub fn method(&self) -> &'a http::Method {
         &self.parts.method
     }
 
     /// The request target.
+    ///
+    /// ```
+    /// let (parts, ()) = http::Request::post("/search?q=rust").header("x-a", "1").body(()).unwrap().into_parts();
+    /// let body = bytes::Bytes::from_static(b"{}");
+    /// let request = layercake::predicate::CacheRequest::new(&parts, Some(&body));
+    /// assert_eq!(request.uri().query(), Some("q=rust"));
+    /// ```
     pub fn uri(&self) -> &'a http::Uri {
         &self.parts.uri
     }
 
     /// The request headers.
+    ///
+    /// ```
+    /// let (parts, ()) = http::Request::post("/search?q=rust").header("x-a", "1").body(()).unwrap().into_parts();
+    /// let body = bytes::Bytes::from_static(b"{}");
+    /// let request = layercake::predicate::CacheRequest::new(&parts, Some(&body));
+    /// assert_eq!(request.headers()["x-a"], "1");
+    /// ```
     pub fn headers(&self) -> &'a http::HeaderMap {
         &self.parts.headers
     }
 
     /// The whole body, when a part of the layer reads bodies and this one fit the limit.
+    ///
+    /// ```
+    /// let (parts, ()) = http::Request::post("/search?q=rust").header("x-a", "1").body(()).unwrap().into_parts();
+    /// let body = bytes::Bytes::from_static(b"{}");
+    /// let request = layercake::predicate::CacheRequest::new(&parts, Some(&body));
+    /// assert_eq!(request.body().map(|b| &b[..]), Some(&b"{}"[..]));
+    /// ```
     pub fn body(&self) -> Option<&'a Bytes> {
         self.body
     }
@@ -126,26 +167,61 @@ pub struct CacheResponse<'a> {
 
 impl<'a> CacheResponse<'a> {
     /// A response with head `parts` and body `body`.
+    ///
+    /// ```
+    /// let (mut parts, ()) = http::Response::new(()).into_parts();
+    /// parts.headers.insert("content-type", "application/json".parse().unwrap());
+    /// let response = layercake::predicate::CacheResponse::new(&parts, b"[1]");
+    /// assert_eq!(response.body(), b"[1]");
+    /// ```
     pub fn new(parts: &'a ResponseParts, body: &'a [u8]) -> Self {
         CacheResponse { parts, body }
     }
 
     /// The response's head.
+    ///
+    /// ```
+    /// let (mut parts, ()) = http::Response::new(()).into_parts();
+    /// parts.headers.insert("content-type", "application/json".parse().unwrap());
+    /// let response = layercake::predicate::CacheResponse::new(&parts, b"[1]");
+    /// assert_eq!(response.parts().status, 200);
+    /// ```
     pub fn parts(&self) -> &'a ResponseParts {
         self.parts
     }
 
     /// The response status.
+    ///
+    /// ```
+    /// let (mut parts, ()) = http::Response::new(()).into_parts();
+    /// parts.headers.insert("content-type", "application/json".parse().unwrap());
+    /// let response = layercake::predicate::CacheResponse::new(&parts, b"[1]");
+    /// assert!(response.status().is_success());
+    /// ```
     pub fn status(&self) -> http::StatusCode {
         self.parts.status
     }
 
     /// The response headers.
+    ///
+    /// ```
+    /// let (mut parts, ()) = http::Response::new(()).into_parts();
+    /// parts.headers.insert("content-type", "application/json".parse().unwrap());
+    /// let response = layercake::predicate::CacheResponse::new(&parts, b"[1]");
+    /// assert!(response.headers().contains_key("content-type"));
+    /// ```
     pub fn headers(&self) -> &'a http::HeaderMap {
         &self.parts.headers
     }
 
     /// The whole body.
+    ///
+    /// ```
+    /// let (mut parts, ()) = http::Response::new(()).into_parts();
+    /// parts.headers.insert("content-type", "application/json".parse().unwrap());
+    /// let response = layercake::predicate::CacheResponse::new(&parts, b"[1]");
+    /// assert_eq!(response.body().len(), 3);
+    /// ```
     pub fn body(&self) -> &'a [u8] {
         self.body
     }
@@ -260,14 +336,32 @@ pub trait ResponsePredicate: Send + Sync + 'static {
 }
 
 /// Both predicates; made by `.and(…)`.
+///
+/// ```
+/// use layercake::predicate::{And, RequestPredicate, request};
+/// let both: And<_, _> = request::method(http::Method::GET).and(request::path_prefix("/api"));
+/// # drop(both);
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct And<A, B>(pub A, pub B);
 
 /// Either predicate; made by `.or(…)`.
+///
+/// ```
+/// use layercake::predicate::{Or, RequestPredicate, request};
+/// let either: Or<_, _> = request::path("/a").or(request::path("/b"));
+/// # drop(either);
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Or<A, B>(pub A, pub B);
 
 /// The opposite of a predicate; made by `.not()`.
+///
+/// ```
+/// use layercake::predicate::{Not, RequestPredicate, request};
+/// let not_admin: Not<_> = request::path_prefix("/admin").not();
+/// # drop(not_admin);
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Not<A>(pub A);
 
@@ -480,18 +574,36 @@ impl<S> Matches<S> {
     }
 
     /// The value equals `value`, byte for byte.
+    ///
+    /// ```
+    /// use layercake::predicate::request;
+    /// let debug = request::header("x-debug").equals("1");
+    /// # drop(debug);
+    /// ```
     pub fn equals(mut self, value: impl AsRef<[u8]>) -> Self {
         self.matching = Matching::Equals(value.as_ref().into());
         self
     }
 
     /// The value is one of `values`.
+    ///
+    /// ```
+    /// use layercake::predicate::request;
+    /// let sorted = request::query("sort").one_of(["name", "date"]);
+    /// # drop(sorted);
+    /// ```
     pub fn one_of<V: AsRef<[u8]>>(mut self, values: impl IntoIterator<Item = V>) -> Self {
         self.matching = Matching::OneOf(values.into_iter().map(|v| v.as_ref().into()).collect());
         self
     }
 
     /// The value contains `needle`.
+    ///
+    /// ```
+    /// use layercake::predicate::response;
+    /// let html = response::header("content-type").contains("html");
+    /// # drop(html);
+    /// ```
     pub fn contains(mut self, needle: impl AsRef<[u8]>) -> Self {
         self.matching = Matching::Contains(needle.as_ref().into());
         self

@@ -55,6 +55,11 @@ macro_rules! body_predicate {
 }
 
 /// The request method is one of a list; made by [`method`] and [`methods`].
+///
+/// ```
+/// let reads: layercake::predicate::request::Methods = layercake::predicate::request::method(http::Method::GET);
+/// # drop(reads);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Methods(Box<[Method]>);
 
@@ -84,6 +89,11 @@ pub fn methods(methods: impl IntoIterator<Item = Method>) -> Methods {
 head_predicate!(Methods, |self, head| self.0.contains(&head.method));
 
 /// The request path matches a pattern in axum's route syntax; made by [`path`] and [`paths`].
+///
+/// ```
+/// let users: layercake::predicate::request::PathPattern = layercake::predicate::request::path("/users/{id}");
+/// # drop(users);
+/// ```
 #[derive(Clone)]
 pub struct PathPattern {
     router: matchit::Router<()>,
@@ -146,6 +156,11 @@ pub fn paths<P: AsRef<str>>(
 }
 
 /// A path pattern that is not a valid route.
+///
+/// ```
+/// let error = layercake::predicate::request::paths(["/users/{"]).unwrap_err();
+/// assert!(error.to_string().contains("/users/{"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PatternError {
     pattern: String,
@@ -177,6 +192,11 @@ head_predicate!(PathPattern, |self, head| self
     .is_ok());
 
 /// The request path is under a prefix; made by [`path_prefix`].
+///
+/// ```
+/// let api: layercake::predicate::request::PathPrefix = layercake::predicate::request::path_prefix("/api");
+/// # drop(api);
+/// ```
 #[derive(Debug, Clone)]
 pub struct PathPrefix(Box<str>);
 
@@ -206,6 +226,12 @@ head_predicate!(PathPrefix, |self, head| {
 });
 
 /// Selects a request header (see [`Matches`]).
+///
+/// ```
+/// use layercake::predicate::{Matches, request};
+/// let traced: Matches<request::Header> = request::header("traceparent");
+/// # drop(traced);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Header(HeaderName);
 
@@ -239,6 +265,12 @@ head_predicate!(Matches<Header>, |self, head| self.matching.any(
 ));
 
 /// Selects a query parameter (see [`Matches`]).
+///
+/// ```
+/// use layercake::predicate::{Matches, request};
+/// let paged: Matches<request::Query> = request::query("page");
+/// # drop(paged);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Query(Box<str>);
 
@@ -264,6 +296,11 @@ head_predicate!(Matches<Query>, |self, head| {
 });
 
 /// The request body's size is in a range; made by [`body_size`].
+///
+/// ```
+/// let small: layercake::predicate::request::BodySize = layercake::predicate::request::body_size(..=1024);
+/// # drop(small);
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct BodySize(Bound<usize>, Bound<usize>);
 
@@ -287,6 +324,12 @@ impl BodySize {
 body_predicate!(BodySize, |self, body| self.contains(body.len()));
 
 /// Selects a value of a JSON body by a JSON pointer (see [`Matches`]).
+///
+/// ```
+/// use layercake::predicate::{Matches, request};
+/// let query: Matches<request::Json> = request::json("/query");
+/// # drop(query);
+/// ```
 #[cfg(feature = "json")]
 #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
 #[derive(Debug, Clone)]
@@ -316,6 +359,11 @@ body_predicate!(Matches<Json>, |self, body| {
 });
 
 /// The request body matches a regex; made by [`body_matches`].
+///
+/// ```
+/// let form = layercake::predicate::request::body_matches(regex::bytes::Regex::new("^q=").unwrap());
+/// # drop(form);
+/// ```
 #[cfg(feature = "regex")]
 #[cfg_attr(docsrs, doc(cfg(feature = "regex")))]
 #[derive(Debug, Clone)]

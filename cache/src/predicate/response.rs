@@ -36,6 +36,11 @@ macro_rules! head_predicate {
 }
 
 /// The response status is in a set; made by [`status`], [`statuses`] and [`status_class`].
+///
+/// ```
+/// let ok: layercake::predicate::response::Status = layercake::predicate::response::status(http::StatusCode::OK);
+/// # drop(ok);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Status(StatusSet);
 
@@ -63,6 +68,12 @@ pub fn statuses(statuses: impl IntoIterator<Item = StatusCode>) -> Status {
 }
 
 /// A class of statuses (RFC 9110 §15).
+///
+/// ```
+/// use layercake::predicate::response::{self, StatusClass};
+/// let errors = response::status_class(StatusClass::ServerError);
+/// # drop(errors);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusClass {
     /// 1xx.
@@ -98,6 +109,12 @@ pub fn status_class(class: StatusClass) -> Status {
 head_predicate!(Status, |self, head| self.0.contains(head.status));
 
 /// Selects a response header (see [`Matches`]).
+///
+/// ```
+/// use layercake::predicate::{Matches, response};
+/// let tagged: Matches<response::Header> = response::header("surrogate-key");
+/// # drop(tagged);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Header(HeaderName);
 
@@ -121,6 +138,11 @@ head_predicate!(Matches<Header>, |self, head| self.matching.any(
 ));
 
 /// The response's media type is one of a list; made by [`content_type`] and [`content_types`].
+///
+/// ```
+/// let images: layercake::predicate::response::ContentType = layercake::predicate::response::content_type("image/*");
+/// # drop(images);
+/// ```
 #[derive(Debug, Clone)]
 pub struct ContentType(Box<[Box<str>]>);
 
@@ -157,6 +179,10 @@ pub fn content_types<T: AsRef<str>>(media_types: impl IntoIterator<Item = T>) ->
 
 /// The media types [`DefaultStore`] keeps out of the cache: audio, video, PDFs and archives,
 /// large files better served by a CDN or from disk than from a cache's memory.
+///
+/// ```
+/// assert!(layercake::predicate::response::MEDIA_AND_ARCHIVES.contains(&"video/*"));
+/// ```
 pub const MEDIA_AND_ARCHIVES: &[&str] = &[
     "audio/*",
     "video/*",
@@ -230,6 +256,11 @@ head_predicate!(DefaultStore, |self, head| {
 });
 
 /// The response body's size is in a range; made by [`body_size`].
+///
+/// ```
+/// let small: layercake::predicate::response::BodySize = layercake::predicate::response::body_size(..=4096);
+/// # drop(small);
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct BodySize(super::request::BodySize);
 
@@ -257,6 +288,12 @@ impl ResponsePredicate for BodySize {
 }
 
 /// Selects a value of a JSON response body by a JSON pointer (see [`Matches`]).
+///
+/// ```
+/// use layercake::predicate::{Matches, response};
+/// let errors: Matches<response::Json> = response::json("/errors");
+/// # drop(errors);
+/// ```
 #[cfg(feature = "json")]
 #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
 #[derive(Debug, Clone)]

@@ -33,6 +33,11 @@ impl PathParams {
     /// # Panics
     ///
     /// When `pattern` is not a valid route; see [`try_new`](Self::try_new).
+    ///
+    /// ```
+    /// let params = layercake::layer::key::PathParams::new("/teams/{team}/users/{id}");
+    /// # drop(params);
+    /// ```
     pub fn new(pattern: &str) -> Self {
         match Self::try_new(pattern) {
             Ok(params) => params,
@@ -141,6 +146,11 @@ pub struct Query(Select);
 
 impl Query {
     /// Every parameter.
+    ///
+    /// ```
+    /// let every = layercake::layer::key::Query::all();
+    /// # drop(every);
+    /// ```
     pub fn all() -> Self {
         Query(Select::All)
     }
@@ -271,6 +281,11 @@ pub struct HeaderPrefix(Box<str>);
 
 impl HeaderPrefix {
     /// Keys on the headers whose names start with `prefix` (case-insensitive).
+    ///
+    /// ```
+    /// let tenant = layercake::layer::key::HeaderPrefix::new("x-tenant-");
+    /// # drop(tenant);
+    /// ```
     pub fn new(prefix: &str) -> Self {
         HeaderPrefix(prefix.to_ascii_lowercase().into())
     }
@@ -345,6 +360,11 @@ pub struct JsonPointers(Box<[Box<str>]>);
 #[cfg(feature = "json")]
 impl JsonPointers {
     /// Keys on the values at `pointers`, in this order.
+    ///
+    /// ```
+    /// let search = layercake::layer::key::JsonPointers::new(["/q", "/filters"]);
+    /// # drop(search);
+    /// ```
     pub fn new<T: AsRef<str>>(pointers: impl IntoIterator<Item = T>) -> Self {
         JsonPointers(pointers.into_iter().map(|p| p.as_ref().into()).collect())
     }
@@ -394,6 +414,11 @@ pub struct BodyCaptures(regex::bytes::Regex);
 #[cfg(feature = "regex")]
 impl BodyCaptures {
     /// Keys on the captures of `regex`.
+    ///
+    /// ```
+    /// let id = layercake::layer::key::BodyCaptures::new(regex::bytes::Regex::new(r"id=(\d+)").unwrap());
+    /// # drop(id);
+    /// ```
     pub fn new(regex: regex::bytes::Regex) -> Self {
         BodyCaptures(regex)
     }
