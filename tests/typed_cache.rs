@@ -409,3 +409,90 @@ async fn stats_serialize_for_dashboards_and_uuid_keys_work() {
     assert_eq!(json["stores"], 1);
     assert_eq!(json["hits"], 1);
 }
+
+mod inline {
+    //! `InlineCache`: computations that borrow, never run in the background.
+
+    use std::cell::Cell;
+
+    use layercake::{BuildError, InlineCache};
+
+    use super::*;
+
+    /// A source that counts its loads without `Arc` or atomics: the futures borrow it.
+    struct Source {
+        loads: Cell<u32>,
+    }
+
+    impl Source {
+        async fn load(&self, id: u32) -> String {
+            self.loads.set(self.loads.get() + 1);
+            tokio::task::yield_now().await;
+            format!("row {id}")
+        }
+    }
+
+    fn cache() -> InlineCache<String, Moka> {
+        Cache::builder(Moka::default())
+            .ttl(Duration::from_secs(10))
+            .stale(Duration::from_secs(60))
+            .stale_policy(StalePolicy::Revalidate)
+            .build_inline()
+            .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn borrowing_futures_are_computed_once_and_recomputed_inline_when_stale() {
+        let source = Source {
+            loads: Cell::new(0),
+        };
+        let cache = cache();
+        assert_eq!(cache.get_with(7u32, source.load(7)).await, "row 7");
+        assert_eq!(cache.get_with(7u32, source.load(7)).await, "row 7");
+        assert_eq!(source.loads.get(), 1, "the second is a hit");
+        // Concurrent callers on one task: one computes, the other waits for it.
+        let (a, b) = tokio::join!(
+            cache.get_with(8u32, source.load(8)),
+            cache.get_with(8u32, source.load(8))
+        );
+        assert_eq!((a.as_str(), b.as_str()), ("row 8", "row 8"));
+        assert_eq!(source.loads.get(), 2, "single-flight");
+        advance(Duration::from_secs(11)).await;
+        assert_eq!(cache.get_with(7u32, source.load(7)).await, "row 7");
+        assert_eq!(source.loads.get(), 3, "stale: recomputed inline");
+        assert_eq!(cache.stats().hits, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_falls_back_on_the_stale_value() {
+        let cache = cache();
+        cache.get_with("k", async { "old".to_owned() }).await;
+        advance(Duration::from_secs(11)).await;
+        let failed = cache
+            .try_get_with("k", async { Err::<String, _>("down") })
+            .await;
+        assert_eq!(failed, Ok("old".to_owned()), "stale-if-error");
+        let fresh = cache
+            .try_get_with("other", async { Err::<String, _>("down") })
+            .await;
+        assert_eq!(fresh, Err("down"));
+    }
+
+    #[test]
+    fn settings_that_recompute_in_the_background_are_refused() {
+        let offload = Cache::<u8, Moka>::builder(Moka::default())
+            .stale(Duration::from_secs(5))
+            .stale_policy(StalePolicy::OffloadRevalidate)
+            .build_inline();
+        assert_eq!(
+            offload.unwrap_err(),
+            BuildError::BackgroundRefresh("stale_policy")
+        );
+        let early = Cache::<u8, Moka>::builder(Moka::default())
+            .refresh_before(Duration::from_secs(5))
+            .build_inline()
+            .unwrap_err();
+        assert_eq!(early, BuildError::BackgroundRefresh("refresh_before"));
+        assert!(early.to_string().contains("refresh_before"), "{early}");
+    }
+}

@@ -45,6 +45,9 @@ pub enum BuildError {
         /// The configured ttl.
         ttl: std::time::Duration,
     },
+    /// An [`InlineCache`](crate::InlineCache) was asked for, and this setting recomputes in
+    /// the background (`stale_policy`, `refresh_before`, `auto_refresh`).
+    BackgroundRefresh(&'static str),
 }
 
 impl fmt::Display for BuildError {
@@ -76,6 +79,12 @@ impl fmt::Display for BuildError {
             } => write!(
                 f,
                 "refresh_before ({refresh_before:?}) must be greater than zero and shorter than the ttl ({ttl:?})"
+            ),
+            BuildError::BackgroundRefresh(setting) => write!(
+                f,
+                "`{setting}` recomputes values in the background, which an inline cache never \
+                 does (its computations may borrow): use `build()` and `get_or_compute`, or drop \
+                 `{setting}`"
             ),
         }
     }

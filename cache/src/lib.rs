@@ -249,7 +249,7 @@ pub use crate::{
     invalidate::{InvalidateError, Invalidated},
     layer::{CacheLayer, CacheLayerBuilder},
     stats::{CacheStats, Health, TierHits},
-    typed::{Cache, CacheBuilder},
+    typed::{Cache, CacheBuilder, InlineCache},
     weigh::GetSize,
 };
 

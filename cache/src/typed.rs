@@ -86,6 +86,14 @@ pub struct Cache<V, B> {
     hot: Option<Arc<HotKeys<Recompute<V>>>>,
 }
 
+/// What a lookup gave a typed cache.
+enum Looked<V> {
+    /// A value to serve, how, and whether to refresh it in the background.
+    Served(V, Served, bool),
+    /// Nothing to serve: compute, falling back on this stale entry if that fails.
+    Missing(Option<Arc<Entry<V>>>),
+}
+
 /// A kept computation, run again by auto-refresh.
 type Recompute<V> =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<V, TaskError>> + Send>> + Send + Sync>;
@@ -281,13 +289,29 @@ where
         Fut: Future<Output = Result<V, E>> + Send + 'static,
         E: Send + 'static,
     {
-        let engine = &self.engine;
         if let Some(hot) = &self.hot {
             hot.record(&key, || recompute(compute.clone()));
             self.start_checker(hot);
         }
-        let (found, now, tier) = engine.lookup_traced(&key, Timestamp::now()).await;
-        let fallback = match engine.plan(found, now) {
+        match self.look(&key).await {
+            Looked::Served(value, served, refresh) => {
+                if refresh {
+                    self.refresh_in_background(key, compute);
+                }
+                (Ok(value), served)
+            }
+            Looked::Missing(fallback) => {
+                self.compute_and_store(key, fallback, compute, share).await
+            }
+        }
+    }
+
+    /// Looks `key` up: a value to serve (and whether to refresh it in the background), or
+    /// what to fall back on while computing.
+    async fn look(&self, key: &Key) -> Looked<V> {
+        let engine = &self.engine;
+        let (found, now, tier) = engine.lookup_traced(key, Timestamp::now()).await;
+        match engine.plan(found, now) {
             Plan::Serve {
                 entry,
                 refresh,
@@ -298,13 +322,27 @@ where
                     Refresh::Stale => Served::StaleRefreshing(ttl, tier),
                     _ => Served::Hit(ttl, Some(tier)),
                 };
-                if refresh != Refresh::No {
-                    self.refresh_in_background(key, compute);
-                }
-                return (Ok(entry.value().clone()), served);
+                Looked::Served(entry.value().clone(), served, refresh != Refresh::No)
             }
-            Plan::Fetch { fallback, .. } => fallback,
-        };
+            Plan::Fetch { fallback, .. } => Looked::Missing(fallback),
+        }
+    }
+
+    /// A missing (or stale, to be recomputed) value: waits for another caller's computation,
+    /// or runs `compute`, stores what it gives and hands it to the callers waiting on it.
+    async fn compute_and_store<F, Fut, E>(
+        &self,
+        key: Key,
+        fallback: Option<Arc<Entry<V>>>,
+        compute: F,
+        share: fn(&E) -> Option<E>,
+    ) -> (Result<V, E>, Served)
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+        E: Send + 'static,
+    {
+        let engine = &self.engine;
         // A caller that computes alone (the wait for a leader timed out) is fenced from here.
         let since = engine.fence.epoch();
         let leader = match engine.acquire(&key, true).await {
@@ -423,13 +461,9 @@ where
     /// ```
     pub async fn get(&self, key: impl CacheKey) -> Option<V> {
         let key = self.key(key);
-        let (found, now, tier) = self.engine.lookup_traced(&key, Timestamp::now()).await;
-        match self.engine.plan(found, now) {
-            Plan::Serve { entry, .. } => {
-                self.engine.tier_hit(tier);
-                Some(entry.value().clone())
-            }
-            Plan::Fetch { .. } => None,
+        match self.look(&key).await {
+            Looked::Served(value, ..) => Some(value),
+            Looked::Missing(_) => None,
         }
     }
 
@@ -904,6 +938,156 @@ impl<V, B, W> CacheBuilder<V, B, W> {
             tags: (!self.tags.is_empty()).then(|| Arc::from(self.tags)),
             hot,
         })
+    }
+
+    /// Builds an [`InlineCache`]: one whose computations may borrow, because it never runs
+    /// them in the background. A setting that would (`stale_policy(Offload…)`,
+    /// `refresh_before`, `auto_refresh`) is an error that names it.
+    ///
+    /// ```
+    /// use layercake::{BuildError, Cache, Moka, StalePolicy};
+    ///
+    /// let inline = Cache::<u32, Moka>::builder(Moka::default()).build_inline();
+    /// assert!(inline.is_ok());
+    /// let refreshing = Cache::<u32, Moka>::builder(Moka::default())
+    ///     .stale(std::time::Duration::from_secs(60))
+    ///     .stale_policy(StalePolicy::OffloadRevalidate)
+    ///     .build_inline();
+    /// assert_eq!(refreshing.unwrap_err(), BuildError::BackgroundRefresh("stale_policy"));
+    /// ```
+    pub fn build_inline(self) -> Result<InlineCache<V, B>, BuildError>
+    where
+        V: Clone + Send + Sync + 'static,
+        B: Backend<V>,
+        W: Weigher<V>,
+    {
+        let policy = &self.policy;
+        if policy.stale_policy != crate::StalePolicy::Return
+            && policy.stale_policy != crate::StalePolicy::Revalidate
+        {
+            return Err(BuildError::BackgroundRefresh("stale_policy"));
+        }
+        if policy.refresh_before.is_some() {
+            return Err(BuildError::BackgroundRefresh("refresh_before"));
+        }
+        if policy.auto_refresh.is_some() {
+            return Err(BuildError::BackgroundRefresh("auto_refresh"));
+        }
+        self.build().map(InlineCache)
+    }
+}
+
+/// A typed cache that never computes in the background, so its computations may borrow:
+/// [`get_with`](InlineCache::get_with) takes a future, as moka's `get_with` does, where
+/// [`Cache::get_or_compute`] takes a `'static` closure it may run again to refresh a value. Made
+/// by [`CacheBuilder::build_inline`], which refuses the settings that recompute in the
+/// background (`stale_policy(Offload…)`, `refresh_before`, `auto_refresh`); everything else is a
+/// [`Cache`]'s (it derefs to one): single-flight, stale windows served or recomputed inline,
+/// stale-if-error, tiers, invalidation.
+///
+/// ```
+/// use layercake::{Cache, InlineCache, Moka};
+///
+/// struct Db { rows: Vec<String> }
+///
+/// impl Db {
+///     async fn load(&self, id: usize) -> String { self.rows[id].clone() }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let db = Db { rows: vec!["Ada".into(), "Grace".into()] };
+/// let names: InlineCache<String, Moka> = Cache::builder(Moka::default()).build_inline().unwrap();
+/// // The future borrows `db`: no `Arc`, no `'static`.
+/// let name = names.get_with(1u64, db.load(1)).await;
+/// assert_eq!(name, "Grace");
+/// assert_eq!(names.get_with(1u64, db.load(0)).await, "Grace", "from the cache");
+/// # }
+/// ```
+pub struct InlineCache<V, B>(Cache<V, B>);
+
+impl<V, B> std::ops::Deref for InlineCache<V, B> {
+    type Target = Cache<V, B>;
+
+    fn deref(&self) -> &Cache<V, B> {
+        &self.0
+    }
+}
+
+impl<V, B: Clone> Clone for InlineCache<V, B> {
+    fn clone(&self) -> Self {
+        InlineCache(self.0.clone())
+    }
+}
+
+impl<V, B> fmt::Debug for InlineCache<V, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("InlineCache").field(&self.0).finish()
+    }
+}
+
+impl<V, B> InlineCache<V, B>
+where
+    V: Clone + Send + Sync + 'static,
+    B: Backend<V>,
+{
+    /// The value under `key`, or what `init` gives (then stored and shared with the callers
+    /// that asked for it meanwhile; `init` runs only when this caller computes, and may borrow
+    /// anything).
+    ///
+    /// ```
+    /// use layercake::{Cache, Moka};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let config = String::from("v2");
+    /// let cache = Cache::<String, Moka>::builder(Moka::default()).build_inline().unwrap();
+    /// let value = cache.get_with("config", async { config.clone() }).await;
+    /// assert_eq!(value, "v2");
+    /// # }
+    /// ```
+    pub async fn get_with(&self, key: impl CacheKey, init: impl Future<Output = V>) -> V {
+        let result = self
+            .try_get_with(key, async { Ok::<V, Infallible>(init.await) })
+            .await;
+        match result {
+            Ok(value) => value,
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`get_with`](Self::get_with) for a fallible `init`: an `Err` is not stored, and is
+    /// handed to the callers waiting on it (a clone each); a stale entry inside its
+    /// stale-if-error window answers instead, as for [`Cache::try_get_or_compute`].
+    ///
+    /// ```
+    /// use layercake::{Cache, Moka};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache = Cache::<u32, Moka>::builder(Moka::default()).build_inline().unwrap();
+    /// let failed = cache.try_get_with("k", async { Err::<u32, _>("down") }).await;
+    /// assert_eq!(failed, Err("down"));
+    /// # }
+    /// ```
+    pub async fn try_get_with<E>(
+        &self,
+        key: impl CacheKey,
+        init: impl Future<Output = Result<V, E>>,
+    ) -> Result<V, E>
+    where
+        E: Clone + Send + 'static,
+    {
+        let cache = &self.0;
+        let key = cache.key(key);
+        match cache.look(&key).await {
+            // Nothing refreshes in the background here: `build_inline` refused what would.
+            Looked::Served(value, ..) => Ok(value),
+            Looked::Missing(fallback) => {
+                let share = |error: &E| Some(error.clone());
+                cache
+                    .compute_and_store(key, fallback, move || init, share)
+                    .await
+                    .0
+            }
+        }
     }
 }
 
