@@ -259,8 +259,16 @@ pub struct MokaBuilder {
 
 impl Moka {
     /// The default byte budget: 64 MiB.
+    ///
+    /// ```
+    /// assert_eq!(layercake_backends::Moka::DEFAULT_MAX_BYTES, 64 << 20);
+    /// ```
     pub const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
     /// The default bound on the number of entries: 100 000.
+    ///
+    /// ```
+    /// assert_eq!(layercake_backends::Moka::DEFAULT_MAX_ENTRIES, 100_000);
+    /// ```
     pub const DEFAULT_MAX_ENTRIES: u64 = 100_000;
 
     /// A store with room for `max_bytes` bytes and the default number of entries.
@@ -285,6 +293,12 @@ impl Moka {
 
     /// A builder with the default bounds ([`Moka::DEFAULT_MAX_BYTES`],
     /// [`Moka::DEFAULT_MAX_ENTRIES`]).
+    ///
+    /// ```
+    /// use layercake_backends::Moka;
+    /// let store = Moka::builder().max_bytes(256 << 20).max_entries(50_000).build();
+    /// assert_eq!(store.max_entries(), 50_000);
+    /// ```
     pub fn builder() -> MokaBuilder {
         MokaBuilder {
             max_bytes: Moka::DEFAULT_MAX_BYTES,
@@ -296,38 +310,82 @@ impl Moka {
 
     /// How many entries the store holds (after pending evictions, see
     /// [`Moka::run_pending_tasks`]).
+    ///
+    /// ```
+    /// use layercake_backends::{Key, Moka};
+    /// let store = Moka::default();
+    /// store.run_pending_tasks();
+    /// assert_eq!(store.entry_count(), 0);
+    /// ```
     pub fn entry_count(&self) -> u64 {
         self.cache.entry_count()
     }
 
     /// The bytes charged to the budget by the entries held now. Every entry is charged at least
     /// `max_bytes / max_entries`, which is how one weigher enforces both bounds.
+    ///
+    /// ```
+    /// use layercake_backends::Moka;
+    /// let store = Moka::default();
+    /// assert!(store.weighted_size() <= store.max_bytes());
+    /// ```
     pub fn weighted_size(&self) -> u64 {
         self.cache.weighted_size()
     }
 
     /// The byte budget.
+    ///
+    /// ```
+    /// use layercake_backends::Moka;
+    /// assert_eq!(Moka::with_max_bytes(1 << 20).max_bytes(), 1 << 20);
+    /// ```
     pub fn max_bytes(&self) -> u64 {
         self.max_bytes
     }
 
     /// The bound on the number of entries.
+    ///
+    /// ```
+    /// use layercake_backends::Moka;
+    /// assert_eq!(Moka::default().max_entries(), Moka::DEFAULT_MAX_ENTRIES);
+    /// ```
     pub fn max_entries(&self) -> u64 {
         self.max_entries
     }
 
     /// Runs moka's pending maintenance now (evictions, expirations). Moka does this on its own
     /// as it is used; call it to observe the bounds at an exact moment, e.g. in tests.
+    ///
+    /// ```
+    /// use layercake_backends::Moka;
+    /// let store = Moka::default();
+    /// store.run_pending_tasks();
+    /// assert_eq!(store.entry_count(), 0);
+    /// ```
     pub fn run_pending_tasks(&self) {
         self.cache.run_pending_tasks();
     }
 
     /// Removes the entry under `key`, whatever its value type.
+    ///
+    /// ```
+    /// use layercake_backends::{Key, Moka};
+    /// let store = Moka::default();
+    /// store.invalidate(&Key::from_parts(["gone"]));
+    /// assert_eq!(store.entry_count(), 0);
+    /// ```
     pub fn invalidate(&self, key: &Key) {
         self.cache.invalidate(key);
     }
 
     /// Removes every entry.
+    ///
+    /// ```
+    /// use layercake_backends::Moka;
+    /// let store = Moka::default();
+    /// store.invalidate_all();
+    /// assert_eq!(store.entry_count(), 0);
+    /// ```
     pub fn invalidate_all(&self) {
         self.cache.invalidate_all();
         self.index.clear();
@@ -474,12 +532,22 @@ impl fmt::Debug for Moka {
 
 impl MokaBuilder {
     /// The byte budget: the sum of the entries' weights (value, key, bookkeeping) stays under it.
+    ///
+    /// ```
+    /// let store = layercake_backends::Moka::builder().max_bytes(128 << 20).build();
+    /// assert_eq!(store.max_bytes(), 128 << 20);
+    /// ```
     pub fn max_bytes(mut self, bytes: u64) -> Self {
         self.max_bytes = bytes;
         self
     }
 
     /// The most entries the store keeps.
+    ///
+    /// ```
+    /// let store = layercake_backends::Moka::builder().max_entries(1_000).build();
+    /// assert_eq!(store.max_entries(), 1_000);
+    /// ```
     pub fn max_entries(mut self, entries: u64) -> Self {
         self.max_entries = entries;
         self
@@ -516,6 +584,11 @@ impl MokaBuilder {
     }
 
     /// Builds the store.
+    ///
+    /// ```
+    /// let store = layercake_backends::Moka::builder().build();
+    /// # drop(store);
+    /// ```
     pub fn build(self) -> Moka {
         let index = Arc::new(TagIndex::default());
         let listings = Arc::clone(&index);

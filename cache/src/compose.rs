@@ -96,11 +96,23 @@ where
     }
 
     /// The first tier.
+    ///
+    /// ```
+    /// use layercake::{Moka, compose::Compose};
+    /// let tiers: Compose<Moka, Moka> = Compose::new(Moka::with_max_bytes(1 << 20), Moka::default());
+    /// assert_eq!(tiers.l1().max_bytes(), 1 << 20);
+    /// ```
     pub fn l1(&self) -> &L1 {
         &self.l1
     }
 
     /// The second tier.
+    ///
+    /// ```
+    /// use layercake::{Moka, compose::Compose};
+    /// let tiers: Compose<Moka, Moka> = Compose::new(Moka::default(), Moka::with_max_bytes(8 << 20));
+    /// assert_eq!(tiers.l2().max_bytes(), 8 << 20);
+    /// ```
     pub fn l2(&self) -> &L2 {
         &self.l2
     }

@@ -42,9 +42,24 @@ use layercake_backends::{BuildKeyHasher, Key};
 use tokio::{sync::Notify, task::AbortHandle};
 
 /// The error a background task reports.
+///
+/// ```
+/// use layercake::offload::TaskError;
+/// let error: TaskError = "the origin said 503".into();
+/// assert_eq!(error.to_string(), "the origin said 503");
+/// ```
 pub type TaskError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What happens to a background task that runs too long.
+///
+/// ```
+/// use std::time::Duration;
+/// use layercake::offload::{OffloadManager, OffloadTimeout};
+/// let offload = OffloadManager::builder()
+///     .timeout(OffloadTimeout::Warn(Duration::from_secs(10)))
+///     .build();
+/// # drop(offload);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OffloadTimeout {
     /// Let it run.
@@ -57,6 +72,14 @@ pub enum OffloadTimeout {
 }
 
 /// What [`OffloadManager::spawn`] did with a task.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use layercake::{Key, offload::{OffloadManager, Offloaded}};
+/// let offload = OffloadManager::new();
+/// assert_eq!(offload.spawn(Key::from_parts(["a"]), async { Ok(()) }), Offloaded::Started);
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Offloaded {
     /// It is running.
@@ -68,6 +91,13 @@ pub enum Offloaded {
 }
 
 /// How [`OffloadManager::shutdown`] treats the tasks still running.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use layercake::offload::{OffloadManager, Shutdown};
+/// OffloadManager::new().shutdown(Shutdown::Cancel).await;
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shutdown {
     /// Let them finish.
@@ -77,6 +107,14 @@ pub enum Shutdown {
 }
 
 /// Counters of an [`OffloadManager`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use layercake::offload::OffloadManager;
+/// let stats = OffloadManager::new().stats();
+/// assert_eq!((stats.completed, stats.failed), (0, 0));
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct OffloadStats {
@@ -124,6 +162,12 @@ pub struct OffloadManager {
 }
 
 /// Configures an [`OffloadManager`]; see [`OffloadManager::builder`].
+///
+/// ```
+/// use layercake::offload::OffloadManager;
+/// let offload = OffloadManager::builder().max_concurrent_tasks(8).deduplicate(true).build();
+/// # drop(offload);
+/// ```
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct OffloadBuilder {
@@ -156,14 +200,31 @@ struct State {
 
 impl OffloadManager {
     /// The default bound on tasks running at once.
+    ///
+    /// ```
+    /// use layercake::offload::OffloadManager;
+    /// assert_eq!(OffloadManager::DEFAULT_MAX_CONCURRENT_TASKS, 256);
+    /// ```
     pub const DEFAULT_MAX_CONCURRENT_TASKS: usize = 256;
 
     /// A manager with the defaults: at most 256 tasks at once, no timeout, deduplication on.
+    ///
+    /// ```
+    /// use layercake::offload::OffloadManager;
+    /// let offload = OffloadManager::new();
+    /// # drop(offload);
+    /// ```
     pub fn new() -> Self {
         OffloadManager::builder().build()
     }
 
     /// A builder with the defaults of [`OffloadManager::new`].
+    ///
+    /// ```
+    /// use layercake::offload::OffloadManager;
+    /// let offload = OffloadManager::builder().build();
+    /// # drop(offload);
+    /// ```
     pub fn builder() -> OffloadBuilder {
         OffloadBuilder {
             max_concurrent_tasks: OffloadManager::DEFAULT_MAX_CONCURRENT_TASKS,
@@ -175,6 +236,15 @@ impl OffloadManager {
     /// Runs `task` in the background for `key`, unless a task for `key` is running (with
     /// deduplication on), the bound is reached, or the manager is shut down. Needs a tokio
     /// runtime.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use layercake::{Key, offload::{OffloadManager, Offloaded}};
+    /// let offload = OffloadManager::new();
+    /// let refresh = async { /* fetch and store */ Ok(()) };
+    /// assert_eq!(offload.spawn(Key::from_parts(["page"]), refresh), Offloaded::Started);
+    /// # }
+    /// ```
     pub fn spawn<F>(&self, key: Key, task: F) -> Offloaded
     where
         F: Future<Output = Result<(), TaskError>> + Send + 'static,
@@ -216,6 +286,16 @@ impl OffloadManager {
     }
 
     /// The counters.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use layercake::{Key, offload::{OffloadManager, Shutdown}};
+    /// let offload = OffloadManager::new();
+    /// offload.spawn(Key::from_parts(["a"]), async { Err("upstream down".into()) });
+    /// offload.shutdown(Shutdown::Graceful).await;
+    /// assert_eq!(offload.stats().failed, 1);
+    /// # }
+    /// ```
     pub fn stats(&self) -> OffloadStats {
         let inner = &self.inner;
         OffloadStats {
@@ -231,6 +311,15 @@ impl OffloadManager {
 
     /// Stops accepting tasks, then waits for the running ones to finish ([`Shutdown::Graceful`])
     /// or cancels them ([`Shutdown::Cancel`]). Returns once none is running.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use layercake::offload::{OffloadManager, Shutdown};
+    /// let offload = OffloadManager::new();
+    /// // On the way out: let running refreshes finish.
+    /// offload.shutdown(Shutdown::Graceful).await;
+    /// # }
+    /// ```
     pub async fn shutdown(&self, mode: Shutdown) {
         self.inner.closed.store(true, Relaxed);
         if mode == Shutdown::Cancel {
@@ -240,6 +329,14 @@ impl OffloadManager {
     }
 
     /// Graceful shutdown for at most `grace`; what still runs then is cancelled.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use std::time::Duration;
+    /// use layercake::offload::OffloadManager;
+    /// OffloadManager::new().shutdown_timeout(Duration::from_secs(5)).await;
+    /// # }
+    /// ```
     pub async fn shutdown_timeout(&self, grace: Duration) {
         self.inner.closed.store(true, Relaxed);
         if tokio::time::timeout(grace, self.idle()).await.is_err() {
@@ -285,24 +382,46 @@ impl fmt::Debug for OffloadManager {
 
 impl OffloadBuilder {
     /// At most this many tasks run at once; more are rejected. Default: 256.
+    ///
+    /// ```
+    /// let offload = layercake::offload::OffloadManager::builder().max_concurrent_tasks(32).build();
+    /// # drop(offload);
+    /// ```
     pub fn max_concurrent_tasks(mut self, max: usize) -> Self {
         self.max_concurrent_tasks = max;
         self
     }
 
     /// What happens to a task that runs too long. Default: [`OffloadTimeout::None`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake::offload::{OffloadManager, OffloadTimeout};
+    /// let offload = OffloadManager::builder().timeout(OffloadTimeout::Cancel(Duration::from_secs(30))).build();
+    /// # drop(offload);
+    /// ```
     pub fn timeout(mut self, timeout: OffloadTimeout) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// Whether a task is dropped while one for the same key runs. Default: `true`.
+    ///
+    /// ```
+    /// let offload = layercake::offload::OffloadManager::builder().deduplicate(false).build();
+    /// # drop(offload);
+    /// ```
     pub fn deduplicate(mut self, deduplicate: bool) -> Self {
         self.deduplicate = deduplicate;
         self
     }
 
     /// Builds the manager.
+    ///
+    /// ```
+    /// let offload = layercake::offload::OffloadManager::builder().build();
+    /// # drop(offload);
+    /// ```
     pub fn build(self) -> OffloadManager {
         OffloadManager {
             inner: Arc::new(Inner {
