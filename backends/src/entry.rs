@@ -67,6 +67,15 @@ impl<V: Clone> Clone for Entry<V> {
 }
 
 /// Where an entry stands at a given moment; see [`Entry::freshness`].
+///
+/// ```
+/// use std::time::Duration;
+/// use layercake_backends::{Entry, Freshness, Timestamp};
+/// let at = Timestamp::from_millis(1_000_000);
+/// let entry = Entry::new("v", at, Duration::from_secs(60), Duration::from_secs(30));
+/// let later = at + Duration::from_secs(70);
+/// assert_eq!(entry.freshness(later), Freshness::Stale(Duration::from_secs(10)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Freshness {
@@ -89,6 +98,14 @@ impl<V> Entry<V> {
     ///
     /// Its weight (what it costs a bounded in-memory tier) starts as `size_of::<V>()`; set a
     /// better estimate with [`Entry::with_weight`] when the value owns heap data.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::{Entry, Freshness, Timestamp};
+    /// let at = Timestamp::from_millis(1_000_000);
+    /// let entry = Entry::new("v", at, Duration::from_secs(60), Duration::from_secs(30));
+    /// assert_eq!(entry.fresh_until(), at + Duration::from_secs(60));
+    /// ```
     pub fn new(value: V, stored_at: Timestamp, ttl: Duration, stale: Duration) -> Self {
         let fresh_until = stored_at + ttl;
         let stale_until = fresh_until + stale;
@@ -149,6 +166,15 @@ impl<V> Entry<V> {
 
     /// Sets until when the entry is retained (an entry read back from a byte tier); earlier
     /// than `error_until` is raised to it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::{Entry, Freshness, Timestamp};
+    /// let at = Timestamp::from_millis(1_000_000);
+    /// let entry = Entry::new("v", at, Duration::from_secs(60), Duration::from_secs(30));
+    /// let kept = entry.with_retain_until(at + Duration::from_secs(600));
+    /// assert_eq!(kept.retain_until(), at + Duration::from_secs(600));
+    /// ```
     pub fn with_retain_until(mut self, retain_until: Timestamp) -> Self {
         self.retain_until = retain_until.max(self.error_until);
         self
@@ -210,12 +236,28 @@ impl<V> Entry<V> {
     }
 
     /// Until when the entry is kept (at least `error_until`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::{Entry, Freshness, Timestamp};
+    /// let at = Timestamp::from_millis(1_000_000);
+    /// let entry = Entry::new("v", at, Duration::from_secs(60), Duration::from_secs(30));
+    /// assert_eq!(entry.retain_until(), entry.stale_until());
+    /// ```
     pub fn retain_until(&self) -> Timestamp {
         self.retain_until
     }
 
     /// An entry with explicit times, e.g. read back from a byte tier. `stale_until` earlier
     /// than `fresh_until` is raised to it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::{Entry, Timestamp};
+    /// let at = Timestamp::from_millis(5_000);
+    /// let entry = Entry::from_parts(1u8, at, at + Duration::from_secs(1), at);
+    /// assert_eq!(entry.stale_until(), entry.fresh_until(), "raised to fresh_until");
+    /// ```
     pub fn from_parts(
         value: V,
         stored_at: Timestamp,
@@ -237,33 +279,81 @@ impl<V> Entry<V> {
     }
 
     /// Sets the weight: the approximate number of bytes the entry occupies in memory.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::{Entry, Freshness, Timestamp};
+    /// let at = Timestamp::from_millis(1_000_000);
+    /// let entry = Entry::new("v", at, Duration::from_secs(60), Duration::from_secs(30));
+    /// assert_eq!(entry.with_weight(4096).weight(), 4096);
+    /// ```
     pub fn with_weight(mut self, bytes: usize) -> Self {
         self.weight = bytes;
         self
     }
 
     /// The stored value.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::{Entry, Freshness, Timestamp};
+    /// let at = Timestamp::from_millis(1_000_000);
+    /// let entry = Entry::new("v", at, Duration::from_secs(60), Duration::from_secs(30));
+    /// assert_eq!(*entry.value(), "v");
+    /// ```
     pub fn value(&self) -> &V {
         &self.value
     }
 
     /// Takes the value out.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::{Entry, Freshness, Timestamp};
+    /// let at = Timestamp::from_millis(1_000_000);
+    /// let entry = Entry::new("v", at, Duration::from_secs(60), Duration::from_secs(30));
+    /// assert_eq!(entry.into_value(), "v");
+    /// ```
     pub fn into_value(self) -> V {
         self.value
     }
 
     /// When the entry was stored.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::{Entry, Freshness, Timestamp};
+    /// let at = Timestamp::from_millis(1_000_000);
+    /// let entry = Entry::new("v", at, Duration::from_secs(60), Duration::from_secs(30));
+    /// assert_eq!(entry.stored_at(), at);
+    /// ```
     pub fn stored_at(&self) -> Timestamp {
         self.stored_at
     }
 
     /// Until when the entry is fresh (no later than a [stale mark](Entry::mark_stale)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::{Entry, Freshness, Timestamp};
+    /// let at = Timestamp::from_millis(1_000_000);
+    /// let entry = Entry::new("v", at, Duration::from_secs(60), Duration::from_secs(30));
+    /// assert_eq!(entry.fresh_until(), at + Duration::from_secs(60));
+    /// ```
     pub fn fresh_until(&self) -> Timestamp {
         self.fresh_until.min(self.stale_mark())
     }
 
     /// Until when the entry may be served stale (no later than a
     /// [stale mark](Entry::mark_stale), and not before it is no longer fresh).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::{Entry, Freshness, Timestamp};
+    /// let at = Timestamp::from_millis(1_000_000);
+    /// let entry = Entry::new("v", at, Duration::from_secs(60), Duration::from_secs(30));
+    /// assert_eq!(entry.stale_until(), at + Duration::from_secs(90));
+    /// ```
     pub fn stale_until(&self) -> Timestamp {
         self.stale_until
             .min(self.stale_mark())
@@ -272,6 +362,15 @@ impl<V> Entry<V> {
 
     /// Sets until when the entry may be served because upstream fails (an entry read back from
     /// a byte tier); earlier than `stale_until` is raised to it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::{Entry, Freshness, Timestamp};
+    /// let at = Timestamp::from_millis(1_000_000);
+    /// let entry = Entry::new("v", at, Duration::from_secs(60), Duration::from_secs(30));
+    /// let entry = entry.with_error_until(at + Duration::from_secs(3600));
+    /// assert_eq!(entry.error_until(), at + Duration::from_secs(3600));
+    /// ```
     pub fn with_error_until(mut self, error_until: Timestamp) -> Self {
         self.error_until = error_until.max(self.stale_until);
         self.retain_until = self.retain_until.max(self.error_until);
@@ -279,6 +378,14 @@ impl<V> Entry<V> {
     }
 
     /// Until when the entry may be served because the upstream fails (at least `stale_until`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::{Entry, Freshness, Timestamp};
+    /// let at = Timestamp::from_millis(1_000_000);
+    /// let entry = Entry::new("v", at, Duration::from_secs(60), Duration::from_secs(30));
+    /// assert_eq!(entry.error_until(), entry.stale_until(), "no stale-if-error window");
+    /// ```
     pub fn error_until(&self) -> Timestamp {
         self.error_until
     }
@@ -301,22 +408,56 @@ impl<V> Entry<V> {
     }
 
     /// The entry's tags (none unless given).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::{Entry, Freshness, Timestamp};
+    /// let at = Timestamp::from_millis(1_000_000);
+    /// let entry = Entry::new("v", at, Duration::from_secs(60), Duration::from_secs(30));
+    /// let tagged = entry.with_tags(std::sync::Arc::from([std::sync::Arc::from("users")]));
+    /// assert_eq!(&*tagged.tags()[0], "users");
+    /// ```
     pub fn tags(&self) -> &[Arc<str>] {
         self.tags.as_deref().unwrap_or(&[])
     }
 
     /// The entry's shared list of tags, if it has any: a store keeps a handle on it instead of
     /// a copy.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::{Entry, Freshness, Timestamp};
+    /// let at = Timestamp::from_millis(1_000_000);
+    /// let entry = Entry::new("v", at, Duration::from_secs(60), Duration::from_secs(30));
+    /// assert!(entry.tag_list().is_none());
+    /// ```
     pub fn tag_list(&self) -> Option<&Arc<[Arc<str>]>> {
         self.tags.as_ref()
     }
 
     /// The approximate number of bytes the entry occupies in memory.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::{Entry, Freshness, Timestamp};
+    /// let at = Timestamp::from_millis(1_000_000);
+    /// let entry = Entry::new("v", at, Duration::from_secs(60), Duration::from_secs(30));
+    /// assert_eq!(entry.weight(), std::mem::size_of::<&str>());
+    /// ```
     pub fn weight(&self) -> usize {
         self.weight
     }
 
     /// Where the entry stands at `now`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::{Entry, Freshness, Timestamp};
+    /// let at = Timestamp::from_millis(1_000_000);
+    /// let entry = Entry::new("v", at, Duration::from_secs(60), Duration::from_secs(30));
+    /// assert_eq!(entry.freshness(at), Freshness::Fresh(Duration::from_secs(60)));
+    /// assert_eq!(entry.freshness(at + Duration::from_secs(100)), Freshness::Expired);
+    /// ```
     pub fn freshness(&self, now: Timestamp) -> Freshness {
         let (fresh_until, stale_until) = (self.fresh_until(), self.stale_until());
         if now < fresh_until {
@@ -333,16 +474,40 @@ impl<V> Entry<V> {
     }
 
     /// How long ago the entry was stored.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::{Entry, Freshness, Timestamp};
+    /// let at = Timestamp::from_millis(1_000_000);
+    /// let entry = Entry::new("v", at, Duration::from_secs(60), Duration::from_secs(30));
+    /// assert_eq!(entry.age(at + Duration::from_secs(5)), Duration::from_secs(5));
+    /// ```
     pub fn age(&self, now: Timestamp) -> Duration {
         now.saturating_duration_since(self.stored_at)
     }
 
     /// How long past its ttl the entry has been, at `now` (zero while fresh).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::{Entry, Freshness, Timestamp};
+    /// let at = Timestamp::from_millis(1_000_000);
+    /// let entry = Entry::new("v", at, Duration::from_secs(60), Duration::from_secs(30));
+    /// assert_eq!(entry.staleness(at + Duration::from_secs(75)), Duration::from_secs(15));
+    /// ```
     pub fn staleness(&self, now: Timestamp) -> Duration {
         now.saturating_duration_since(self.fresh_until())
     }
 
     /// How long a tier should keep the entry from `now`: until the end of its last window.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::{Entry, Freshness, Timestamp};
+    /// let at = Timestamp::from_millis(1_000_000);
+    /// let entry = Entry::new("v", at, Duration::from_secs(60), Duration::from_secs(30));
+    /// assert_eq!(entry.time_to_live(at + Duration::from_secs(50)), Duration::from_secs(40), "till the stale window ends");
+    /// ```
     pub fn time_to_live(&self, now: Timestamp) -> Duration {
         self.retain_until.saturating_duration_since(now)
     }

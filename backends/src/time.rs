@@ -28,6 +28,11 @@ pub struct Timestamp(u64);
 
 impl Timestamp {
     /// The current time.
+    ///
+    /// ```
+    /// use layercake_backends::Timestamp;
+    /// assert!(Timestamp::now().as_millis() > 0);
+    /// ```
     pub fn now() -> Self {
         static ANCHOR: OnceLock<(u64, tokio::time::Instant)> = OnceLock::new();
         let (wall, at) = ANCHOR.get_or_init(|| {
@@ -49,16 +54,34 @@ impl Timestamp {
     }
 
     /// A timestamp from milliseconds since the Unix epoch.
+    ///
+    /// ```
+    /// use layercake_backends::Timestamp;
+    /// assert_eq!(Timestamp::from_millis(42).as_millis(), 42);
+    /// ```
     pub const fn from_millis(millis: u64) -> Self {
         Timestamp(millis)
     }
 
     /// Milliseconds since the Unix epoch.
+    ///
+    /// ```
+    /// use layercake_backends::Timestamp;
+    /// assert_eq!(Timestamp::from_millis(7).as_millis(), 7);
+    /// ```
     pub const fn as_millis(self) -> u64 {
         self.0
     }
 
     /// The time from `earlier` to `self`, or zero when `earlier` is later.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::Timestamp;
+    /// let (a, b) = (Timestamp::from_millis(1_000), Timestamp::from_millis(3_000));
+    /// assert_eq!(b.saturating_duration_since(a), Duration::from_secs(2));
+    /// assert_eq!(a.saturating_duration_since(b), Duration::ZERO);
+    /// ```
     pub fn saturating_duration_since(self, earlier: Timestamp) -> Duration {
         Duration::from_millis(self.0.saturating_sub(earlier.0))
     }
