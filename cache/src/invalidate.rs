@@ -25,6 +25,15 @@ use std::fmt;
 use crate::BackendError;
 
 /// What an invalidation did.
+///
+/// ```
+/// use layercake::{Cache, Moka};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let cache: Cache<u8, Moka> = Cache::builder(Moka::default()).build().unwrap();
+/// cache.insert("k", 1).await;
+/// assert_eq!(cache.invalidate("k").await.unwrap().entries, Some(1));
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Invalidated {
@@ -48,6 +57,15 @@ impl Invalidated {
 }
 
 /// Why an invalidation by URL did not run, or did not complete.
+///
+/// ```
+/// use layercake::{CacheLayer, InvalidateError, Moka};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let layer = CacheLayer::builder(Moka::default()).build().unwrap();
+/// let error = layer.invalidate_url("/no/host").await.unwrap_err();
+/// assert!(matches!(error, InvalidateError::Url(_)));
+/// # }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum InvalidateError {

@@ -39,12 +39,29 @@ pub use layercake_macros::GetSize;
     label = "`{V}` does not implement `GetSize`",
     note = "derive it (`#[derive(Clone, layercake::GetSize)]`), or give the cache a weigher: `.weigher(|value: &{V}| …)`"
 )]
+///
+/// ```
+/// use layercake::{Cache, Moka};
+/// // A closure is a weigher: here, a value's length in bytes.
+/// let cache: Cache<String, Moka> = Cache::builder(Moka::default())
+///     .weigher(|value: &String| value.len())
+///     .build()
+///     .unwrap();
+/// # drop(cache);
+/// ```
 pub trait Weigher<V> {
     /// The function that weighs a value.
     fn into_fn(self) -> fn(&V) -> usize;
 }
 
 /// Weighs a value with [`GetSize::get_size`]: its `size_of` and the heap it owns.
+///
+/// ```
+/// use layercake::{Cache, Moka};
+/// // The default weigher of a cache of `GetSize` values.
+/// let cache: Cache<Vec<u8>, Moka> = Cache::builder(Moka::default()).build().unwrap();
+/// # drop(cache);
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ByGetSize;
 

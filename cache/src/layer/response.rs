@@ -56,6 +56,14 @@ pub(crate) enum Vary {
 
 impl CachedResponse {
     /// A stored response.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http::{HeaderMap, StatusCode};
+    /// use layercake::layer::CachedResponse;
+    /// let stored = CachedResponse::new(StatusCode::OK, HeaderMap::new(), Bytes::from_static(b"page"));
+    /// assert_eq!(stored.body(), "page");
+    /// ```
     pub fn new(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
         CachedResponse {
             status,
@@ -88,16 +96,40 @@ impl CachedResponse {
     }
 
     /// The status code.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http::{HeaderMap, StatusCode};
+    /// use layercake::layer::CachedResponse;
+    /// let stored = CachedResponse::new(StatusCode::OK, HeaderMap::new(), Bytes::from_static(b"page"));
+    /// assert_eq!(stored.status(), StatusCode::OK);
+    /// ```
     pub fn status(&self) -> StatusCode {
         self.status
     }
 
     /// The stored headers.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http::{HeaderMap, StatusCode};
+    /// use layercake::layer::CachedResponse;
+    /// let stored = CachedResponse::new(StatusCode::OK, HeaderMap::new(), Bytes::from_static(b"page"));
+    /// assert!(stored.headers().is_empty());
+    /// ```
     pub fn headers(&self) -> &HeaderMap {
         &self.headers
     }
 
     /// The body.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http::{HeaderMap, StatusCode};
+    /// use layercake::layer::CachedResponse;
+    /// let stored = CachedResponse::new(StatusCode::OK, HeaderMap::new(), Bytes::from_static(b"page"));
+    /// assert_eq!(stored.body().len(), 4);
+    /// ```
     pub fn body(&self) -> &Bytes {
         &self.body
     }
@@ -105,6 +137,14 @@ impl CachedResponse {
     /// About how many bytes the response occupies in memory: itself, its header map (every
     /// slot it has room for, and the bytes of the names and values), how it varies, and the
     /// body.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http::{HeaderMap, StatusCode};
+    /// use layercake::layer::CachedResponse;
+    /// let stored = CachedResponse::new(StatusCode::OK, HeaderMap::new(), Bytes::from_static(b"page"));
+    /// assert!(stored.weight() >= 4);
+    /// ```
     pub fn weight(&self) -> usize {
         let bytes: usize = self
             .headers
@@ -254,6 +294,12 @@ pub(crate) type NotStored = &'static str;
 /// The storage rules of a layer.
 /// Whether the layer obeys the cache directives of the client's request; see
 /// [`client_directives`](super::CacheLayerBuilder::client_directives).
+///
+/// ```
+/// use layercake::{CacheLayer, Moka, layer::ClientDirectives};
+/// let layer = CacheLayer::builder(Moka::default()).client_directives(ClientDirectives::Ignore).build().unwrap();
+/// # drop(layer);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ClientDirectives {
     /// Obeyed, as RFC 9111 asks (the default).
