@@ -142,11 +142,23 @@ pub fn mark_stale(bytes: &[u8], now: Timestamp) -> Result<Vec<u8>, CodecError> {
 }
 
 /// A value could not be encoded, or bytes could not be decoded.
+///
+/// ```
+/// use layercake_backends::codec::CodecError;
+/// let error = CodecError::new("truncated payload");
+/// assert_eq!(error.to_string(), "truncated payload");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodecError(String);
 
 impl CodecError {
     /// An error saying `what` went wrong.
+    ///
+    /// ```
+    /// use layercake_backends::codec::CodecError;
+    /// let error = CodecError::new("bad magic");
+    /// # drop(error);
+    /// ```
     pub fn new(what: impl Into<String>) -> Self {
         CodecError(what.into())
     }
@@ -167,6 +179,12 @@ impl From<CodecError> for BackendError {
 }
 
 /// Compression of stored payloads.
+///
+/// ```
+/// use layercake_backends::codec::{Codec, Compression, Postcard};
+/// let codec = Codec::new(Postcard).compression(Compression::None);
+/// # drop(codec);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Compression {
@@ -290,6 +308,17 @@ fn read_limited(
 
 /// Encodes and decodes entries for byte tiers: a [`Format`], a [`Compression`] and the
 /// envelope described in the [module docs](self).
+///
+/// ```
+/// use std::time::Duration;
+/// use layercake_backends::{Entry, Key, Timestamp, codec::{Codec, Postcard}};
+/// let codec = Codec::new(Postcard);
+/// let key = Key::from_parts(["user", "42"]);
+/// let entry = Entry::new("Ada".to_owned(), Timestamp::now(), Duration::from_secs(60), Duration::ZERO);
+/// let bytes = codec.encode(&key, &entry).unwrap();
+/// let back: Entry<String> = codec.decode(&key, bytes.into()).unwrap();
+/// assert_eq!(back.value(), "Ada");
+/// ```
 #[derive(Debug, Clone)]
 pub struct Codec<F> {
     format: F,
@@ -300,9 +329,20 @@ pub struct Codec<F> {
 
 impl<F> Codec<F> {
     /// The default bound on a payload read back: 256 MiB.
+    ///
+    /// ```
+    /// use layercake_backends::codec::{Codec, Postcard};
+    /// assert_eq!(Codec::<Postcard>::DEFAULT_MAX_PAYLOAD_SIZE, 256 << 20);
+    /// ```
     pub const DEFAULT_MAX_PAYLOAD_SIZE: usize = 256 * 1024 * 1024;
 
     /// A codec in `format`, without compression.
+    ///
+    /// ```
+    /// use layercake_backends::codec::{Codec, Postcard};
+    /// let codec = Codec::new(Postcard);
+    /// # drop(codec);
+    /// ```
     pub fn new(format: F) -> Self {
         Codec {
             format,
@@ -330,6 +370,12 @@ impl<F> Codec<F> {
     }
 
     /// Compresses payloads with `compression`. Default: none.
+    ///
+    /// ```
+    /// use layercake_backends::codec::{Codec, Compression, Postcard};
+    /// let codec = Codec::new(Postcard).compression(Compression::default());
+    /// # drop(codec);
+    /// ```
     pub fn compression(mut self, compression: Compression) -> Self {
         self.compression = compression;
         self
@@ -337,6 +383,12 @@ impl<F> Codec<F> {
 
     /// Payloads smaller than this are stored uncompressed (compression would cost more than
     /// it saves). Default: 1 KiB.
+    ///
+    /// ```
+    /// use layercake_backends::codec::{Codec, Postcard};
+    /// let codec = Codec::new(Postcard).min_compress_size(4096);
+    /// # drop(codec);
+    /// ```
     pub fn min_compress_size(mut self, bytes: usize) -> Self {
         self.min_compress_size = bytes;
         self
@@ -358,11 +410,26 @@ impl<F> Codec<F> {
     }
 
     /// The format.
+    ///
+    /// ```
+    /// use layercake_backends::codec::{Codec, Postcard};
+    /// assert_eq!(*Codec::new(Postcard).format(), Postcard);
+    /// ```
     pub fn format(&self) -> &F {
         &self.format
     }
 
     /// Encodes `entry`, stored under `key`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::{Entry, Key, Timestamp, codec::{Codec, Postcard}};
+    /// let codec = Codec::new(Postcard);
+    /// let key = Key::from_parts(["user", "42"]);
+    /// let entry = Entry::new("Ada".to_owned(), Timestamp::now(), Duration::from_secs(60), Duration::ZERO);
+    /// let bytes = codec.encode(&key, &entry).unwrap();
+    /// assert!(!bytes.is_empty());
+    /// ```
     pub fn encode<V>(&self, key: &Key, entry: &Entry<V>) -> Result<Vec<u8>, CodecError>
     where
         F: Format<V>,
@@ -411,6 +478,19 @@ impl<F> Codec<F> {
 
     /// Decodes an entry read under `key`; any mismatch is an error (see the
     /// [module docs](self)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use layercake_backends::{Entry, Key, Timestamp, codec::{Codec, Postcard}};
+    /// let codec = Codec::new(Postcard);
+    /// let key = Key::from_parts(["user", "42"]);
+    /// let entry = Entry::new("Ada".to_owned(), Timestamp::now(), Duration::from_secs(60), Duration::ZERO);
+    /// let bytes = bytes::Bytes::from(codec.encode(&key, &entry).unwrap());
+    /// let back: Entry<String> = codec.decode(&key, bytes.clone()).unwrap();
+    /// assert_eq!(back.value(), "Ada");
+    /// let other = Key::from_parts(["user", "7"]);
+    /// assert!(codec.decode::<String>(&other, bytes).is_err(), "stored under another key");
+    /// ```
     pub fn decode<V>(&self, key: &Key, bytes: Bytes) -> Result<Entry<V>, CodecError>
     where
         F: Format<V>,
@@ -506,6 +586,12 @@ impl<F> Codec<F> {
 
 /// [postcard](https://docs.rs/postcard): the default format. Compact and fast, maintained, and
 /// with a wire format that is stable since 1.0.
+///
+/// ```
+/// use layercake_backends::codec::{Codec, Postcard};
+/// let codec = Codec::new(Postcard);
+/// # drop(codec);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Postcard;
 

@@ -1,6 +1,12 @@
 use std::{error::Error, fmt};
 
 /// What went wrong in a backend, broadly.
+///
+/// ```
+/// use layercake_backends::{BackendError, BackendErrorKind};
+/// let error = BackendError::new(BackendErrorKind::Timeout, "GET took 120 ms");
+/// assert_eq!(error.kind(), BackendErrorKind::Timeout);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BackendErrorKind {
@@ -39,6 +45,12 @@ pub struct BackendError {
 
 impl BackendError {
     /// An error of `kind` caused by `source` (an error or a message).
+    ///
+    /// ```
+    /// use layercake_backends::{BackendError, BackendErrorKind};
+    /// let error = BackendError::new(BackendErrorKind::Unavailable, "connection refused");
+    /// assert!(error.to_string().contains("connection refused"));
+    /// ```
     pub fn new(kind: BackendErrorKind, source: impl Into<Box<dyn Error + Send + Sync>>) -> Self {
         BackendError {
             kind,
@@ -47,6 +59,12 @@ impl BackendError {
     }
 
     /// What kind of error this is.
+    ///
+    /// ```
+    /// use layercake_backends::{BackendError, BackendErrorKind};
+    /// let error = BackendError::new(BackendErrorKind::Corrupt, "bad checksum");
+    /// assert_eq!(error.kind(), BackendErrorKind::Corrupt);
+    /// ```
     pub fn kind(&self) -> BackendErrorKind {
         self.kind
     }

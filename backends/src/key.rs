@@ -46,6 +46,12 @@ impl Key {
     }
 
     /// A key made of `parts`, in order.
+    ///
+    /// ```
+    /// use layercake_backends::Key;
+    /// let key = Key::from_parts(["orders", "2026"]);
+    /// assert_eq!(key.to_string(), "orders:2026");
+    /// ```
     pub fn from_parts<I>(parts: I) -> Key
     where
         I: IntoIterator,
@@ -166,6 +172,12 @@ impl Key {
     }
 
     /// The key's parts, in order.
+    ///
+    /// ```
+    /// use layercake_backends::Key;
+    /// let key = Key::from_parts(["a", "bc"]);
+    /// assert_eq!(key.parts().collect::<Vec<_>>(), [&b"a"[..], b"bc"]);
+    /// ```
     pub fn parts(&self) -> impl Iterator<Item = &[u8]> + '_ {
         decode_parts(&self.encoded)
     }
@@ -184,6 +196,12 @@ fn decode_parts(encoded: &[u8]) -> impl Iterator<Item = &[u8]> + '_ {
 }
 
 /// Appends the readable form of one key part (see [`Key::readable`]).
+///
+/// ```
+/// let mut out = String::new();
+/// layercake_backends::key::push_readable(&mut out, b"users");
+/// assert_eq!(out, "users");
+/// ```
 pub fn push_readable(out: &mut String, part: &[u8]) {
     const MAX_READABLE: usize = 200;
     let plain = part.len() <= MAX_READABLE && part.iter().all(u8::is_ascii_graphic);
@@ -379,6 +397,13 @@ impl fmt::Debug for KeyBuilder {
 
 impl KeyBuilder {
     /// A builder with room for `capacity` bytes of encoded parts.
+    ///
+    /// ```
+    /// use layercake_backends::KeyBuilder;
+    /// let mut key = KeyBuilder::with_capacity(512);
+    /// key.push("a long key");
+    /// # drop(key.build());
+    /// ```
     pub fn with_capacity(capacity: usize) -> Self {
         let mut builder = KeyBuilder::default();
         if capacity > INLINE {
@@ -416,6 +441,13 @@ impl KeyBuilder {
     }
 
     /// Appends one part.
+    ///
+    /// ```
+    /// use layercake_backends::Key;
+    /// let mut key = Key::builder();
+    /// key.push("users").push(b"\x00binary");
+    /// assert_eq!(key.build().parts().count(), 2);
+    /// ```
     #[inline]
     pub fn push(&mut self, part: impl AsRef<[u8]>) -> &mut Self {
         let part = part.as_ref();
@@ -437,6 +469,13 @@ impl KeyBuilder {
 
     /// Appends a part made of several pieces, as if they were concatenated (no separator, no
     /// allocation): `push_concat(["/a", "?b"])` equals `push("/a?b")`.
+    ///
+    /// ```
+    /// use layercake_backends::Key;
+    /// let mut key = Key::builder();
+    /// key.push_concat([b"/search", b"?", b"q=rust"]);
+    /// assert_eq!(key.build(), Key::from_parts(["/search?q=rust"]));
+    /// ```
     #[inline]
     pub fn push_concat<const N: usize>(&mut self, pieces: [&[u8]; N]) -> &mut Self {
         let total: usize = pieces.iter().map(|p| p.len()).sum();
@@ -494,11 +533,29 @@ impl KeyBuilder {
     }
 
     /// Whether no part was pushed yet.
+    ///
+    /// ```
+    /// use layercake_backends::Key;
+    /// let mut key = Key::builder();
+    /// assert!(key.is_empty());
+    /// key.push("");
+    /// assert!(!key.is_empty(), "an empty part is still a part");
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Drops the parts pushed since [`len`](Self::len) was `mark`.
+    ///
+    /// ```
+    /// use layercake_backends::Key;
+    /// let mut key = Key::builder();
+    /// key.push("kept");
+    /// let mark = key.len();
+    /// key.push("dropped");
+    /// key.truncate(mark);
+    /// assert_eq!(key.build(), Key::from_parts(["kept"]));
+    /// ```
     pub fn truncate(&mut self, mark: usize) {
         match &mut self.spilled {
             Some(heap) => heap.truncate(mark),
@@ -520,6 +577,14 @@ impl KeyBuilder {
     }
 
     /// Finishes the key: one allocation, of exactly the encoded length.
+    ///
+    /// ```
+    /// use layercake_backends::Key;
+    /// let mut key = Key::builder();
+    /// key.push("k");
+    /// let key: Key = key.build();
+    /// assert_eq!(key.to_string(), "k");
+    /// ```
     pub fn build(self) -> Key {
         let encoded = self.as_slice();
         Key {
@@ -544,6 +609,13 @@ impl KeyBuilder {
 pub struct KeyHasher(u64);
 
 /// Builds [`KeyHasher`]s.
+///
+/// ```
+/// use std::collections::HashSet;
+/// use layercake_backends::{BuildKeyHasher, Key};
+/// let mut seen: HashSet<Key, BuildKeyHasher> = HashSet::default();
+/// assert!(seen.insert(Key::from_parts(["a"])));
+/// ```
 pub type BuildKeyHasher = std::hash::BuildHasherDefault<KeyHasher>;
 
 impl Hasher for KeyHasher {

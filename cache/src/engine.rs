@@ -124,6 +124,10 @@ impl Preset {
 /// hung upstream stalls its waiters for seconds, not half a minute; nginx's
 /// `proxy_cache_lock_timeout` is 5 s for the same reason. Raise it for computations that take
 /// longer: past it, every waiting caller goes upstream at once.
+///
+/// ```
+/// assert_eq!(layercake::DEFAULT_LOCK_TIMEOUT, std::time::Duration::from_secs(5));
+/// ```
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Settings common to every cache on the engine.
@@ -342,6 +346,15 @@ macro_rules! policy_setters {
         /// Runs background refreshes on `offload`, e.g. one manager shared by several caches
         /// to bound them together. Default: a manager of the cache's own, with the defaults of
         /// [`OffloadManager::new`](crate::offload::OffloadManager::new).
+        ///
+        /// ```
+        /// use layercake::{Cache, CacheLayer, Moka, offload::OffloadManager};
+        /// // One manager bounds the refreshes of both caches together.
+        /// let refreshes = OffloadManager::builder().max_concurrent_tasks(16).build();
+        /// let layer = CacheLayer::builder(Moka::default()).offload(refreshes.clone()).build().unwrap();
+        /// let typed: Cache<u8, Moka> = Cache::builder(Moka::default()).offload(refreshes).build().unwrap();
+        /// # drop((layer, typed));
+        /// ```
         pub fn offload(mut self, offload: crate::offload::OffloadManager) -> Self {
             self.policy.offload = Some(offload);
             self
@@ -349,6 +362,15 @@ macro_rules! policy_setters {
 
         /// Refreshes hot keys in the background before they expire; see
         /// [`refresh`](crate::refresh). Default: off.
+        ///
+        /// ```
+        /// use layercake::{Cache, Moka, refresh::AutoRefresh};
+        /// let cache: Cache<u8, Moka> = Cache::builder(Moka::default())
+        ///     .auto_refresh(AutoRefresh::default())
+        ///     .build()
+        ///     .unwrap();
+        /// # drop(cache);
+        /// ```
         pub fn auto_refresh(mut self, config: crate::refresh::AutoRefresh) -> Self {
             self.policy.auto_refresh = Some(config);
             self
@@ -358,6 +380,16 @@ macro_rules! policy_setters {
         /// (see [`fleet`](crate::fleet)): every change it makes is announced, every change
         /// announced by another instance is applied to its memory tiers. Default: none (an
         /// instance alone).
+        ///
+        /// ```no_run
+        /// use layercake::{Cache, Moka, Redis, compose::Compose, fleet::Fleet};
+        /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+        /// let redis = Redis::builder().url("redis://127.0.0.1:6379").build()?;
+        /// let fleet = Fleet::builder().start(&redis)?;
+        /// let cache: Cache<String, Compose<Moka, Redis>> =
+        ///     Cache::builder(Compose::new(Moka::default(), redis)).fleet(fleet).build()?;
+        /// # drop(cache); Ok(()) }
+        /// ```
         #[cfg(feature = "redis")]
         #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
         pub fn fleet(mut self, fleet: crate::fleet::Fleet) -> Self {

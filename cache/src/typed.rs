@@ -816,6 +816,12 @@ where
     }
 
     /// The manager of this cache's background refreshes.
+    ///
+    /// ```
+    /// use layercake::{Cache, Moka};
+    /// let cache: Cache<u8, Moka> = Cache::builder(Moka::default()).build().unwrap();
+    /// assert_eq!(cache.offload().stats().completed, 0);
+    /// ```
     pub fn offload(&self) -> &crate::offload::OffloadManager {
         &self.engine.offload
     }

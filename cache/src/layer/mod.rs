@@ -262,6 +262,12 @@ impl<B, K, Q, R> CacheLayer<B, K, Q, R> {
     }
 
     /// The backend the layer stores in.
+    ///
+    /// ```
+    /// use layercake::{CacheLayer, Moka};
+    /// let layer = CacheLayer::builder(Moka::with_max_bytes(1 << 20)).build().unwrap();
+    /// assert_eq!(layer.backend().max_bytes(), 1 << 20);
+    /// ```
     pub fn backend(&self) -> &B {
         &self.shared.engine.backend
     }
@@ -285,6 +291,12 @@ impl<B, K, Q, R> CacheLayer<B, K, Q, R> {
     }
 
     /// The manager of the layer's background refreshes (its counters, its shutdown).
+    ///
+    /// ```
+    /// use layercake::{CacheLayer, Moka};
+    /// let layer = CacheLayer::builder(Moka::default()).build().unwrap();
+    /// assert_eq!(layer.offload().stats().completed, 0);
+    /// ```
     pub fn offload(&self) -> &crate::offload::OffloadManager {
         &self.shared.engine.offload
     }
@@ -503,6 +515,14 @@ where
 
     /// Removes every response this layer stored (its namespace) from every tier that can
     /// enumerate its keys; entries of other caches sharing the store stay.
+    ///
+    /// ```
+    /// # use layercake::{CacheLayer, Moka};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache = CacheLayer::builder(Moka::default()).build().unwrap();
+    /// assert_eq!(cache.clear().await.unwrap().entries, Some(0));
+    /// # }
+    /// ```
     pub async fn clear(&self) -> Result<crate::Invalidated, crate::BackendError> {
         let full = format!("{}:*", self.prefix_glob());
         self.shared
@@ -862,6 +882,16 @@ where
 
     /// The upstream statuses that count as a failure for
     /// [`stale_if_error`](Self::stale_if_error). Default: 500, 502, 503, 504.
+    ///
+    /// ```
+    /// use layercake::{CacheLayer, Moka};
+    /// let layer = CacheLayer::builder(Moka::default())
+    ///     .stale_if_error(std::time::Duration::from_secs(300))
+    ///     .stale_if_error_statuses([http::StatusCode::BAD_GATEWAY, http::StatusCode::SERVICE_UNAVAILABLE])
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(layer);
+    /// ```
     pub fn stale_if_error_statuses(
         mut self,
         statuses: impl IntoIterator<Item = StatusCode>,
@@ -934,6 +964,13 @@ where
     /// user's page to another. Allow it for sites whose pages do not depend on cookies; to
     /// disregard only some cookies (analytics), see [`ignore_cookies`](Self::ignore_cookies).
     /// A private cache ignores this setting.
+    ///
+    /// ```
+    /// use layercake::{CacheLayer, Moka};
+    /// // A site whose pages never depend on cookies.
+    /// let layer = CacheLayer::builder(Moka::default()).allow_cookies(true).build().unwrap();
+    /// # drop(layer);
+    /// ```
     pub fn allow_cookies(mut self, allow: bool) -> Self {
         self.rules.allow_cookies = allow;
         self
@@ -1125,6 +1162,18 @@ where
     /// response itself when its encoding takes at most `max_bytes`: the other instances that
     /// hold it replace their memory copy instead of dropping it. For small, hot responses.
     /// Default: off.
+    ///
+    /// ```no_run
+    /// use layercake::{CacheLayer, Moka, Redis, compose::Compose, fleet::Fleet};
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let redis = Redis::builder().url("redis://127.0.0.1:6379").build()?;
+    /// let fleet = Fleet::builder().start(&redis)?;
+    /// let layer = CacheLayer::builder(Compose::<Moka, Redis>::new(Moka::default(), redis))
+    ///     .fleet(fleet)
+    ///     .fleet_updates(4096)
+    ///     .build()?;
+    /// # drop(layer); Ok(()) }
+    /// ```
     #[cfg(feature = "redis")]
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn fleet_updates(mut self, max_bytes: usize) -> Self {
@@ -1166,6 +1215,12 @@ where
     }
 
     /// Builds the layer, or says what is wrong with the configuration.
+    ///
+    /// ```
+    /// use layercake::{BuildError, CacheLayer, Moka};
+    /// let broken = CacheLayer::builder(Moka::default()).min_body_size(10).max_body_size(5).build();
+    /// assert!(matches!(broken, Err(BuildError::BodySizeRange { .. })));
+    /// ```
     pub fn build(self) -> Result<CacheLayer<B, K, Q, R>, BuildError> {
         let prefix = self.policy.validate(&self.namespace, KEY_SCHEMA)?;
         let rules = self.rules;
