@@ -3,6 +3,14 @@ use std::{future::Future, sync::Arc};
 use crate::{BackendError, BackendErrorKind, Entry, Key, Timestamp};
 
 /// The result of reading a key: the entry, if there is one, or the tier's error.
+///
+/// ```
+/// use layercake_backends::{Backend, Key, Lookup, Moka};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let found: Lookup<u8> = Moka::default().get(&Key::from_parts(["k"])).await;
+/// assert!(matches!(found, Ok(None)));
+/// # }
+/// ```
 pub type Lookup<V> = Result<Option<Arc<Entry<V>>>, BackendError>;
 
 /// A storage tier: a store, or a composition of stores. [`Backend`] requires it; on its own it
@@ -312,6 +320,14 @@ pub(crate) fn most_listed(mut tags: Vec<(String, u64)>, limit: usize) -> Vec<(St
 }
 
 /// How one storage tier is doing; see [`Backend::health`].
+///
+/// ```
+/// use layercake_backends::{Backend, Moka};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let health = <Moka as Backend<u8>>::health(&Moka::default()).await;
+/// assert_eq!((health[0].name, health[0].up, health[0].entries), ("moka", true, Some(0)));
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "codec", derive(serde::Serialize))]
 #[non_exhaustive]
@@ -361,6 +377,16 @@ impl TierHealth {
 
 /// Which entries an invalidation selects, beyond a single key; see
 /// [`Backend::remove_selected`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use layercake_backends::{Backend, Moka, Selection};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let tags: [Arc<str>; 1] = [Arc::from("users")];
+/// let removed = <Moka as Backend<u8>>::remove_selected(&Moka::default(), Selection::Tags(&tags)).await;
+/// assert_eq!(removed.unwrap(), Some(0));
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub enum Selection<'a> {
@@ -405,6 +431,12 @@ impl Selection<'_> {
 
 /// What another instance changed, for this process's private tiers to let go of; see
 /// [`Backend::forget`].
+///
+/// ```
+/// use layercake_backends::{Backend, Forget, Moka};
+/// // After a long partition, a memory tier forgets what it cannot trust.
+/// <Moka as Backend<u8>>::forget(&Moka::default(), Forget::Everything);
+/// ```
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub enum Forget<'a> {

@@ -54,6 +54,12 @@ const MAX_TIME_TO_LIVE: Duration = Duration::from_secs(1 << 31);
 /// `V: Send + Sync + 'static`; reading a key with a value type other than the one stored under
 /// it is an error of kind [`TypeMismatch`](BackendErrorKind::TypeMismatch), which the engine
 /// counts and treats as a miss.
+///
+/// ```
+/// use layercake_backends::Moka;
+/// let store = Moka::with_max_bytes(256 << 20);
+/// # drop(store);
+/// ```
 #[derive(Clone)]
 pub struct Moka {
     cache: moka::sync::Cache<Key, Slot, BuildKeyHasher>,
@@ -249,6 +255,12 @@ impl TagIndex {
 }
 
 /// Builds a [`Moka`] store; see [`Moka::builder`].
+///
+/// ```
+/// use layercake_backends::Moka;
+/// let store = Moka::builder().max_bytes(64 << 20).name("l1").build();
+/// # drop(store);
+/// ```
 #[derive(Debug, Clone)]
 pub struct MokaBuilder {
     max_bytes: u64,

@@ -60,6 +60,13 @@ use crate::{
 
 /// The Redis store; see the [module docs](self). A cheap handle: clones share the connection,
 /// the breaker and the counters.
+///
+/// ```
+/// use layercake_backends::redis::Redis;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store: Redis = Redis::builder().url("redis://127.0.0.1:6379").build()?;
+/// # drop(store); Ok(()) }
+/// ```
 pub struct Redis<F = Postcard> {
     connection: Connection,
     /// Where connections of their own (Pub/Sub, blocking reads) are opened: the one Redis, or
@@ -259,6 +266,18 @@ fn cluster_primaries(nodes: &str) -> Vec<Node> {
 }
 
 /// Configures a [`Redis`] store; see [`Redis::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use layercake_backends::redis::Redis;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = Redis::builder()
+///     .url("redis://127.0.0.1:6379")
+///     .prefix("app:")
+///     .timeout(Duration::from_millis(50))
+///     .build()?;
+/// # drop(store); Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct RedisBuilder<F = Postcard> {
@@ -296,6 +315,15 @@ impl fmt::Debug for Existing {
 }
 
 /// Counters of a [`Redis`] store.
+///
+/// ```
+/// use layercake_backends::redis::Redis;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = Redis::builder().build()?;
+/// let stats = store.stats();
+/// assert_eq!((stats.errors, stats.timeouts), (0, 0));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct RedisStats {
@@ -396,6 +424,15 @@ impl<F> RedisBuilder<F> {
 
     /// For `rediss://`: trusts the certificate authority in `pem` instead of the webpki roots
     /// (a private CA, a self-signed server). Feature `redis-tls`.
+    ///
+    /// ```no_run
+    /// use layercake_backends::redis::Redis;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pem = std::fs::read("ca.pem")?;
+    /// let store = Redis::builder().url("rediss://cache.internal:6380").tls_root_certificate(pem).build()?;
+    /// # drop(store);
+    /// # Ok(()) }
+    /// ```
     #[cfg(feature = "redis-tls")]
     pub fn tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.tls_root = Some(pem.into());
@@ -589,6 +626,16 @@ impl<F> RedisBuilder<F> {
 
     /// Uses a cluster connection the application already has; build with
     /// [`build`](Self::build) or [`connect`](Self::connect). Feature `redis-cluster`.
+    ///
+    /// ```no_run
+    /// use layercake_backends::redis::Redis;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = redis::cluster::ClusterClient::new(vec!["redis://127.0.0.1:7000"])?;
+    /// let connection = client.get_async_connection().await?;
+    /// let store = Redis::builder().cluster_connection(connection).connect().await?;
+    /// # drop(store);
+    /// # Ok(()) }
+    /// ```
     #[cfg(feature = "redis-cluster")]
     pub fn cluster_connection(
         mut self,
@@ -617,6 +664,14 @@ impl<F> RedisBuilder<F> {
 
     /// Builds the store for a single Redis. The connection is made on first use; a malformed
     /// URL is an error now. Needs a tokio runtime. For a cluster, use [`connect`](Self::connect).
+    ///
+    /// ```
+    /// use layercake_backends::redis::Redis;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Redis::builder().url("redis://127.0.0.1:6379").prefix("app:").build()?;
+    /// # drop(store);
+    /// # Ok(()) }
+    /// ```
     pub fn build(mut self) -> Result<Redis<F>, BackendError> {
         let client = match self.existing.take() {
             Some(Existing::Manager(connection)) => {
@@ -668,6 +723,17 @@ impl<F> RedisBuilder<F> {
     /// Builds the store, connecting now: to the cluster's nodes for a cluster (a cluster's
     /// topology must be read before any command), lazily for a single Redis as
     /// [`build`](Self::build) does.
+    ///
+    /// ```no_run
+    /// use layercake_backends::redis::Redis;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Redis::builder()
+    ///     .cluster(["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"])
+    ///     .connect()
+    ///     .await?;
+    /// # drop(store);
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(self) -> Result<Redis<F>, BackendError> {
         #[cfg(feature = "redis-cluster")]
         if let Some(nodes) = &self.cluster {
@@ -895,6 +961,14 @@ impl<F> Redis<F> {
 
     /// The Redis key of `key`'s lease (see [`try_lease`](Redis::try_lease)):
     /// `<prefix>lease:<hex of the key's 128-bit hash>`.
+    ///
+    /// ```
+    /// use layercake_backends::{Key, redis::Redis};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Redis::builder().prefix("app:").build()?;
+    /// assert!(store.lease_key(&Key::from_parts(["k"])).starts_with("app:lease:"));
+    /// # Ok(()) }
+    /// ```
     pub fn lease_key(&self, key: &Key) -> String {
         format!("{}lease:{:032x}", self.prefix, key.hash128())
     }
@@ -939,6 +1013,19 @@ impl<F> Redis<F> {
 
     /// Gives the lease on `key` back if `token` still holds it; whether it did (`false`: it
     /// expired, or an invalidation voided it, see [`void_lease`](Redis::void_lease)).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use layercake_backends::{Key, redis::Redis};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Redis::builder().build()?;
+    /// let key = Key::from_parts(["report"]);
+    /// if store.try_lease(&key, 7, Duration::from_secs(5)).await?.is_ok() {
+    ///     // … compute and store …
+    ///     store.release_lease(&key, 7).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn release_lease(&self, key: &Key, token: u64) -> Result<bool, BackendError> {
         let mut release = redis::cmd("EVAL");
         release
@@ -954,6 +1041,15 @@ impl<F> Redis<F> {
 
     /// Voids the lease on `key`, whoever holds it: its holder's result, computed from data an
     /// invalidation has since replaced, is then not stored. Whether there was one.
+    ///
+    /// ```no_run
+    /// use layercake_backends::{Key, redis::Redis};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Redis::builder().build()?;
+    /// // The entry was invalidated: whoever is computing it must not store it.
+    /// store.void_lease(&Key::from_parts(["report"])).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn void_lease(&self, key: &Key) -> Result<bool, BackendError> {
         let void = redis::cmd("DEL").arg(self.lease_key(key)).clone();
         let voided: u64 = self
@@ -963,6 +1059,14 @@ impl<F> Redis<F> {
     }
 
     /// The prefix of every key and channel name this store uses.
+    ///
+    /// ```
+    /// use layercake_backends::redis::Redis;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Redis::builder().prefix("app:").build()?;
+    /// assert_eq!(store.prefix(), "app:");
+    /// # Ok(()) }
+    /// ```
     pub fn prefix(&self) -> &str {
         &self.prefix
     }
@@ -988,6 +1092,15 @@ impl<F> Redis<F> {
     /// first node of a cluster that answers (a cluster's nodes all hear every publication).
     /// Opened under the store's timeout; a store built from a connection rather than a URL or
     /// a client has nowhere to open one and says so.
+    ///
+    /// ```no_run
+    /// use layercake_backends::redis::Redis;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Redis::builder().build()?;
+    /// let mut pubsub = store.subscribe("app:events").await?;
+    /// let _messages = pubsub.on_message();
+    /// # Ok(()) }
+    /// ```
     pub async fn subscribe(&self, channel: &str) -> Result<redis::aio::PubSub, BackendError> {
         let mut last = BackendError::new(
             BackendErrorKind::Unsupported,
@@ -1040,6 +1153,15 @@ impl<F> Redis<F> {
     }
 
     /// The latest `count` events of the stream `<prefix><stream>`, newest first.
+    ///
+    /// ```no_run
+    /// use layercake_backends::redis::Redis;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Redis::builder().build()?;
+    /// let last = store.stream_latest("app:changes", 10).await?;
+    /// println!("{} recent changes", last.len());
+    /// # Ok(()) }
+    /// ```
     pub async fn stream_latest(
         &self,
         stream: &str,
@@ -1062,6 +1184,16 @@ impl<F> Redis<F> {
     /// events added from now on), waiting up to `block` for one to arrive (`XREAD BLOCK`);
     /// empty when none came. A blocking read holds its connection, so it runs on a connection
     /// of its own, never on the store's shared one.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use layercake_backends::redis::Redis;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Redis::builder().build()?;
+    /// let next = store.stream_read("app:changes", "0", 100, Duration::from_millis(500)).await?;
+    /// println!("{} changes", next.len());
+    /// # Ok(()) }
+    /// ```
     pub async fn stream_read(
         &self,
         stream: &str,
@@ -1100,6 +1232,14 @@ impl<F> Redis<F> {
     }
 
     /// The counters.
+    ///
+    /// ```
+    /// use layercake_backends::redis::Redis;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Redis::builder().build()?;
+    /// assert!(!store.stats().breaker_open);
+    /// # Ok(()) }
+    /// ```
     pub fn stats(&self) -> RedisStats {
         RedisStats {
             errors: self.stats.errors.load(Relaxed),
@@ -1113,6 +1253,16 @@ impl<F> Redis<F> {
     }
 
     /// The connection to a single Redis, for commands of your own (`None` for a cluster).
+    ///
+    /// ```no_run
+    /// use layercake_backends::redis::Redis;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Redis::builder().build()?;
+    /// if let Some(mut conn) = store.connection() {
+    ///     let _: () = redis::cmd("PING").query_async(&mut conn).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn connection(&self) -> Option<ConnectionManager> {
         match &self.connection {
             Connection::Single(connection) => Some(connection.clone()),
@@ -1160,6 +1310,15 @@ impl<F> Redis<F> {
 
     /// Removes every key under the prefix: `SCAN` in batches (on a cluster, on every primary),
     /// each batch deleted in one pipelined round trip; how many were removed.
+    ///
+    /// ```no_run
+    /// use layercake_backends::redis::Redis;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Redis::builder().prefix("tests:").build()?;
+    /// let removed = store.clear_prefix().await?;
+    /// println!("{removed} keys removed");
+    /// # Ok(()) }
+    /// ```
     pub async fn clear_prefix(&self) -> Result<u64, BackendError> {
         self.remove_scanned(&format!("{}*", glob_escape(&self.prefix)))
             .await
@@ -1242,6 +1401,16 @@ impl<F> Redis<F> {
 
     /// Stores several entries in one pipelined round trip (on a cluster: all at once, each on
     /// its node).
+    ///
+    /// ```no_run
+    /// use std::{sync::Arc, time::Duration};
+    /// use layercake_backends::{Entry, Key, Timestamp, redis::Redis};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Redis::builder().build()?;
+    /// let entry = Arc::new(Entry::new("v".to_owned(), Timestamp::now(), Duration::from_secs(60), Duration::ZERO));
+    /// store.set_many(&[(Key::from_parts(["a"]), Arc::clone(&entry)), (Key::from_parts(["b"]), entry)]).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn set_many<V>(&self, entries: &[(Key, Arc<Entry<V>>)]) -> Result<(), BackendError>
     where
         F: Format<V>,

@@ -67,6 +67,14 @@ use crate::{
 
 /// A handle on this instance's membership of a fleet; see the [module docs](self). Cheap to
 /// clone; the subscription ends when the last handle (and every cache given one) is dropped.
+///
+/// ```no_run
+/// use layercake::{Redis, fleet::Fleet};
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let redis = Redis::builder().url("redis://127.0.0.1:6379").build()?;
+/// let fleet: Fleet = Fleet::builder().start(&redis)?;
+/// # drop(fleet); Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Fleet {
     inner: Arc<Inner>,
@@ -115,6 +123,16 @@ struct Counters {
 }
 
 /// What a [`Fleet`] has done; see [`Fleet::stats`].
+///
+/// ```no_run
+/// use layercake::{Redis, fleet::Fleet};
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let redis = Redis::builder().url("redis://127.0.0.1:6379").build()?;
+/// let fleet = Fleet::builder().start(&redis)?;
+/// let stats = fleet.stats();
+/// println!("{} heard, {} flushes", stats.heard, stats.flushes);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct FleetStats {
@@ -140,6 +158,14 @@ pub struct FleetStats {
 }
 
 /// Configures a [`Fleet`]; see [`Fleet::builder`].
+///
+/// ```no_run
+/// use layercake::{Redis, fleet::Fleet};
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let redis = Redis::builder().url("redis://127.0.0.1:6379").build()?;
+/// let fleet = Fleet::builder().heartbeat(std::time::Duration::from_secs(1)).leases(true).start(&redis)?;
+/// # drop(fleet); Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct FleetBuilder {

@@ -122,6 +122,13 @@ impl<V, B> fmt::Debug for Cache<V, B> {
 
 /// Builds a [`Cache`]; see [`Cache::builder`]. `W` is how values are weighed (see
 /// [`weigh`](crate::weigh)): [`ByGetSize`] until [`weigher`](CacheBuilder::weigher) is called.
+///
+/// ```
+/// use std::time::Duration;
+/// use layercake::{Cache, Moka};
+/// let cache: Cache<String, Moka> = Cache::builder(Moka::default()).ttl(Duration::from_secs(30)).build().unwrap();
+/// # drop(cache);
+/// ```
 #[must_use]
 pub struct CacheBuilder<V, B, W = ByGetSize> {
     backend: B,

@@ -162,6 +162,13 @@ const KEY_SCHEMA: &str = "http/3";
 ///
 /// Made with [`CacheLayer::builder`]. Cheap to clone; every service it makes shares one engine:
 /// the same entries, in-flight requests and [counters](CacheLayer::stats).
+///
+/// ```
+/// use layercake::{CacheLayer, Moka};
+/// let layer: CacheLayer<Moka> = CacheLayer::builder(Moka::default()).build().unwrap();
+/// let app: axum::Router = axum::Router::new().layer(layer.clone());
+/// # drop(app);
+/// ```
 pub struct CacheLayer<B, K = PathAndQuery, Q = Always, R = DefaultStore> {
     pub(crate) shared: Arc<Shared<B, K, Q, R>>,
 }
@@ -631,6 +638,13 @@ impl<S, B, K, Q, R> Layer<S> for CacheLayer<B, K, Q, R> {
 }
 
 /// Configures a [`CacheLayer`]; see [`CacheLayer::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use layercake::{CacheLayer, Moka};
+/// let layer = CacheLayer::builder(Moka::default()).ttl(Duration::from_secs(30)).build().unwrap();
+/// # drop(layer);
+/// ```
 #[must_use]
 pub struct CacheLayerBuilder<B, K = PathAndQuery, Q = Always, R = DefaultStore> {
     backend: B,

@@ -73,6 +73,16 @@ impl<S, B, K, Q, R> CacheService<S, B, K, Q, R> {
     }
 
     /// The cache's counters (shared with the layer and every service it made).
+    ///
+    /// ```
+    /// use layercake::{CacheLayer, Moka};
+    /// use tower::Layer;
+    /// let layer = CacheLayer::builder(Moka::default()).build().unwrap();
+    /// let service = layer.layer(tower::service_fn(|_: http::Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+    /// }));
+    /// assert_eq!(service.stats().hits, 0);
+    /// ```
     pub fn stats(&self) -> crate::CacheStats {
         self.shared.engine.stats.snapshot()
     }

@@ -131,6 +131,12 @@ pub struct Headers {
 
 impl Headers {
     /// Keys on `names`, in this order.
+    ///
+    /// ```
+    /// use layercake::layer::Headers;
+    /// let by_language = Headers::new([http::header::ACCEPT_LANGUAGE]);
+    /// # drop(by_language);
+    /// ```
     pub fn new(names: impl IntoIterator<Item = HeaderName>) -> Self {
         Headers {
             names: names.into_iter().collect(),
