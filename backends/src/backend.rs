@@ -311,9 +311,16 @@ pub trait Backend<V>: Tier {
     }
 }
 
-/// The `limit` most listed of `tags`, most listed first (then by name).
-#[cfg(any(feature = "moka", feature = "redis"))]
-pub(crate) fn most_listed(mut tags: Vec<(String, u64)>, limit: usize) -> Vec<(String, u64)> {
+/// The `limit` most listed of `tags`, most listed first (then by name): how
+/// [`Backend::tags`] answers, for stores of your own.
+///
+/// ```
+/// use layercake_backends::most_listed;
+///
+/// let tags = vec![("b".to_owned(), 1), ("a".to_owned(), 3), ("c".to_owned(), 1)];
+/// assert_eq!(most_listed(tags, 2), [("a".to_owned(), 3), ("b".to_owned(), 1)]);
+/// ```
+pub fn most_listed(mut tags: Vec<(String, u64)>, limit: usize) -> Vec<(String, u64)> {
     tags.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     tags.truncate(limit);
     tags

@@ -41,7 +41,7 @@ pub mod moka;
 pub mod redis;
 mod time;
 
-pub use backend::{Backend, Forget, Lookup, Selection, Tier, TierHealth};
+pub use backend::{Backend, Forget, Lookup, Selection, Tier, TierHealth, most_listed};
 pub use entry::{Entry, Freshness};
 pub use error::{BackendError, BackendErrorKind};
 pub use key::{BuildKeyHasher, CacheKey, Key, KeyBuilder, KeyHasher};

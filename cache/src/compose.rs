@@ -628,7 +628,7 @@ where
     /// what one tier lists when the other cannot.
     async fn tags(&self, limit: usize) -> Result<Vec<(String, u64)>, BackendError> {
         let (l1, l2) = join(self.l1.tags(usize::MAX), self.l2.tags(usize::MAX)).await;
-        let mut tags: Vec<(String, u64)> = match (l1, l2) {
+        let tags: Vec<(String, u64)> = match (l1, l2) {
             (Ok(a), Ok(b)) => {
                 let mut merged: std::collections::HashMap<String, u64> = a.into_iter().collect();
                 for (tag, count) in b {
@@ -640,9 +640,7 @@ where
             (Ok(tags), Err(_)) | (Err(_), Ok(tags)) => tags,
             (Err(error), Err(_)) => return Err(error),
         };
-        tags.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        tags.truncate(limit);
-        Ok(tags)
+        Ok(layercake_backends::most_listed(tags, limit))
     }
 
     async fn health(&self) -> Vec<layercake_backends::TierHealth> {
