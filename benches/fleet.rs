@@ -49,7 +49,7 @@ impl Instance {
     fn remembers(&self, key: &str) -> bool {
         let key = self.cache.key(key);
         matches!(
-            <Moka as Backend<u64>>::peek(&self.memory, &key),
+            <Moka as Backend<u64>>::peek(&self.memory, key.as_key_ref()),
             Some(Ok(Some(_)))
         )
     }

@@ -36,7 +36,9 @@ async fn get<B: Backend<String>>(backend: &B) -> Option<String> {
 }
 
 fn peek_l1(store: &Moka) -> Option<E> {
-    Backend::<String>::peek(store, &key()).unwrap().unwrap()
+    Backend::<String>::peek(store, key().as_key_ref())
+        .unwrap()
+        .unwrap()
 }
 
 #[test]
@@ -69,7 +71,7 @@ async fn sequential_reads_l1_then_l2_and_refills_l1_with_the_remaining_ttl() {
     assert_eq!(l2.gets.load(std::sync::atomic::Ordering::SeqCst), 1);
 
     // Now L1 answers, without waiting and without asking L2.
-    let peeked = Backend::<String>::peek(&tiers, &key())
+    let peeked = Backend::<String>::peek(&tiers, key().as_key_ref())
         .unwrap()
         .unwrap()
         .unwrap();

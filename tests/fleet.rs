@@ -57,7 +57,7 @@ impl Instance {
     fn remembers(&self, key: &str) -> bool {
         let key = self.cache.key(key);
         matches!(
-            <Moka as Backend<String>>::peek(&self.memory, &key),
+            <Moka as Backend<String>>::peek(&self.memory, key.as_key_ref()),
             Some(Ok(Some(_)))
         )
     }
@@ -65,7 +65,7 @@ impl Instance {
     /// The value this instance's memory tier holds under `key`.
     fn remembered(&self, key: &str) -> Option<String> {
         let key = self.cache.key(key);
-        match <Moka as Backend<String>>::peek(&self.memory, &key) {
+        match <Moka as Backend<String>>::peek(&self.memory, key.as_key_ref()) {
             Some(Ok(Some(entry))) => Some(entry.value().clone()),
             _ => None,
         }

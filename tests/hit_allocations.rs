@@ -1,8 +1,9 @@
 //! On tokio's paused clock: a second passing between two hits would change `Age` and the
 //! `ttl` in `Cache-Status`, whose shared values are made once per second of value.
 //!
-//! The hit path's promise, checked by counting: a hit from memory allocates only the key and the
-//! response's own header map, and never copies the body.
+//! The hit path's promise, checked by counting: an HTTP hit from memory allocates only the key
+//! and the response's own header map, and never copies the body; a typed hit (and a
+//! `#[cached_handler]` function's) allocates nothing.
 
 // A counting global allocator needs `unsafe impl GlobalAlloc`; it only forwards to `System`.
 #![allow(unsafe_code)]
@@ -145,4 +146,60 @@ async fn a_memory_hit_allocates_only_the_key_and_the_header_map_and_shares_the_b
     // Every hit hands out the same stored bytes: a reference count, not a copy.
     assert_eq!(bodies[0].len(), 1024);
     assert!(bodies.iter().all(|b| b.as_ptr() == bodies[0].as_ptr()));
+}
+
+/// A typed cache on `Moka`, and the same through `#[cached_handler]`.
+static TYPED: std::sync::LazyLock<layercake::Cache<std::sync::Arc<String>, Moka>> =
+    std::sync::LazyLock::new(|| layercake::Cache::builder(Moka::default()).build().unwrap());
+
+#[layercake::cached_handler(ttl = 60)]
+async fn cached_report(id: u64) -> std::sync::Arc<String> {
+    std::sync::Arc::new(format!("report {id}"))
+}
+
+/// Allocations of `hit`, polled once (a memory hit is ready at once), and what it gave.
+fn typed_hit_allocations<F: Future<Output = std::sync::Arc<String>>>(
+    hit: impl Fn() -> F,
+) -> (usize, std::sync::Arc<String>) {
+    let (value, allocations) = counted(|| {
+        let mut future = pin!(hit());
+        let Poll::Ready(value) = future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        else {
+            panic!("a memory hit is ready at once");
+        };
+        value
+    });
+    (allocations, value)
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_typed_memory_hit_allocates_nothing_and_shares_the_value() {
+    let stored = TYPED
+        .get_or_compute(7u64, || async { std::sync::Arc::new("seven".to_owned()) })
+        .await;
+    settle().await;
+    let hit = || TYPED.get_or_compute(7u64, || async { std::sync::Arc::new("other".to_owned()) });
+    for _ in 0..3 {
+        // Moka's pending maintenance first (its health check runs it), as in `hits` above.
+        TYPED.health().await;
+        let (allocations, value) = typed_hit_allocations(hit);
+        // The key is built on the stack and looked up there; the value is an `Arc` handed out.
+        assert_eq!(allocations, 0, "a typed hit allocated");
+        assert!(std::sync::Arc::ptr_eq(&value, &stored));
+    }
+    assert_eq!(TYPED.stats().hits, 3);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_cached_function_hit_allocates_nothing() {
+    let stored = cached_report(7).await;
+    settle().await;
+    for _ in 0..3 {
+        cached_report::cache().health().await;
+        let (allocations, value) = typed_hit_allocations(|| cached_report(7));
+        assert_eq!(allocations, 0, "a #[cached_handler] hit allocated");
+        assert!(std::sync::Arc::ptr_eq(&value, &stored));
+    }
 }

@@ -77,7 +77,7 @@ async fn a_hit_shares_the_stored_entry() {
         Arc::ptr_eq(&stored, &found),
         "a hit is a reference count, not a copy"
     );
-    let peeked: Arc<Entry<Vec<u8>>> = store.peek(&key).unwrap().unwrap().unwrap();
+    let peeked: Arc<Entry<Vec<u8>>> = store.peek(key.as_key_ref()).unwrap().unwrap().unwrap();
     assert!(Arc::ptr_eq(&stored, &peeked));
 }
 

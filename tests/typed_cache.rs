@@ -338,7 +338,8 @@ mod keys {
             (cache.key(&page), "page"),
             (cache.key(Lookup::ById(9)), "by id"),
         ] {
-            let found = <Moka as layercake::Backend<String>>::peek(cache.backend(), &key);
+            let found =
+                <Moka as layercake::Backend<String>>::peek(cache.backend(), key.as_key_ref());
             let found = found.unwrap().unwrap().unwrap();
             assert_eq!(found.value(), want, "{key}");
         }

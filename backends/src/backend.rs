@@ -1,6 +1,6 @@
 use std::{future::Future, sync::Arc};
 
-use crate::{BackendError, BackendErrorKind, Entry, Key, Timestamp};
+use crate::{BackendError, BackendErrorKind, Entry, Key, KeyRef, Timestamp};
 
 /// The result of reading a key: the entry, if there is one, or the tier's error.
 ///
@@ -47,7 +47,7 @@ pub trait Tier: Clone + Send + Sync + 'static {}
 ///
 /// ```
 /// use std::{collections::HashMap, future::{ready, Future}, sync::{Arc, Mutex}};
-/// use layercake_backends::{Backend, BackendError, Entry, Key, Lookup, Tier};
+/// use layercake_backends::{Backend, BackendError, Entry, Key, KeyRef, Lookup, Tier};
 ///
 /// /// A toy store: one `HashMap` behind a lock.
 /// #[derive(Clone, Default)]
@@ -73,9 +73,10 @@ pub trait Tier: Clone + Send + Sync + 'static {}
 ///         ready(Ok(()))
 ///     }
 ///     // An in-memory store can answer at once: the HTTP layer then serves a hit
-///     // without any future at all.
-///     fn peek(&self, key: &Key) -> Option<Lookup<String>> {
-///         Some(Ok(self.0.lock().unwrap().get(key).cloned()))
+///     // without any future at all. (A map keyed by `Key` makes the borrowed key one to
+///     // look it up; moka and hashbrown take a `KeyRef` as it is.)
+///     fn peek(&self, key: KeyRef<'_>) -> Option<Lookup<String>> {
+///         Some(Ok(self.0.lock().unwrap().get(&key.to_key()).cloned()))
 ///     }
 /// }
 /// ```
@@ -239,7 +240,7 @@ pub trait Backend<V>: Tier {
     ///
     /// This is what lets the HTTP layer answer a memory hit synchronously, with no future to
     /// allocate. The default says "I would have to wait".
-    fn peek(&self, key: &Key) -> Option<Lookup<V>> {
+    fn peek(&self, key: KeyRef<'_>) -> Option<Lookup<V>> {
         let _ = key;
         None
     }

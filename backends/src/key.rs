@@ -74,9 +74,10 @@ impl Key {
     /// key.push("users");
     /// assert_eq!(key.build(), Key::from_parts(["app", "v1", "users"]));
     /// ```
+    #[inline]
     pub fn to_builder(&self) -> KeyBuilder {
         let mut builder = KeyBuilder::with_capacity(self.encoded.len() + 64);
-        builder.extend(&self.encoded);
+        builder.push_key(self);
         builder
     }
 
@@ -91,6 +92,22 @@ impl Key {
     /// ```
     pub fn hash128(&self) -> u128 {
         self.hash
+    }
+
+    /// The key, borrowed: what [`Backend::peek`](crate::Backend::peek) takes, so that a key
+    /// built on the stack can be looked up without copying it first.
+    ///
+    /// ```
+    /// use layercake_backends::Key;
+    ///
+    /// let key = Key::from_parts(["users", "42"]);
+    /// assert_eq!(key.as_key_ref().to_key(), key);
+    /// ```
+    pub fn as_key_ref(&self) -> KeyRef<'_> {
+        KeyRef {
+            hash: self.hash,
+            encoded: &self.encoded,
+        }
     }
 
     /// The encoded parts (each a little-endian `u32` length, then the bytes): the exact input
@@ -340,6 +357,112 @@ impl Hash for Key {
 
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.as_key_ref(), f)
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Key({self} #{:032x})", self.hash)
+    }
+}
+
+/// A [`Key`] borrowed from where it was built: its hash and its encoded parts.
+///
+/// A [`KeyBuilder`] hands one out with [`as_key`](KeyBuilder::as_key), a `Key` with
+/// [`as_key_ref`](Key::as_key_ref). It hashes, compares and prints as the `Key` it stands for,
+/// so a memory tier can look it up without the key being copied to the heap first; only a key
+/// that is kept (a miss, to store under it) is made into a `Key`, with
+/// [`to_key`](KeyRef::to_key).
+///
+/// ```
+/// use layercake_backends::Key;
+///
+/// let mut builder = Key::builder();
+/// builder.push("users").push("42");
+/// let borrowed = builder.as_key();
+/// assert_eq!(borrowed, Key::from_parts(["users", "42"]).as_key_ref());
+/// assert_eq!(borrowed.to_string(), "users:42");
+/// assert_eq!(borrowed.to_key(), Key::from_parts(["users", "42"]));
+/// ```
+#[derive(Clone, Copy)]
+pub struct KeyRef<'a> {
+    hash: u128,
+    encoded: &'a [u8],
+}
+
+impl<'a> KeyRef<'a> {
+    /// The key's stable 128-bit hash (as [`Key::hash128`]).
+    ///
+    /// ```
+    /// use layercake_backends::Key;
+    /// let key = Key::from_parts(["a"]);
+    /// assert_eq!(key.as_key_ref().hash128(), key.hash128());
+    /// ```
+    pub fn hash128(self) -> u128 {
+        self.hash
+    }
+
+    /// The encoded parts (as [`Key::as_bytes`]).
+    ///
+    /// ```
+    /// use layercake_backends::Key;
+    /// assert_eq!(Key::from_parts(["ab"]).as_key_ref().as_bytes(), b"\x02\0\0\0ab");
+    /// ```
+    pub fn as_bytes(self) -> &'a [u8] {
+        self.encoded
+    }
+
+    /// The key's parts, in order.
+    ///
+    /// ```
+    /// use layercake_backends::Key;
+    /// let key = Key::from_parts(["a", "bc"]);
+    /// assert_eq!(key.as_key_ref().parts().collect::<Vec<_>>(), [&b"a"[..], b"bc"]);
+    /// ```
+    pub fn parts(self) -> impl Iterator<Item = &'a [u8]> {
+        decode_parts(self.encoded)
+    }
+
+    /// The key, owned: one allocation, of exactly the encoded length.
+    ///
+    /// ```
+    /// use layercake_backends::Key;
+    /// let key = Key::from_parts(["a"]);
+    /// assert_eq!(key.as_key_ref().to_key(), key);
+    /// ```
+    pub fn to_key(self) -> Key {
+        Key {
+            hash: self.hash,
+            encoded: Bytes::copy_from_slice(self.encoded),
+        }
+    }
+}
+
+impl PartialEq for KeyRef<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.encoded == other.encoded
+    }
+}
+
+impl Eq for KeyRef<'_> {}
+
+impl Hash for KeyRef<'_> {
+    /// As the [`Key`] it stands for.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u128(self.hash);
+    }
+}
+
+#[cfg(feature = "moka")]
+impl equivalent::Equivalent<Key> for KeyRef<'_> {
+    fn equivalent(&self, key: &Key) -> bool {
+        self.hash == key.hash && self.encoded == &key.encoded[..]
+    }
+}
+
+impl fmt::Display for KeyRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, part) in self.parts().enumerate() {
             if i > 0 {
                 f.write_str(":")?;
@@ -350,9 +473,9 @@ impl fmt::Display for Key {
     }
 }
 
-impl fmt::Debug for Key {
+impl fmt::Debug for KeyRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Key({self} #{:032x})", self.hash)
+        write!(f, "KeyRef({self} #{:032x})", self.hash)
     }
 }
 
@@ -378,6 +501,7 @@ pub struct KeyBuilder {
 const INLINE: usize = 192;
 
 impl Default for KeyBuilder {
+    #[inline]
     fn default() -> Self {
         KeyBuilder {
             inline: [0; INLINE],
@@ -404,6 +528,7 @@ impl KeyBuilder {
     /// key.push("a long key");
     /// # drop(key.build());
     /// ```
+    #[inline]
     pub fn with_capacity(capacity: usize) -> Self {
         let mut builder = KeyBuilder::default();
         if capacity > INLINE {
@@ -464,6 +589,23 @@ impl KeyBuilder {
             self.extend(&len.to_le_bytes());
             self.extend(part);
         }
+        self
+    }
+
+    /// Appends the parts of `key`, in order: a fixed prefix, written into a builder that is
+    /// already where it is used (see [`Key::to_builder`] for a new one).
+    ///
+    /// ```
+    /// use layercake_backends::{Key, KeyBuilder};
+    ///
+    /// let prefix = Key::from_parts(["app", "v1"]);
+    /// let mut key = KeyBuilder::default();
+    /// key.push_key(&prefix).push("users");
+    /// assert_eq!(key.build(), Key::from_parts(["app", "v1", "users"]));
+    /// ```
+    #[inline]
+    pub fn push_key(&mut self, key: &Key) -> &mut Self {
+        self.extend(&key.encoded);
         self
     }
 
@@ -586,10 +728,23 @@ impl KeyBuilder {
     /// assert_eq!(key.to_string(), "k");
     /// ```
     pub fn build(self) -> Key {
+        self.as_key().to_key()
+    }
+
+    /// The key built so far, hashed and borrowed, not copied: to look it up, and
+    /// [`to_key`](KeyRef::to_key) it only when it must be kept.
+    ///
+    /// ```
+    /// use layercake_backends::Key;
+    /// let mut key = Key::builder();
+    /// key.push("k");
+    /// assert_eq!(key.as_key(), Key::from_parts(["k"]).as_key_ref());
+    /// ```
+    pub fn as_key(&self) -> KeyRef<'_> {
         let encoded = self.as_slice();
-        Key {
+        KeyRef {
             hash: xxhash_rust::xxh3::xxh3_128(encoded),
-            encoded: Bytes::copy_from_slice(encoded),
+            encoded,
         }
     }
 }

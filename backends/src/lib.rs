@@ -44,7 +44,7 @@ mod time;
 pub use backend::{Backend, Forget, Lookup, Selection, Tier, TierHealth, most_listed};
 pub use entry::{Entry, Freshness};
 pub use error::{BackendError, BackendErrorKind};
-pub use key::{BuildKeyHasher, CacheKey, Key, KeyBuilder, KeyHasher};
+pub use key::{BuildKeyHasher, CacheKey, Key, KeyBuilder, KeyHasher, KeyRef};
 #[cfg(feature = "moka")]
 pub use moka::Moka;
 pub use time::Timestamp;

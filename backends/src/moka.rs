@@ -29,8 +29,8 @@ use std::{
 };
 
 use crate::{
-    Backend, BackendError, BackendErrorKind, BuildKeyHasher, Entry, Forget, Key, Lookup, Selection,
-    Timestamp,
+    Backend, BackendError, BackendErrorKind, BuildKeyHasher, Entry, Forget, Key, KeyRef, Lookup,
+    Selection, Timestamp,
 };
 
 /// What one entry costs beyond its value's weight and its key's bytes: the entry's times and
@@ -403,8 +403,8 @@ impl Moka {
         self.index.clear();
     }
 
-    fn read<V: Send + Sync + 'static>(&self, key: &Key) -> Lookup<V> {
-        let Some(slot) = self.cache.get(key) else {
+    fn read<V: Send + Sync + 'static>(&self, key: KeyRef<'_>) -> Lookup<V> {
+        let Some(slot) = self.cache.get(&key) else {
             return Ok(None);
         };
         match slot.entry.downcast::<Entry<V>>() {
@@ -656,7 +656,7 @@ impl crate::Tier for Moka {}
 
 impl<V: Send + Sync + 'static> Backend<V> for Moka {
     fn get(&self, key: &Key) -> impl Future<Output = Lookup<V>> + Send {
-        ready(self.read(key))
+        ready(self.read(key.as_key_ref()))
     }
 
     fn set(
@@ -739,7 +739,7 @@ impl<V: Send + Sync + 'static> Backend<V> for Moka {
         }
     }
 
-    fn peek(&self, key: &Key) -> Option<Lookup<V>> {
+    fn peek(&self, key: KeyRef<'_>) -> Option<Lookup<V>> {
         Some(self.read(key))
     }
 
@@ -857,12 +857,12 @@ mod tests {
             .build();
         let key = Key::from_parts(["k"]);
         store.write(&key, tagged(&[], Duration::from_secs(3600)));
-        assert!(store.read::<u8>(&key).unwrap().is_some());
+        assert!(store.read::<u8>(key.as_key_ref()).unwrap().is_some());
         // Moka's timer wheel turns in steps of about a second.
         std::thread::sleep(Duration::from_millis(1500));
         store.run_pending_tasks();
         assert!(
-            store.read::<u8>(&key).unwrap().is_none(),
+            store.read::<u8>(key.as_key_ref()).unwrap().is_none(),
             "gone long before its hour"
         );
     }
@@ -875,7 +875,7 @@ mod tests {
             // Moka answers at once: the future is ready when it is made.
             drop(refilled);
         };
-        let held = |key: &Key| store.read::<u8>(key).unwrap().is_some();
+        let held = |key: &Key| store.read::<u8>(key.as_key_ref()).unwrap().is_some();
         let key = Key::from_parts(["k"]);
         let hour = Duration::from_secs(3600);
         let now = Timestamp::now();
@@ -919,6 +919,6 @@ mod tests {
             store.remove_selected_now(Selection::Tags(&[Arc::from("old")])),
             0
         );
-        assert!(store.read::<u8>(&key).unwrap().is_some());
+        assert!(store.read::<u8>(key.as_key_ref()).unwrap().is_some());
     }
 }

@@ -41,16 +41,20 @@ impl Timestamp {
                 .unwrap_or_default();
             (duration_millis(wall), tokio::time::Instant::now())
         });
-        // Signed: an instant before the anchor (another runtime's paused clock, say) still maps
-        // to its own point in time, so every clock moves exactly as its instants do.
-        // Floored in milliseconds, so the rounding is the same on both sides of the anchor.
+        // An instant before the anchor (another runtime's paused clock, say) still maps to its
+        // own point in time, so every clock moves exactly as its instants do. Floored in
+        // milliseconds, so the rounding is the same on both sides of the anchor. In `u64`
+        // arithmetic: a 128-bit division was a tenth of a typed hit.
         let now = tokio::time::Instant::now();
-        let offset_nanos = match now.checked_duration_since(*at) {
-            Some(after) => after.as_nanos() as i128,
-            None => -((*at - now).as_nanos() as i128),
+        let millis = match now.checked_duration_since(*at) {
+            Some(after) => wall.saturating_add(floor_millis(after)),
+            None => {
+                let before = *at - now;
+                let ceil = floor_millis(before) + u64::from(before.subsec_nanos() % 1_000_000 != 0);
+                wall.saturating_sub(ceil)
+            }
         };
-        let millis = i128::from(*wall) + offset_nanos.div_euclid(1_000_000);
-        Timestamp(millis.clamp(0, i128::from(u64::MAX)) as u64)
+        Timestamp(millis)
     }
 
     /// A timestamp from milliseconds since the Unix epoch.
@@ -125,6 +129,14 @@ impl fmt::Debug for Timestamp {
     }
 }
 
+/// Whole milliseconds in `d`, saturating (a division of a `u32` by a constant, not of a
+/// `u128`).
+fn floor_millis(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_mul(1_000)
+        .saturating_add(u64::from(d.subsec_millis()))
+}
+
 fn duration_millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -134,6 +146,31 @@ mod tests {
     use std::time::Duration;
 
     use super::Timestamp;
+
+    #[test]
+    fn whole_milliseconds_floor_on_both_sides_of_the_anchor() {
+        use super::floor_millis;
+        assert_eq!(floor_millis(Duration::from_nanos(1_999_999)), 1);
+        assert_eq!(floor_millis(Duration::from_secs(3)), 3_000);
+        assert_eq!(floor_millis(Duration::MAX), u64::MAX);
+        // Behind the anchor: 1.5 ms back floors to 2 ms back, as it would for a signed time.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        let outside = Timestamp::now();
+        runtime.block_on(async {
+            let t0 = Timestamp::now();
+            tokio::time::advance(Duration::from_micros(1_500)).await;
+            let t1 = Timestamp::now();
+            // Whatever side of the anchor the paused clock is on, 1.5 ms moves it by 1 or 2
+            // whole milliseconds, never 0 or 3.
+            let moved = t1.saturating_duration_since(t0);
+            assert!(moved == Duration::from_millis(1) || moved == Duration::from_millis(2));
+        });
+        assert!(Timestamp::now() >= outside);
+    }
 
     #[test]
     fn clocks_behind_the_anchor_still_move() {

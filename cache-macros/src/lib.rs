@@ -573,7 +573,7 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
             use ::layercake::__private::{ViaHash as _, ViaNothing as _, ViaSerde as _};
             let __part = &(#expr);
             ::layercake::cached_handler_key_part(
-                (&&&::layercake::__private::KeyArg(__part)).push_key(&mut __key),
+                (&&&::layercake::__private::KeyArg(__part)).push_key(&mut *__key),
                 __part,
             );
         }),
@@ -583,7 +583,7 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
                     #[allow(unused_imports)]
                     use ::layercake::__private::{ViaHash as _, ViaNothing as _, ViaSerde as _};
                     ::layercake::cached_handler_key_part::<#ty>(
-                        (&&&::layercake::__private::KeyArg(#n)).push_key(&mut __key),
+                        (&&&::layercake::__private::KeyArg(#n)).push_key(&mut *__key),
                         #n,
                     );
                 })
@@ -591,7 +591,7 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
             quote!(#(#pushes)*)
         }
     };
-    let ref_params = params.iter().map(|(n, ty)| quote!(#n: &#ty));
+    let ref_params: Vec<Tokens> = params.iter().map(|(n, ty)| quote!(#n: &#ty)).collect();
     let value_params: Vec<Tokens> = params.iter().map(|(n, ty)| quote!(#n: #ty)).collect();
     let param_names: Vec<&Ident> = params.iter().map(|(n, _)| *n).collect();
     let value_assertion =
@@ -609,54 +609,67 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
             (&&::layercake::__private::Share::<#err>::new()).share()
         })
     };
-    let call = match &shape {
-        _ if handler => quote! {
-            match __cache
-                .try_get_or_compute_served(__key, move || async move {
-                    let __result = async move #body.await;
-                    ::layercake::__private::handler::to_cached(__result, #negative, #store_if).await
-                }, ::layercake::__private::handler::share)
-                .await
-            {
-                (::core::result::Result::Ok(cached), served) => ::layercake::__private::handler::from_cached(cached, served),
-                (::core::result::Result::Err(passed), _) => passed.into_response(),
-            }
-        },
-        Shape::Result(_, err) if !config.cache_err => {
-            let share = share(err);
-            quote!(__cache.try_get_or_compute_key(__key, #compute, #share).await)
-        }
-        Shape::Option(_) if !config.cache_none => quote! {
-            __cache
-                .try_get_or_compute_key(__key, move || async move {
-                    let __result: #ret = async move #body.await;
-                    __result.ok_or(::layercake::__private::NotCached)
-                }, |_: &::layercake::__private::NotCached| ::core::option::Option::Some(::layercake::__private::NotCached))
-                .await
-                .ok()
-        },
-        _ => quote! {
-            match __cache
-                .try_get_or_compute_key(__key, move || async move {
-                    let __result: #ret = async move #body.await;
-                    ::core::result::Result::<_, ::core::convert::Infallible>::Ok(__result)
-                }, |never: &::core::convert::Infallible| match *never {})
-                .await
-            {
-                ::core::result::Result::Ok(value) => value,
-                ::core::result::Result::Err(never) => match never {},
-            }
-        },
-    };
     let module = format_ident!("{}", name);
+    // Per shape: the computation handed to the cache, how its error is shared with waiting
+    // callers, and what the function returns from `__served` (the cache's answer).
+    let (compute, share, answer) = match &shape {
+        _ if handler => (
+            quote!(move || async move {
+                let __result = async move #body.await;
+                ::layercake::__private::handler::to_cached(__result, #negative, #store_if).await
+            }),
+            quote!(::layercake::__private::handler::share),
+            quote! {
+                match __served {
+                    (::core::result::Result::Ok(cached), served) => ::layercake::__private::handler::from_cached(cached, served),
+                    (::core::result::Result::Err(passed), _) => passed.into_response(),
+                }
+            },
+        ),
+        Shape::Result(_, err) if !config.cache_err => (compute, share(err), quote!(__served.0)),
+        Shape::Option(_) if !config.cache_none => (
+            quote!(move || async move {
+                let __result: #ret = async move #body.await;
+                __result.ok_or(::layercake::__private::NotCached)
+            }),
+            quote!(
+                |_: &::layercake::__private::NotCached| ::core::option::Option::Some(
+                    ::layercake::__private::NotCached
+                )
+            ),
+            quote!(__served.0.ok()),
+        ),
+        _ => (
+            quote!(move || async move {
+                let __result: #ret = async move #body.await;
+                ::core::result::Result::<_, ::core::convert::Infallible>::Ok(__result)
+            }),
+            quote!(|never: &::core::convert::Infallible| match *never {}),
+            quote! {
+                match __served.0 {
+                    ::core::result::Result::Ok(value) => value,
+                    ::core::result::Result::Err(never) => match never {},
+                }
+            },
+        ),
+    };
+    // A memory hit with nothing left to do is answered at once; anything else (a lower tier,
+    // a refresh, a computation) goes through the cache's future.
+    let call = quote! {
+        let __served = match #module::__begin(#(&#param_names),*).into_ready() {
+            ::core::result::Result::Ok(__served) => __served,
+            ::core::result::Result::Err(__begun) => {
+                #module::cache().try_get_or_compute_served(__begun, #compute, #share).await
+            }
+        };
+        #answer
+    };
     let inputs = &sig.inputs;
 
     Ok(quote! {
         #(#attrs)*
         #vis async fn #name(#inputs) #output {
             #value_assertion
-            let __cache = #module::cache();
-            let __key = #module::__key(#(&#param_names),*);
             #call
         }
 
@@ -683,17 +696,27 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
 
             #[doc(hidden)]
             #[allow(unused_variables)]
-            pub fn __key(#(#ref_params),*) -> ::layercake::Key {
-                let mut __key = cache().key_builder();
+            pub fn __key(__key: &mut ::layercake::KeyBuilder, #(#ref_params),*) {
+                __key.push_key(cache().key_prefix());
                 __key.push(#function_path);
                 __key.push(#version);
                 #key_parts
-                __key.build()
+            }
+
+            /// Looks the arguments' key up where it is built (no copy of the builder).
+            #[doc(hidden)]
+            #[inline]
+            pub fn __begin(#(#ref_params),*) -> ::layercake::__private::Begun<#value_type> {
+                let mut __builder = ::layercake::KeyBuilder::default();
+                __key(&mut __builder, #(#param_names),*);
+                cache().begin(&__builder)
             }
 
             /// The key the function's result is stored under for these arguments.
             pub fn key_for(#(#value_params),*) -> ::layercake::Key {
-                __key(#(&#param_names),*)
+                let mut __builder = ::layercake::KeyBuilder::default();
+                __key(&mut __builder, #(&#param_names),*);
+                __builder.build()
             }
 
             /// Marks the cached result for these arguments stale in every tier (a soft purge):

@@ -36,7 +36,8 @@ use std::{future::Future, marker::PhantomData, pin::pin, sync::Arc};
 
 use futures_util::future::{Either, join, select};
 use layercake_backends::{
-    Backend, BackendError, Entry, Forget, Freshness, Key, Lookup, Selection, Tier, Timestamp,
+    Backend, BackendError, Entry, Forget, Freshness, Key, KeyRef, Lookup, Selection, Tier,
+    Timestamp,
 };
 
 /// Two storage tiers as one [`Backend`]; see the [module docs](self).
@@ -195,7 +196,7 @@ pub trait ReadPolicy: Default + Send + Sync + 'static {
     /// Answers without waiting when that is the policy's answer: an L1 hit for policies that
     /// serve L1 first. `None`: read asynchronously. A peeked entry past all its windows is
     /// read again asynchronously by the engine.
-    fn peek<V, L1, L2>(l1: &L1, l2: &L2, key: &Key) -> Option<Lookup<V>>
+    fn peek<V, L1, L2>(l1: &L1, l2: &L2, key: KeyRef<'_>) -> Option<Lookup<V>>
     where
         V: Send + Sync + 'static,
         L1: Backend<V>,
@@ -347,7 +348,7 @@ impl ReadPolicy for Sequential {
         second(first, retained, l2.get(key).await)
     }
 
-    fn peek<V, L1, L2>(l1: &L1, _l2: &L2, key: &Key) -> Option<Lookup<V>>
+    fn peek<V, L1, L2>(l1: &L1, _l2: &L2, key: KeyRef<'_>) -> Option<Lookup<V>>
     where
         V: Send + Sync + 'static,
         L1: Backend<V>,
@@ -390,7 +391,7 @@ impl ReadPolicy for Race {
         }
     }
 
-    fn peek<V, L1, L2>(l1: &L1, l2: &L2, key: &Key) -> Option<Lookup<V>>
+    fn peek<V, L1, L2>(l1: &L1, l2: &L2, key: KeyRef<'_>) -> Option<Lookup<V>>
     where
         V: Send + Sync + 'static,
         L1: Backend<V>,
@@ -605,7 +606,7 @@ where
         a.and(b)
     }
 
-    fn peek(&self, key: &Key) -> Option<Lookup<V>> {
+    fn peek(&self, key: KeyRef<'_>) -> Option<Lookup<V>> {
         R::peek(&self.l1, &self.l2, key)
     }
 

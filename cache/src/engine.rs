@@ -6,7 +6,7 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use layercake_backends::{
-    Backend, BackendError, Entry, Forget, Freshness, Key, Lookup, Selection, Timestamp,
+    Backend, BackendError, Entry, Forget, Freshness, Key, KeyRef, Lookup, Selection, Timestamp,
 };
 
 use crate::{
@@ -627,7 +627,7 @@ where
     }
 
     /// Classifies what the backend returned; errors are counted and read as a miss.
-    pub(crate) fn classify(&self, key: &Key, lookup: Lookup<V>, now: Timestamp) -> Found<V> {
+    pub(crate) fn classify(&self, key: KeyRef<'_>, lookup: Lookup<V>, now: Timestamp) -> Found<V> {
         let entry = match lookup {
             Ok(Some(entry)) => entry,
             Ok(None) => return Found::Miss,
@@ -656,7 +656,7 @@ where
     /// entry the tier still holds past all its windows (a tier's own expiry may lag), or keeps
     /// only to revalidate it, is not an answer: `None` sends the caller to the asynchronous
     /// read, where a composition asks its next tier.
-    pub(crate) fn peek(&self, key: &Key, now: Timestamp) -> Option<Found<V>> {
+    pub(crate) fn peek(&self, key: KeyRef<'_>, now: Timestamp) -> Option<Found<V>> {
         match self.backend.peek(key)? {
             Ok(Some(entry)) => match entry.freshness(now) {
                 Freshness::Expired | Freshness::Retained(_) => None,
@@ -684,16 +684,22 @@ where
         key: &Key,
         now: Timestamp,
     ) -> (Found<V>, Timestamp, &'static str) {
-        if let Some(found) = self.peek(key, now) {
+        if let Some(found) = self.peek(key.as_key_ref(), now) {
             return (found, now, self.peek_tier);
         }
+        self.fetch_traced(key).await
+    }
+
+    /// The asynchronous half of [`lookup_traced`](Self::lookup_traced), for a key the memory
+    /// tier could not answer for: reads the backend, as of when it answers.
+    pub(crate) async fn fetch_traced(&self, key: &Key) -> (Found<V>, Timestamp, &'static str) {
         #[cfg(feature = "metrics")]
         let started = std::time::Instant::now();
         let (lookup, tier) = self.backend.get_traced(key).await;
         #[cfg(feature = "metrics")]
         crate::metrics::backend_io(self, "get", started.elapsed());
         let now = Timestamp::now();
-        (self.classify(key, lookup, now), now, tier)
+        (self.classify(key.as_key_ref(), lookup, now), now, tier)
     }
 
     /// Counts a request served from `tier`.
@@ -858,7 +864,9 @@ where
             let expiry = tokio::time::Instant::now() + remaining;
             let _ = tokio::time::timeout_at(expiry.min(deadline), woken).await;
             let lookup = self.backend.get(key).await;
-            if let Found::Fresh(entry, ttl) = self.classify(key, lookup, Timestamp::now()) {
+            if let Found::Fresh(entry, ttl) =
+                self.classify(key.as_key_ref(), lookup, Timestamp::now())
+            {
                 Stats::bump(&self.stats.coalesced);
                 leader.settle(Outcome::Entry(Arc::clone(&entry)));
                 return Some(Acquired::Found(entry, ttl));
@@ -1099,7 +1107,9 @@ where
                     // have landed between our lookup and now: check once more where that is
                     // free (a memory tier, or a composition's memory L1, which every store
                     // writes). A remote tier is not asked twice per miss for this.
-                    let found = recheck.then(|| self.peek(key, Timestamp::now())).flatten();
+                    let found = recheck
+                        .then(|| self.peek(key.as_key_ref(), Timestamp::now()))
+                        .flatten();
                     if let Some(Found::Fresh(entry, ttl)) = found {
                         leader.settle(Outcome::Entry(Arc::clone(&entry)));
                         return Acquired::Found(entry, ttl);

@@ -49,7 +49,10 @@ pub mod offload;
 pub mod predicate;
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::{private::*, typed::Served};
+    pub use crate::{
+        private::*,
+        typed::{Begun, Served},
+    };
 }
 mod private;
 pub mod refresh;
@@ -67,7 +70,7 @@ pub use layercake_backends::codec;
 pub use layercake_backends::redis::{self, Redis};
 pub use layercake_backends::{
     Backend, BackendError, BackendErrorKind, CacheKey, Entry, Forget, Freshness, Key, KeyBuilder,
-    Selection, Tier, TierHealth, Timestamp,
+    KeyRef, Selection, Tier, TierHealth, Timestamp,
 };
 
 /// Derives [`CacheKey`](trait@CacheKey): the type keys cache entries by its fields, in order (an

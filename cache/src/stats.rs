@@ -97,7 +97,8 @@ pub struct TierHits {
 impl Stats {
     /// Counts a request served from `tier`, `peek_tier` being the one that answers at once.
     pub(crate) fn tier_hit(&self, tier: &'static str, peek_tier: &'static str) {
-        if tier == peek_tier {
+        // The same `&'static str` when it is the peek tier: compared by address first.
+        if std::ptr::eq(tier, peek_tier) || tier == peek_tier {
             Stats::bump(&self.peek_tier_hits);
             return;
         }

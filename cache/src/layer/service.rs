@@ -274,11 +274,11 @@ where
     // 3. Lookup, at once when the tier can answer at once.
     let facts = RequestFacts::of(&parts.headers, &shared.rules);
     let now = Timestamp::now();
-    let mut found = shared.engine.peek(&key, now);
+    let mut found = shared.engine.peek(key.as_key_ref(), now);
     let mut route = Route::plain(key);
     if let Some(list) = found.as_ref().and_then(variants_list) {
         route = shared.route_to_variant(route.key, list, &parts.headers);
-        found = shared.engine.peek(&route.key, now);
+        found = shared.engine.peek(route.key.as_key_ref(), now);
     }
     let asking = Asking::new(&parts.method, &parts.headers, facts);
     let plan = found.map(|found| shared.plan(found, &asking, now));
@@ -961,7 +961,7 @@ where
             .into_iter()
             .flat_map(|target| shared.keys_of_url(target, &headers))
             // A memory tier says at once when nothing is stored: then there is nothing to do.
-            .filter(|key| !matches!(shared.engine.backend.peek(key), Some(Ok(None))))
+            .filter(|key| !matches!(shared.engine.backend.peek(key.as_key_ref()), Some(Ok(None))))
             .collect();
         if keys.is_empty() {
             return;
