@@ -40,6 +40,22 @@ fn overhead_per_entry(count: usize) -> usize {
     live / count
 }
 
+/// What one stored HTTP response of `size` bytes costs, through the layer into a `Moka` store
+/// that evicts nothing, against a raw `moka::sync::Cache<String, Bytes>` holding the same body
+/// under the same URL: live heap per entry, each.
+fn per_response(count: usize, size: usize) -> (usize, usize) {
+    let (_, layered) = measure(|| layer(count, size, usize::MAX / 4, false, mark_end));
+    let (_, raw) = measure(|| {
+        let cache: moka::sync::Cache<String, bytes::Bytes> = moka::sync::Cache::new(u64::MAX);
+        for i in 0..count {
+            cache.insert(format!("/page/{i}"), bytes::Bytes::from(vec![b'x'; size]));
+        }
+        cache.run_pending_tasks();
+        mark_end();
+    });
+    (layered / count, raw / count)
+}
+
 fn main() {
     let filter = std::env::args()
         .skip(1)
@@ -73,6 +89,14 @@ fn main() {
         println!(
             "one entry costs a Moka store {} bytes beyond its value (keys of ~30 bytes)\n",
             overhead_per_entry(200_000)
+        );
+    }
+    if "per response".contains(filter.as_str()) {
+        let (layered, raw) = per_response(20_000, 1024);
+        println!(
+            "one stored 1 KiB response: {layered} bytes through the layer, {raw} bytes as a raw \
+             moka <String, Bytes> entry ({:.2}×)\n",
+            layered as f64 / raw as f64
         );
     }
     println!("| case | budget | peak live heap | peak / budget | live at the end |");

@@ -11,7 +11,7 @@ use std::{
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header, request};
 use http_body::Body;
-use layercake_backends::{Backend, Entry, Key, Timestamp};
+use layercake_backends::{Backend, Entry, Key, KeyBuilder, Timestamp};
 use tokio::sync::mpsc;
 use tower_service::Service;
 use tracing::Instrument;
@@ -255,11 +255,12 @@ where
         return pass(shared, inner, parts, body, status);
     }
 
-    // 2. Key.
-    let Some(key) = shared.key_for(&request) else {
+    // 2. Key, built on the stack: a memory hit looks it up there and never copies it.
+    let Some(built) = shared.key_for(&request) else {
         let status = shared.status.bypass_key.clone();
         return pass(shared, inner, parts, body, status);
     };
+    let key = built.as_key();
 
     // Auto-refresh sends a request again from its head, with an empty body: not one whose
     // body made it cacheable.
@@ -268,18 +269,20 @@ where
         .as_ref()
         .filter(|_| bytes.is_none_or(Bytes::is_empty))
     {
-        hot.record(&key, || RequestHead::of(&parts));
+        hot.record(&key.to_key(), || RequestHead::of(&parts));
     }
 
     // 3. Lookup, at once when the tier can answer at once.
     let facts = RequestFacts::of(&parts.headers, &shared.rules);
     let now = Timestamp::now();
-    let mut found = shared.engine.peek(key.as_key_ref(), now);
-    let mut route = Route::plain(key);
+    let mut found = shared.engine.peek(key, now);
+    let mut variant = None;
     if let Some(list) = found.as_ref().and_then(variants_list) {
-        route = shared.route_to_variant(route.key, list, &parts.headers);
+        let route = shared.route_to_variant(key.to_key(), list, &parts.headers);
         found = shared.engine.peek(route.key.as_key_ref(), now);
+        variant = Some(route);
     }
+    let route = move || variant.unwrap_or_else(|| Route::plain(key.to_key()));
     let asking = Asking::new(&parts.method, &parts.headers, facts);
     let plan = found.map(|found| shared.plan(found, &asking, now));
     let plan = match plan {
@@ -295,7 +298,7 @@ where
             let response = shared.serve(&entry, ttl, refresh, &asking, now, tier);
             if refresh != Refresh::No {
                 let request = Request::from_parts(parts, body);
-                spawn_refresh(shared, inner.clone(), request, route, Some(entry));
+                spawn_refresh(shared, inner.clone(), request, route(), Some(entry));
             }
             return ResponseFuture::ready(response);
         }
@@ -307,6 +310,7 @@ where
 
     // A miss, or a tier that must be waited for: the inner service goes with the future
     // (the one that was made ready), a clone stays behind.
+    let route = route();
     let clone = inner.clone();
     let inner = std::mem::replace(inner, clone);
     let shared = Arc::clone(shared);
@@ -323,8 +327,9 @@ where
     Q: RequestPredicate,
     R: ResponsePredicate,
 {
-    fn key_for(&self, request: &CacheRequest<'_>) -> Option<Key> {
-        let mut key = self.prefix.to_builder();
+    fn key_for(&self, request: &CacheRequest<'_>) -> Option<KeyBuilder> {
+        let mut key = KeyBuilder::default();
+        key.push_key(&self.prefix);
         // HEAD is keyed as GET, so it is answered from the stored GET.
         let method = if request.method() == Method::HEAD {
             &Method::GET
@@ -335,7 +340,7 @@ where
         if self.authority {
             push_authority(request.parts(), &mut key);
         }
-        self.key.extract(request, &mut key).then(|| key.build())
+        self.key.extract(request, &mut key).then_some(key)
     }
 
     /// The keys of every response stored for `target` (with request `headers`, for the `Host`
@@ -351,7 +356,7 @@ where
             *request.headers_mut() = headers.clone();
             let (parts, ()) = request.into_parts();
             if let Some(key) = self.key_for(&CacheRequest::new(&parts, None)) {
-                keys.push(key);
+                keys.push(key.build());
             }
         }
         keys
