@@ -482,7 +482,8 @@ impl fmt::Debug for KeyRef<'_> {
 /// Builds a [`Key`] part by part; see [`Key::builder`].
 ///
 /// Parts are gathered in a buffer on the stack (spilling to the heap only for keys over
-/// 192 bytes), so building a key allocates once: the key itself.
+/// 192 bytes). Looking the key up where it was built ([`as_key`](KeyBuilder::as_key)) allocates
+/// nothing; [`build`](KeyBuilder::build) allocates once, for the key itself.
 ///
 /// ```
 /// use layercake_backends::Key;
