@@ -20,8 +20,8 @@ use crate::engine::Policy;
 /// The body is `Bytes`: serving it is a reference-count increment, not a copy. Stored headers
 /// exclude hop-by-hop headers and, when the layer has a header allowlist, every header not on
 /// it; `Content-Length` is always the stored body's length. The upstream's `Age` and
-/// `Cache-Status` are not kept: the map holds placeholders for them instead, which every hit
-/// overwrites with its own values (so copying the map for a hit never makes it grow).
+/// `Cache-Status` are not kept: every hit adds its own, to a copy of the map made with room
+/// for them (so the stored map needs no slots for them, and the copy never grows).
 ///
 /// ```
 /// use bytes::Bytes;
@@ -705,9 +705,6 @@ impl Rules {
             stored.append(name.clone(), value.clone());
         }
         stored.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
-        // Slots for the headers every hit sets, so a hit's copy of the map never has to grow.
-        stored.insert(header::AGE, HeaderValue::from_static("0"));
-        stored.insert(CACHE_STATUS, HeaderValue::from_static("-"));
         stored
     }
 }
@@ -801,10 +798,8 @@ mod tests {
         let rules = Rules::default();
         let stored = rules.stored_headers(&headers, 3);
         let names: Vec<&str> = stored.keys().map(|n| n.as_str()).collect();
-        assert_eq!(
-            names,
-            ["content-type", "content-length", "age", "cache-status"]
-        );
+        // `Age` and `Cache-Status` are each hit's own, never stored.
+        assert_eq!(names, ["content-type", "content-length"]);
         assert_eq!(stored[header::CONTENT_LENGTH], "3");
     }
 }
