@@ -220,24 +220,23 @@ where
     /// assert_eq!(cache.key("user:1").to_string(), "layercake:value/1:user:1");
     /// ```
     pub fn key(&self, key: impl CacheKey) -> Key {
-        self.key_of(key).build()
+        self.with_key(key, |key| key.to_key())
     }
 
-    /// The full key of `key`, on the stack: looked up as it is, copied only to be kept.
-    fn key_of(&self, key: impl CacheKey) -> KeyBuilder {
-        let mut builder = self.prefix.to_builder();
-        key.write_key(&mut builder);
-        builder
-    }
-
-    /// [`begin`](Self::begin) for the full key of `key`, built in this frame (a builder is a
-    /// few hundred bytes: returned by value, it would be copied).
+    /// `f` of the full key of `key`, built on the stack in this frame (a builder is a few
+    /// hundred bytes: returned by value, it would be copied) and lent as it is.
     #[inline]
-    fn begin_with(&self, key: impl CacheKey) -> Begun<V> {
+    fn with_key<T>(&self, key: impl CacheKey, f: impl FnOnce(KeyRef<'_>) -> T) -> T {
         let mut builder = KeyBuilder::default();
         builder.push_key(&self.prefix);
         key.write_key(&mut builder);
-        self.begin(&builder)
+        f(builder.as_key())
+    }
+
+    /// [`begin`](Self::begin) for the full key of `key`.
+    #[inline]
+    fn begin_with(&self, key: impl CacheKey) -> Begun<V> {
+        self.with_key(key, |key| self.begin_at(key))
     }
 
     /// The value under `key`, computed by `compute` when the cache has no usable entry.
@@ -360,7 +359,10 @@ where
     /// [`try_get_or_compute_served`](Cache::try_get_or_compute_served).
     #[doc(hidden)]
     pub fn begin(&self, key: &KeyBuilder) -> Begun<V> {
-        let key = key.as_key();
+        self.begin_at(key.as_key())
+    }
+
+    fn begin_at(&self, key: KeyRef<'_>) -> Begun<V> {
         Begun {
             hot: self.hot.as_ref().map(|_| key.to_key()),
             now: self.look_now(key),
@@ -592,7 +594,7 @@ where
     /// # }
     /// ```
     pub async fn get(&self, key: impl CacheKey) -> Option<V> {
-        let looked = self.look_now(self.key_of(key).as_key());
+        let looked = self.with_key(key, |key| self.look_now(key));
         match looked {
             Now::Served(value, ..) => Some(value),
             Now::Missing(..) => None,
@@ -1218,7 +1220,7 @@ where
         E: Clone + Send + 'static,
     {
         let cache = &self.0;
-        let looked = cache.look_now(cache.key_of(key).as_key());
+        let looked = cache.with_key(key, |key| cache.look_now(key));
         // Nothing refreshes in the background here: `build_inline` refused what would.
         let (key, fallback) = match looked {
             Now::Served(value, ..) => return Ok(value),
