@@ -1416,7 +1416,7 @@ where
     let mut parts = parts;
     shared.rules.tagging.strip(&mut parts.headers);
     let max = shared.rules.max_body_size;
-    tokio::spawn(pending.store_when_read(Box::pin(body), tx, max));
+    run_or_spawn(pending.store_when_read(Box::pin(body), tx, max)).await;
     let mut response = Response::from_parts(parts, CacheBody::pumped(rx, size));
     let status = shared.status.forward(fwd, outcome, response.status());
     set_cache_status(response.headers_mut(), status);
@@ -1489,6 +1489,25 @@ where
 /// response is stored, but not for this request) or `request` (a fresh response the request's
 /// directives refused).
 type Forward = Option<&'static str>;
+
+/// Runs `task` here until it would wait, then in a task of its own. A body that is whole at
+/// once (a `Full`, a buffered response) going to a store that answers at once (memory) is
+/// recorded and stored here, before the response leaves, without a task; anything that waits
+/// (a streaming body, a network store) goes on in the background as before.
+async fn run_or_spawn<F>(task: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut task = Box::pin(task);
+    // One poll with this request's context: a waker it registers only ever wakes this future
+    // once more, which is harmless.
+    if poll_fn(|cx| Poll::Ready(task.as_mut().poll(cx)))
+        .await
+        .is_pending()
+    {
+        tokio::spawn(task);
+    }
+}
 
 /// A hit's own copy of the stored headers, with room for the two every hit adds (`Age`,
 /// `Cache-Status`): two allocations, as a clone's, so the stored map keeps no slots for them.
