@@ -414,7 +414,8 @@ pub mod handler {
     fn from_cached_alone(cached: CachedResponse) -> Response {
         let mut response = Response::new(Body::from(cached.body().clone()));
         *response.status_mut() = cached.status();
-        *response.headers_mut() = cached.headers().clone();
+        // With room for the `Cache-Status` a hit adds: the copy never grows.
+        *response.headers_mut() = crate::layer::hit_headers(cached.headers());
         response
     }
 

@@ -186,6 +186,16 @@ impl crate::GetSize for CachedResponse {
     }
 }
 
+/// A hit's own copy of the stored headers, with room for the two every hit adds (`Age`,
+/// `Cache-Status`): two allocations, as a clone's, so the stored map keeps no slots for them.
+pub(crate) fn hit_headers(stored: &HeaderMap) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(stored.len() + 2);
+    for (name, value) in stored {
+        headers.append(name.clone(), value.clone());
+    }
+    headers
+}
+
 /// A set of status codes, as a bitmap: membership is a shift and a mask.
 ///
 /// `http::StatusCode` holds any code from 100 to 999, so the map has a bit for each of them.

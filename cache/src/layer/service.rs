@@ -699,7 +699,7 @@ where
         }
         let mut response = Response::new(CacheBody::empty());
         let headers = response.headers_mut();
-        *headers = hit_headers(cached.headers());
+        *headers = super::response::hit_headers(cached.headers());
         headers.insert(header::AGE, age);
         headers.insert(CACHE_STATUS, status);
         self.rules.hide_targeted(headers);
@@ -1507,16 +1507,6 @@ where
     {
         tokio::spawn(task);
     }
-}
-
-/// A hit's own copy of the stored headers, with room for the two every hit adds (`Age`,
-/// `Cache-Status`): two allocations, as a clone's, so the stored map keeps no slots for them.
-fn hit_headers(stored: &HeaderMap) -> HeaderMap {
-    let mut headers = HeaderMap::with_capacity(stored.len() + 2);
-    for (name, value) in stored {
-        headers.append(name.clone(), value.clone());
-    }
-    headers
 }
 
 /// Where a request's response is looked up, and how its URL varies.
