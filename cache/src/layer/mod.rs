@@ -129,7 +129,9 @@ use http::{HeaderName, Method, StatusCode};
 use layercake_backends::{Backend, Selection};
 use tower_layer::Layer;
 
-pub(crate) use self::response::{StatusSet, hit_headers};
+pub(crate) use self::response::StatusSet;
+#[cfg(feature = "axum")]
+pub(crate) use self::response::hit_headers;
 #[cfg(feature = "axum")]
 pub(crate) use self::status::set_cache_status;
 pub use self::{
