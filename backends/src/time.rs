@@ -147,18 +147,23 @@ mod tests {
 
     use super::Timestamp;
 
+    /// A current-thread runtime whose clock starts paused.
+    fn paused_runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap()
+    }
+
     #[test]
     fn whole_milliseconds_floor_on_both_sides_of_the_anchor() {
         use super::floor_millis;
         assert_eq!(floor_millis(Duration::from_nanos(1_999_999)), 1);
         assert_eq!(floor_millis(Duration::from_secs(3)), 3_000);
         assert_eq!(floor_millis(Duration::MAX), u64::MAX);
-        // Behind the anchor: 1.5 ms back floors to 2 ms back, as it would for a signed time.
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .unwrap();
+        // Inside a paused runtime (usually behind the anchor, see below), as outside it.
+        let runtime = paused_runtime();
         let outside = Timestamp::now();
         runtime.block_on(async {
             let t0 = Timestamp::now();
@@ -176,11 +181,7 @@ mod tests {
     fn clocks_behind_the_anchor_still_move() {
         // A paused runtime's clock stops where the runtime was built; the anchor is set after
         // that, so inside the runtime, now is behind the anchor. Its time must move anyway.
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .unwrap();
+        let runtime = paused_runtime();
         let first = Timestamp::now();
         runtime.block_on(async {
             let t0 = Timestamp::now();
