@@ -32,6 +32,7 @@
 mod backend;
 #[cfg(feature = "codec")]
 pub mod codec;
+mod dynamic;
 mod entry;
 mod error;
 pub mod key;
@@ -42,6 +43,7 @@ pub mod redis;
 mod time;
 
 pub use backend::{Backend, Forget, Lookup, Selection, Tier, TierHealth, most_listed};
+pub use dynamic::DynBackend;
 pub use entry::{Entry, Freshness};
 pub use error::{BackendError, BackendErrorKind};
 pub use key::{BuildKeyHasher, CacheKey, Key, KeyBuilder, KeyHasher, KeyRef};

@@ -42,6 +42,11 @@ use crate::{
 ///     .unwrap();
 /// # drop(cache);
 /// ```
+#[cfg_attr(
+    feature = "config",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum StalePolicy {
@@ -82,6 +87,11 @@ pub enum StalePolicy {
 /// assert_eq!(Preset::Medium.ttl(), Duration::from_secs(3600));
 /// # drop(profiles);
 /// ```
+#[cfg_attr(
+    feature = "config",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Preset {

@@ -33,6 +33,9 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
 pub mod admin;
 pub mod compose;
+#[cfg(feature = "config")]
+#[cfg_attr(docsrs, doc(cfg(feature = "config")))]
+pub mod config;
 mod engine;
 mod error;
 mod fence;
@@ -69,8 +72,8 @@ pub use layercake_backends::codec;
 #[cfg(feature = "redis")]
 pub use layercake_backends::redis::{self, Redis};
 pub use layercake_backends::{
-    Backend, BackendError, BackendErrorKind, CacheKey, Entry, Forget, Freshness, Key, KeyBuilder,
-    KeyRef, Selection, Tier, TierHealth, Timestamp,
+    Backend, BackendError, BackendErrorKind, CacheKey, DynBackend, Entry, Forget, Freshness, Key,
+    KeyBuilder, KeyRef, Selection, Tier, TierHealth, Timestamp,
 };
 
 /// Derives [`CacheKey`](trait@CacheKey): the type keys cache entries by its fields, in order (an

@@ -236,6 +236,11 @@ impl StatusSet {
 ///     .unwrap();
 /// # drop(layer);
 /// ```
+#[cfg_attr(
+    feature = "config",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum CacheControl {
@@ -283,6 +288,11 @@ pub enum CacheControl {
 ///     .unwrap();
 /// # drop(layer);
 /// ```
+#[cfg_attr(
+    feature = "config",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum CacheMode {
@@ -310,6 +320,11 @@ pub(crate) type NotStored = &'static str;
 /// let layer = CacheLayer::builder(Moka::default()).client_directives(ClientDirectives::Ignore).build().unwrap();
 /// # drop(layer);
 /// ```
+#[cfg_attr(
+    feature = "config",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ClientDirectives {
     /// Obeyed, as RFC 9111 asks (the default).

@@ -74,6 +74,11 @@ pub fn statuses(statuses: impl IntoIterator<Item = StatusCode>) -> Status {
 /// let errors = response::status_class(StatusClass::ServerError);
 /// # drop(errors);
 /// ```
+#[cfg_attr(
+    feature = "config",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusClass {
     /// 1xx.
