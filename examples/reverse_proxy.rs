@@ -7,6 +7,15 @@
 //! curl -i http://127.0.0.1:8080/some/page      # Cache-Status: layercake; hit; ttl=…
 //! ```
 //!
+//! With a configuration file (`--config FILE` or `LAYERCAKE_CONFIG=FILE`; YAML or TOML, see
+//! `examples/config/`), the cache is the one the file describes, and `SIGHUP` reloads it
+//! without a restart:
+//!
+//! ```text
+//! cargo run -p layercake-examples --example reverse_proxy -- --config examples/config/proxy.yaml
+//! kill -HUP <pid>                                # reloaded, or the error and the old one kept
+//! ```
+//!
 //! What the cache does not store passes through untouched: any method, any body (streamed
 //! both ways), any status, the origin's headers. Only hop-by-hop headers are dropped, as a
 //! proxy must (RFC 9110 §7.6.1). An origin that cannot be reached is answered `502`.
@@ -15,6 +24,7 @@ use std::{
     convert::Infallible,
     future::Future,
     net::SocketAddr,
+    path::PathBuf,
     pin::Pin,
     task::{Context, Poll},
     time::Duration,
@@ -31,8 +41,10 @@ use hyper_util::{
 };
 use layercake::{
     CacheLayer, Moka,
+    config::ConfiguredLayer,
     layer::{CacheControl, CacheMode, remove_hop_by_hop},
 };
+use tokio::signal::unix::{SignalKind, signal};
 use tower::{Layer, Service, ServiceExt};
 
 /// What the proxy answers with: the origin's body, streamed, or a short one of its own (502).
@@ -128,6 +140,37 @@ pub fn cache() -> CacheLayer<Moka> {
         .expect("a valid cache configuration")
 }
 
+/// The configuration file named by `--config FILE` (or `--config=FILE`) in `args`, else by
+/// `LAYERCAKE_CONFIG`.
+pub fn config_file(mut args: impl Iterator<Item = String>) -> Option<PathBuf> {
+    while let Some(arg) = args.next() {
+        if arg == "--config" {
+            return args.next().map(PathBuf::from);
+        }
+        if let Some(file) = arg.strip_prefix("--config=") {
+            return Some(PathBuf::from(file));
+        }
+    }
+    std::env::var_os("LAYERCAKE_CONFIG").map(PathBuf::from)
+}
+
+/// Reloads `cache` from `file` on every `SIGHUP`, for as long as the process runs: a file
+/// that does not build is reported and the running configuration kept.
+pub fn reload_on_hangup(
+    cache: ConfiguredLayer,
+    file: PathBuf,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let mut hangups = signal(SignalKind::hangup())?;
+    Ok(tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match cache.reload_file(&file).await {
+                Ok(()) => println!("reloaded {}", file.display()),
+                Err(error) => eprintln!("kept the running configuration: {error}"),
+            }
+        }
+    }))
+}
+
 #[allow(dead_code)] // also compiled into the tests, which serve the proxy themselves
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -138,14 +181,36 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(port) => port.parse().map_err(|e| format!("PORT={port:?}: {e}"))?,
         Err(_) => 8080,
     };
-    let cache = cache();
-    let service = cache.layer(Upstream::<Incoming>::new(upstream.clone()));
-
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    let origin = Upstream::<Incoming>::new(upstream.clone());
+
+    if let Some(file) = config_file(std::env::args().skip(1)) {
+        let cache = match ConfiguredLayer::from_file(&file).await {
+            Ok(cache) => cache,
+            Err(error) => {
+                eprintln!("{error}");
+                std::process::exit(2);
+            }
+        };
+        reload_on_hangup(cache.clone(), file.clone())?;
+        println!(
+            "caching reverse proxy on http://{addr} for {upstream}, configured by {} (pid {}; SIGHUP reloads)",
+            file.display(),
+            std::process::id()
+        );
+        tokio::select! {
+            served = serve(listener, cache.layer(origin)) => served?,
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        println!("{:#?}", cache.current().stats());
+        return Ok(());
+    }
+
+    let cache = cache();
     println!("caching reverse proxy on http://{addr} for {upstream}");
     tokio::select! {
-        served = serve(listener, service) => served?,
+        served = serve(listener, cache.layer(origin)) => served?,
         _ = tokio::signal::ctrl_c() => {}
     }
     println!("{:#?}", cache.stats());

@@ -262,7 +262,13 @@ pub use crate::{
 /// The README's examples, compiled and run as doc tests (they use the Redis store, JSON and
 /// regex predicates).
 #[doc = include_str!("../README.md")]
-#[cfg(all(doctest, feature = "redis", feature = "json", feature = "regex"))]
+#[cfg(all(
+    doctest,
+    feature = "redis",
+    feature = "json",
+    feature = "regex",
+    feature = "config"
+))]
 pub struct ReadmeDoctests;
 
 /// The everyday names: `use layercake::prelude::*;`.

@@ -401,7 +401,7 @@ fn intern(name: &str) -> &'static str {
 fn key(parts: &[KeyPart], path: &str) -> Result<DynKey, ConfigError> {
     let mut key = DynKey::new();
     for (n, part) in parts.iter().enumerate() {
-        key = key_part(part, &format!("{path}.{n}"), key)?;
+        key = key_part(part, &format!("{path}[{n}]"), key)?;
     }
     Ok(key)
 }
@@ -541,7 +541,7 @@ fn fold<T, P>(
     let mut built = rules
         .iter()
         .enumerate()
-        .map(|(n, rule)| build(rule, &format!("{path}.{n}")));
+        .map(|(n, rule)| build(rule, &format!("{path}[{n}]")));
     let Some(first) = built.next() else {
         return Ok(empty);
     };

@@ -120,9 +120,11 @@ pub(crate) enum Format {
 /// well-formed but not a valid cache). Block-style YAML and TOML tables are followed key by
 /// key; what cannot be followed gives no position rather than a wrong one.
 pub(crate) fn locate(source: &str, format: Format, path: &str) -> Option<(usize, usize)> {
+    // `key[1].query`: the keys, without the indices of sequences.
     let keys: Vec<&str> = path
         .split('.')
-        .filter(|segment| !segment.is_empty() && segment.parse::<usize>().is_err())
+        .map(|segment| segment.split('[').next().unwrap_or(""))
+        .filter(|segment| !segment.is_empty())
         .collect();
     let lines: Vec<&str> = source.lines().collect();
     let mut from = 0;

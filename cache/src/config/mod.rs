@@ -210,8 +210,14 @@ impl Config {
 }
 
 fn field_path<E>(error: &serde_path_to_error::Error<E>) -> String {
+    // `?` stands for a part the parser had not named yet (a syntax error inside it).
     let path = error.path().to_string();
-    if path == "." { String::new() } else { path }
+    let path = path.trim_end_matches('?').trim_end_matches('.');
+    if path == "." {
+        String::new()
+    } else {
+        path.to_owned()
+    }
 }
 
 fn to_usize(n: u64) -> usize {
@@ -311,7 +317,7 @@ impl ConfiguredLayer {
     /// use layercake::config::{Config, ConfiguredLayer};
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let cache = ConfiguredLayer::new(Config::default()).await.unwrap();
-    /// assert_eq!(cache.layer().stats().hits, 0);
+    /// assert_eq!(cache.current().stats().hits, 0);
     /// # }
     /// ```
     pub async fn new(config: Config) -> Result<ConfiguredLayer, ConfigError> {
@@ -409,10 +415,10 @@ impl ConfiguredLayer {
     /// use layercake::config::{Config, ConfiguredLayer};
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let cache = ConfiguredLayer::new(Config::default()).await.unwrap();
-    /// assert!(cache.layer().health().await.up);
+    /// assert!(cache.current().health().await.up);
     /// # }
     /// ```
-    pub fn layer(&self) -> DynCacheLayer {
+    pub fn current(&self) -> DynCacheLayer {
         self.current.load().layer.clone()
     }
 

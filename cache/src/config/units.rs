@@ -38,11 +38,7 @@ impl From<Duration> for HumanDuration {
 
 impl Serialize for HumanDuration {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if self.0.subsec_nanos() == 0 {
-            serializer.serialize_u64(self.0.as_secs())
-        } else {
-            serializer.collect_str(&humantime::format_duration(self.0))
-        }
+        serializer.collect_str(&humantime::format_duration(self.0))
     }
 }
 
