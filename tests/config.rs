@@ -147,13 +147,18 @@ fn every_field_round_trips_through_yaml_and_toml() {
     }
 }
 
-#[test]
-fn the_shipped_example_files_are_valid() {
+#[tokio::test]
+async fn the_shipped_example_files_build() {
     for file in ["proxy.yaml", "tiers.yaml"] {
         let path = format!("{}/../examples/config/{file}", env!("CARGO_MANIFEST_DIR"));
         let config = Config::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
         let yaml = config.to_yaml().unwrap();
         assert_eq!(Config::from_yaml(&yaml).unwrap(), config, "{file}");
+        // Redis connects lazily: the stack builds with or without a server.
+        let cache = ConfiguredLayer::from_file(&path)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cache.config().name.as_deref(), Some("proxy"));
     }
 }
 
@@ -489,6 +494,34 @@ async fn a_configured_redis_tier_is_shared() {
     assert!(cache_status(&parts).contains("hit"), "{parts:?}");
     assert!(cache_status(&parts).contains("detail=redis"), "{parts:?}");
     assert_eq!(origin.calls(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_redis_cluster_tier_is_shared() {
+    use layercake_tests::redis_cluster::RedisCluster;
+
+    let cluster = RedisCluster::start().await;
+    let nodes: Vec<String> = cluster
+        .urls()
+        .into_iter()
+        .map(|url| format!("\"{url}\""))
+        .collect();
+    let text = format!(
+        "backend:\n  compose:\n    l1: {{ moka: {{}} }}\n    l2: {{ redis: {{ cluster: [{}], prefix: \"cfg:\" }} }}\n",
+        nodes.join(", ")
+    );
+    let config = Config::from_yaml(&text).unwrap();
+    let origin = counting_origin();
+    let first = ConfiguredLayer::new(config.clone()).await.unwrap();
+    let second = ConfiguredLayer::new(config).await.unwrap();
+    for n in 0..20 {
+        fetch(&first.layer(origin.clone()), get(&format!("/spread/{n}"))).await;
+    }
+    for n in 0..20 {
+        let (parts, _) = fetch(&second.layer(origin.clone()), get(&format!("/spread/{n}"))).await;
+        assert!(cache_status(&parts).contains("detail=redis"), "{parts:?}");
+    }
+    assert_eq!(origin.calls(), 20);
 }
 
 /// Requests from several tasks while the configuration flips between two names: none fails,

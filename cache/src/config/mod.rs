@@ -98,7 +98,7 @@ pub use self::{
 };
 use crate::{
     CacheLayer,
-    layer::{CacheBody, CacheService, CachedResponse, ResponseFuture},
+    layer::{CacheBody, CachedResponse, ResponseFuture},
 };
 
 /// The layer a [`Config`] builds: a [`CacheLayer`] over the erased stack and boxed rules.
@@ -489,10 +489,9 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        // The service that was polled ready serves this request; a clone waits for the next.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-        let mut service: CacheService<S, _, _, _, _> = self.current.load().layer.layer(inner);
-        service.call(request)
+        // What the request needs of the configuration (its layer's state) it takes with it, so
+        // a reload while it is in flight changes nothing for it.
+        let current = self.current.load();
+        crate::layer::service::serve(&current.layer.shared, &mut self.inner, request)
     }
 }

@@ -113,7 +113,7 @@ mod future;
 pub mod key;
 mod range;
 mod response;
-mod service;
+pub(crate) mod service;
 mod status;
 mod tags;
 mod validation;

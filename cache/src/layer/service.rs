@@ -131,24 +131,48 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let Some(log) = &self.shared.events else {
-            return dispatch(&self.shared, &mut self.inner, request);
-        };
-        let Some(sampled) = log.start(request.uri(), request.headers()) else {
-            return dispatch(&self.shared, &mut self.inner, request);
-        };
-        // A sampled request: its event is emitted once its response head is ready.
-        let future = dispatch(&self.shared, &mut self.inner, request);
-        let shared = Arc::clone(&self.shared);
-        ResponseFuture::miss(Box::pin(async move {
-            let response = future.await?;
-            if let Some(log) = &shared.events {
-                let (status, headers) = (response.status(), response.headers());
-                log.emit(&shared.engine.name, &sampled, status, headers);
-            }
-            Ok(response)
-        }))
+        serve(&self.shared, &mut self.inner, request)
     }
+}
+
+/// One request through the layer whose state is `shared`, with `inner` behind it: what
+/// [`CacheService::call`] does, also called by a [configured](crate::config) service with the
+/// layer current at the time.
+pub(crate) fn serve<S, B, K, Q, R, ReqBody, ResBody>(
+    shared: &Arc<Shared<B, K, Q, R>>,
+    inner: &mut S,
+    request: Request<ReqBody>,
+) -> ResponseFuture<S::Future, ResBody, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Send,
+    B: Backend<CachedResponse>,
+    K: KeyExtractor,
+    Q: RequestPredicate,
+    R: ResponsePredicate,
+    ReadsBody<Q, K>: BufferBody<ReqBody>,
+    ReqBody: Send + 'static,
+    ResBody: Body + Send + 'static,
+    ResBody::Error: Send + 'static,
+{
+    let Some(log) = &shared.events else {
+        return dispatch(shared, inner, request);
+    };
+    let Some(sampled) = log.start(request.uri(), request.headers()) else {
+        return dispatch(shared, inner, request);
+    };
+    // A sampled request: its event is emitted once its response head is ready.
+    let future = dispatch(shared, inner, request);
+    let shared = Arc::clone(shared);
+    ResponseFuture::miss(Box::pin(async move {
+        let response = future.await?;
+        if let Some(log) = &shared.events {
+            let (status, headers) = (response.status(), response.headers());
+            log.emit(&shared.engine.name, &sampled, status, headers);
+        }
+        Ok(response)
+    }))
 }
 
 /// One request through the layer (see the [module docs](super)).
