@@ -634,3 +634,33 @@ async fn the_proxy_example_reloads_its_file_on_hangup() {
     assert_eq!(body, "call 1");
     assert!(cache_status(&parts).starts_with("after; hit"), "{parts:?}");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    /// Whatever the file holds, reading it is a value or an error, never a panic; text that
+    /// reads is written back the same.
+    #[test]
+    fn any_text_reads_or_errs(text in "[a-z_:{}\\[\\], 0-9\n\"#=.-]{0,120}") {
+        if let Ok(config) = Config::from_yaml(&text) {
+            proptest::prop_assert_eq!(Config::from_yaml(&config.to_yaml().unwrap()).unwrap(), config);
+        }
+        if let Ok(config) = Config::from_toml(&text) {
+            proptest::prop_assert_eq!(Config::from_toml(&config.to_toml().unwrap()).unwrap(), config);
+        }
+    }
+}
+
+#[test]
+fn deep_and_large_documents_are_errors_not_crashes() {
+    let deep = format!("request: {}{}", "{ not: ".repeat(5_000), "}".repeat(5_000));
+    assert!(Config::from_yaml(&deep).is_err());
+    let deep = format!(
+        "request = {}{}",
+        "{ not = ".repeat(5_000),
+        "}".repeat(5_000)
+    );
+    assert!(Config::from_toml(&deep).is_err());
+    let error = yaml_error("policy: { ttl: 99999999999999999999999 }");
+    assert_eq!(error.path(), "policy.ttl", "{error}");
+}
