@@ -19,7 +19,7 @@ use http::{HeaderMap, HeaderValue, Request, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full};
 use layercake::{
     Backend, CacheLayer, Entry, Key, Moka, Timestamp,
-    codec::{Bincode, Codec, Compression, Format, Json, Postcard, Rkyv},
+    codec::{Bincode, Codec, Compression, Format, Json, Postcard, Rkyv, Ron},
     compose::Compose,
     layer::CachedResponse,
     redis::Redis,
@@ -186,6 +186,7 @@ fn codecs(c: &mut Criterion) {
     );
     codec_case(&mut group, "json", Codec::new(Json));
     codec_case(&mut group, "json+zstd", Codec::new(Json).compression(zstd));
+    codec_case(&mut group, "ron", Codec::new(Ron));
     codec_case(&mut group, "rkyv", Codec::new(Rkyv));
     codec_case(&mut group, "rkyv+zstd", Codec::new(Rkyv).compression(zstd));
     codec_case(&mut group, "bincode", Codec::new(Bincode));

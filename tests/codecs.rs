@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use layercake::{
     Entry, Key, Timestamp,
-    codec::{Bincode, Codec, Compression, Format, Json, Postcard, Rkyv},
+    codec::{Bincode, Codec, Compression, Format, Json, Postcard, Rkyv, Ron},
     layer::CachedResponse,
 };
 use proptest::prelude::*;
@@ -57,6 +57,11 @@ fn the_stored_response_round_trips_in_every_format_and_compression() {
                 .min_compress_size(0),
         );
         round_trip(
+            Codec::new(Ron)
+                .compression(compression)
+                .min_compress_size(0),
+        );
+        round_trip(
             Codec::new(Bincode)
                 .compression(compression)
                 .min_compress_size(0),
@@ -85,10 +90,12 @@ proptest! {
     fn random_bytes_never_panic_any_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
         survives(Postcard, &bytes);
         survives(Json, &bytes);
+        survives(Ron, &bytes);
         survives(Bincode, &bytes);
         survives(Rkyv, &bytes);
         let _ = <Postcard as Format<Vec<String>>>::decode(&Postcard, Bytes::from(bytes.clone()));
         let _ = <Bincode as Format<Vec<String>>>::decode(&Bincode, Bytes::from(bytes.clone()));
+        let _ = <Ron as Format<Vec<String>>>::decode(&Ron, Bytes::from(bytes.clone()));
         let _ = <Json as Format<Vec<String>>>::decode(&Json, Bytes::from(bytes));
     }
 
@@ -100,6 +107,7 @@ proptest! {
             Codec::new(Postcard).encode(&key, &entry).unwrap(),
             Codec::new(Rkyv).encode(&key, &entry).unwrap(),
             Codec::new(Bincode).encode(&key, &entry).unwrap(),
+            Codec::new(Ron).encode(&key, &entry).unwrap(),
         ] {
             // Skip the envelope (and its checksum): flip a byte of the payload itself.
             // Envelope: 40 bytes of header, key (length + bytes), no tags (2), payload length.
@@ -110,6 +118,7 @@ proptest! {
             survives(Postcard, &flipped);
             survives(Rkyv, &flipped);
             survives(Bincode, &flipped);
+            survives(Ron, &flipped);
         }
     }
 }

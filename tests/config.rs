@@ -226,6 +226,11 @@ fn values_of_the_wrong_kind_say_what_was_expected() {
         ),
         ("mode: public", "mode", "shared"),
         (
+            "backend: { redis: { format: yaml } }",
+            "backend.redis.format",
+            "ron",
+        ),
+        (
             "policy: { stale_policy: sometimes }",
             "policy.stale_policy",
             "offload_revalidate",

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use layercake::{
     Backend, Cache, CacheLayer, Entry, Key, Moka, Timestamp,
-    codec::{Bincode, Compression, Json, Postcard, Rkyv},
+    codec::{Bincode, Compression, Json, Postcard, Rkyv, Ron},
     compose::Compose,
     layer::CachedResponse,
     redis::Redis,
@@ -119,7 +119,9 @@ async fn every_format_and_compression_round_trips_a_response() {
         let json = builder().prefix("j:").format(Json).build().unwrap();
         let bincode = builder().prefix("b:").format(Bincode).build().unwrap();
         let rkyv = builder().prefix("r:").format(Rkyv).build().unwrap();
+        let ron = builder().prefix("o:").format(Ron).build().unwrap();
         round_trip(&rkyv, &key, &entry).await;
+        round_trip(&ron, &key, &entry).await;
         round_trip(&postcard, &key, &entry).await;
         round_trip(&json, &key, &entry).await;
         round_trip(&bincode, &key, &entry).await;

@@ -24,7 +24,7 @@
 //!
 //! Formats ([`Format`]): [`Postcard`] is the default (compact, fast, maintained, with a stable
 //! wire format since 1.0 — entries written by one build are read by the next); [`Json`]
-//! (feature `json`) is for debugging; [`Bincode`] (feature `bincode`) is offered for those who
+//! (feature `json`) and [`Ron`] (feature `ron`) are for debugging; [`Bincode`] (feature `bincode`) is offered for those who
 //! use it elsewhere, but bincode is unmaintained (RUSTSEC-2025-0141), so it is never the
 //! default. [`Rkyv`] (feature `rkyv`) reads the HTTP layer's stored response in place: its body
 //! is served as a slice of the bytes read from the store.
@@ -78,7 +78,7 @@ const CHECKSUM: usize = 8;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot encode values of type `{V}`",
     label = "no codec for `{V}`",
-    note = "serde formats (`Postcard`, `Json`, `Bincode`) need `{V}: serde::Serialize + serde::de::DeserializeOwned`"
+    note = "serde formats (`Postcard`, `Json`, `Ron`, `Bincode`) need `{V}: serde::Serialize + serde::de::DeserializeOwned`"
 )]
 pub trait Format<V>: Clone + Send + Sync + 'static {
     /// The id stored in every entry's envelope. Ids below 128 are layercake's own.
@@ -633,6 +633,45 @@ where
 
     fn decode(&self, payload: Bytes) -> Result<V, CodecError> {
         serde_json::from_slice(&payload).map_err(|e| CodecError::new(format!("json: {e}")))
+    }
+}
+
+/// [RON](https://docs.rs/ron) (Rusty Object Notation), for debugging: readable like JSON, and
+/// closer to Rust's own syntax (structs, enums and tuples as written in code). Large and slow,
+/// as JSON is. Feature `ron`.
+///
+/// ```
+/// use std::time::Duration;
+/// use layercake_backends::{Entry, Key, Timestamp, codec::{Codec, Ron}};
+///
+/// let codec = Codec::new(Ron);
+/// let key = Key::from_parts(["user", "7"]);
+/// let entry = Entry::new(("Ada".to_owned(), 36u8), Timestamp::now(), Duration::from_secs(60), Duration::ZERO);
+/// let bytes = codec.encode(&key, &entry).unwrap();
+/// assert!(bytes.windows(7).any(|w| w == b"(\"Ada\",")); // readable in redis-cli
+/// let back: Entry<(String, u8)> = codec.decode(&key, bytes.into()).unwrap();
+/// assert_eq!(back.value(), entry.value());
+/// ```
+#[cfg(feature = "ron")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ron;
+
+#[cfg(feature = "ron")]
+impl<V> Format<V> for Ron
+where
+    V: serde::Serialize + serde::de::DeserializeOwned,
+{
+    const ID: u8 = 5;
+    const NAME: &'static str = "ron";
+
+    fn encode(&self, value: &V, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        let text = ron::to_string(value).map_err(|e| CodecError::new(format!("ron: {e}")))?;
+        out.extend_from_slice(text.as_bytes());
+        Ok(())
+    }
+
+    fn decode(&self, payload: Bytes) -> Result<V, CodecError> {
+        ron::de::from_bytes(&payload).map_err(|e| CodecError::new(format!("ron: {e}")))
     }
 }
 

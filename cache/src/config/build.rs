@@ -273,6 +273,8 @@ async fn redis(config: &RedisConfig, path: String) -> Result<Stack, ConfigError>
         FormatName::Postcard => finish!(builder.format(Postcard)),
         #[cfg(feature = "json")]
         FormatName::Json => finish!(builder.format(crate::codec::Json)),
+        #[cfg(feature = "ron")]
+        FormatName::Ron => finish!(builder.format(crate::codec::Ron)),
         #[cfg(feature = "bincode")]
         FormatName::Bincode => finish!(builder.format(crate::codec::Bincode)),
         #[cfg(feature = "rkyv")]

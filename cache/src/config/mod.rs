@@ -24,7 +24,7 @@
 //!       redis:
 //!         url: redis://127.0.0.1:6379
 //!         prefix: "shop:"
-//!         format: postcard    # postcard | json | bincode | rkyv
+//!         format: postcard    # postcard | json | ron | bincode | rkyv
 //!         compression: { algorithm: zstd, level: 3, min_size: 1 KiB }
 //!         timeout: 250ms
 //!         circuit_breaker: { failures: 5, cool_down: 5s }

@@ -134,7 +134,7 @@ pub struct RedisConfig {
     /// The prefix of every Redis key this tier writes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
-    /// How entries are encoded: `postcard` (default), `json`, `bincode`, `rkyv`.
+    /// How entries are encoded: `postcard` (default), `json`, `ron`, `bincode`, `rkyv`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<FormatName>,
     /// Compression of stored bytes.
@@ -160,6 +160,8 @@ pub enum FormatName {
     Postcard,
     /// JSON, for debugging (feature `json`).
     Json,
+    /// RON, for debugging (feature `ron`).
+    Ron,
     /// bincode (feature `bincode`; unmaintained, RUSTSEC-2025-0141).
     Bincode,
     /// rkyv, bodies read in place (feature `rkyv`).
