@@ -29,9 +29,9 @@ pub(crate) struct ResponseDirectives {
 }
 
 impl ResponseDirectives {
-    pub(crate) fn parse(headers: &HeaderMap) -> Self {
+    pub(crate) fn parse(headers: &impl super::response::Fields) -> Self {
         let mut d = ResponseDirectives::default();
-        for value in headers.get_all(CACHE_CONTROL) {
+        for value in headers.fields(&CACHE_CONTROL) {
             let Ok(value) = value.to_str() else {
                 // Unreadable Cache-Control: assume the most restrictive reading.
                 d.no_store = true;

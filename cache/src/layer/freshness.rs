@@ -64,8 +64,11 @@ fn lenient_http_date(text: &str) -> Option<std::time::SystemTime> {
 }
 
 /// The date in header `name`, if it is present and valid.
-pub(crate) fn date_header(headers: &HeaderMap, name: header::HeaderName) -> Option<Timestamp> {
-    headers.get(name).and_then(http_date)
+pub(crate) fn date_header(
+    headers: &impl super::response::Fields,
+    name: header::HeaderName,
+) -> Option<Timestamp> {
+    headers.field(&name).and_then(http_date)
 }
 
 /// When the exchange with the origin happened, for the age calculation of §4.2.3.

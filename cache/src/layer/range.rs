@@ -12,6 +12,7 @@ use layercake_backends::{Backend, Entry, Key};
 
 use super::{
     CachedResponse, KeyExtractor,
+    response::Fields,
     service::{Asking, Shared},
     validation::if_range_holds,
 };
@@ -84,8 +85,8 @@ pub(crate) struct StoredPart {
 impl StoredPart {
     /// The part a response's headers describe, when it is one single part of a representation
     /// of known length.
-    pub(crate) fn of(headers: &HeaderMap) -> Option<Self> {
-        let spec = headers.get(CONTENT_RANGE)?.to_str().ok()?;
+    pub(crate) fn of(headers: &impl Fields) -> Option<Self> {
+        let spec = headers.field(&CONTENT_RANGE)?.to_str().ok()?;
         let (range, len) = spec.trim().strip_prefix("bytes ")?.split_once('/')?;
         let (first, last) = range.split_once('-')?;
         let number = |s: &str| -> Option<u64> {
@@ -150,9 +151,9 @@ impl StoredPart {
 }
 
 /// A strong `ETag` (RFC 9110 §8.8.3): what two parts must share to be combined (RFC 9111 §3.4).
-pub(crate) fn strong_etag(headers: &HeaderMap) -> Option<&HeaderValue> {
+pub(crate) fn strong_etag(headers: &impl Fields) -> Option<&HeaderValue> {
     headers
-        .get(ETAG)
+        .field(&ETAG)
         .filter(|etag| etag.as_bytes().trim_ascii_start().starts_with(b"\""))
 }
 

@@ -34,7 +34,7 @@ use crate::engine::Policy;
 #[derive(Debug, Clone)]
 pub struct CachedResponse {
     status: StatusCode,
-    headers: HeaderMap,
+    headers: StoredHeaders,
     body: Bytes,
     vary: Option<Arc<Vary>>,
 }
@@ -67,7 +67,7 @@ impl CachedResponse {
     pub fn new(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
         CachedResponse {
             status,
-            headers,
+            headers: StoredHeaders::from(&headers),
             body,
             vary: None,
         }
@@ -117,7 +117,7 @@ impl CachedResponse {
     /// let stored = CachedResponse::new(StatusCode::OK, HeaderMap::new(), Bytes::from_static(b"page"));
     /// assert!(stored.headers().is_empty());
     /// ```
-    pub fn headers(&self) -> &HeaderMap {
+    pub fn headers(&self) -> &StoredHeaders {
         &self.headers
     }
 
@@ -166,7 +166,7 @@ impl CachedResponse {
                 }
         });
         std::mem::size_of::<Self>()
-            + self.headers.capacity() * HEADER_SLOT
+            + self.headers.len() * HEADER_SLOT
             + bytes
             + vary
             + self.body.len()
@@ -175,7 +175,7 @@ impl CachedResponse {
 
 /// What one slot of a `HeaderMap` costs: its entry (name, value, hash, links: 104 bytes on
 /// 64-bit targets) and its share of the index table.
-const HEADER_SLOT: usize = 112;
+const HEADER_SLOT: usize = std::mem::size_of::<(HeaderName, HeaderValue)>();
 
 /// The counts in front of an `Arc`'s value.
 const ARC_HEADER: usize = 2 * std::mem::size_of::<usize>();
@@ -186,14 +186,206 @@ impl crate::GetSize for CachedResponse {
     }
 }
 
-/// A hit's own copy of the stored headers, with room for the two every hit adds (`Age`,
-/// `Cache-Status`): two allocations, as a clone's, so the stored map keeps no slots for them.
-pub(crate) fn hit_headers(stored: &HeaderMap) -> HeaderMap {
+/// A hit's own map of the stored headers, with room for the two every hit adds (`Age`,
+/// `Cache-Status`): two allocations, as a clone of a map would take.
+pub(crate) fn hit_headers(stored: &StoredHeaders) -> HeaderMap {
     let mut headers = HeaderMap::with_capacity(stored.len() + 2);
     for (name, value) in stored {
         headers.append(name.clone(), value.clone());
     }
     headers
+}
+
+/// The headers of a stored response: its fields in order, as name and value pairs in one
+/// allocation.
+///
+/// A `HeaderMap` keeps an index and spare room for fields to come; a stored response gets no
+/// more fields, and every hit builds a map of its own anyway (with room for `Age` and
+/// `Cache-Status`). So the store keeps the pairs alone: about half the bytes of a map for a few
+/// fields, and one allocation instead of two. Lookups scan the pairs (a stored response has a
+/// handful) and compare names as `HeaderName`s.
+///
+/// ```
+/// use bytes::Bytes;
+/// use http::{HeaderMap, StatusCode, header};
+/// use layercake::layer::CachedResponse;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert(header::CONTENT_TYPE, "text/html".parse().unwrap());
+/// headers.append(header::VARY, "accept".parse().unwrap());
+/// headers.append(header::VARY, "accept-language".parse().unwrap());
+/// let stored = CachedResponse::new(StatusCode::OK, headers.clone(), Bytes::new());
+/// assert_eq!(stored.headers().get(header::CONTENT_TYPE).unwrap(), "text/html");
+/// assert_eq!(stored.headers().get_all("vary").count(), 2);
+/// assert_eq!(stored.headers().to_header_map(), headers);
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct StoredHeaders(Box<[(HeaderName, HeaderValue)]>);
+
+impl StoredHeaders {
+    /// The first value of `name` (any case), if any.
+    ///
+    /// ```
+    /// use layercake::layer::StoredHeaders;
+    /// let mut map = http::HeaderMap::new();
+    /// map.insert(http::header::ETAG, "\"v1\"".parse().unwrap());
+    /// let stored = StoredHeaders::from(&map);
+    /// assert_eq!(stored.get("ETag").unwrap(), "\"v1\"");
+    /// ```
+    pub fn get(&self, name: impl AsRef<str>) -> Option<&HeaderValue> {
+        self.get_all(name).next()
+    }
+
+    /// Every value of `name` (any case), in order.
+    ///
+    /// ```
+    /// use layercake::layer::StoredHeaders;
+    /// let stored = StoredHeaders::from(&http::HeaderMap::new());
+    /// assert_eq!(stored.get_all(http::header::VARY).count(), 0);
+    /// ```
+    pub fn get_all(&self, name: impl AsRef<str>) -> impl Iterator<Item = &HeaderValue> {
+        let wanted = HeaderName::from_bytes(name.as_ref().as_bytes()).ok();
+        self.0
+            .iter()
+            .filter(move |(name, _)| Some(name) == wanted.as_ref())
+            .map(|(_, value)| value)
+    }
+
+    /// Whether `name` (any case) is there.
+    ///
+    /// ```
+    /// use layercake::layer::StoredHeaders;
+    /// let stored = StoredHeaders::from(&http::HeaderMap::new());
+    /// assert!(!stored.contains_key("etag"));
+    /// ```
+    pub fn contains_key(&self, name: impl AsRef<str>) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// The fields, in order.
+    ///
+    /// ```
+    /// use layercake::layer::StoredHeaders;
+    /// let stored = StoredHeaders::from(&http::HeaderMap::new());
+    /// assert_eq!(stored.iter().count(), 0);
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+        self.0.iter().map(|(name, value)| (name, value))
+    }
+
+    /// The names of the fields, in order (a name repeats for each of its values).
+    ///
+    /// ```
+    /// use layercake::layer::StoredHeaders;
+    /// let stored = StoredHeaders::from(&http::HeaderMap::new());
+    /// assert_eq!(stored.keys().count(), 0);
+    /// ```
+    pub fn keys(&self) -> impl Iterator<Item = &HeaderName> {
+        self.0.iter().map(|(name, _)| name)
+    }
+
+    /// How many values there are.
+    ///
+    /// ```
+    /// use layercake::layer::StoredHeaders;
+    /// assert_eq!(StoredHeaders::default().len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    ///
+    /// ```
+    /// use layercake::layer::StoredHeaders;
+    /// assert!(StoredHeaders::default().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The fields as a `HeaderMap`.
+    ///
+    /// ```
+    /// use layercake::layer::StoredHeaders;
+    /// assert!(StoredHeaders::default().to_header_map().is_empty());
+    /// ```
+    pub fn to_header_map(&self) -> HeaderMap {
+        let mut map = HeaderMap::with_capacity(self.len());
+        for (name, value) in self {
+            map.append(name.clone(), value.clone());
+        }
+        map
+    }
+}
+
+impl From<&HeaderMap> for StoredHeaders {
+    fn from(map: &HeaderMap) -> Self {
+        StoredHeaders(
+            map.iter()
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect(),
+        )
+    }
+}
+
+impl FromIterator<(HeaderName, HeaderValue)> for StoredHeaders {
+    fn from_iter<I: IntoIterator<Item = (HeaderName, HeaderValue)>>(fields: I) -> Self {
+        StoredHeaders(fields.into_iter().collect())
+    }
+}
+
+impl<'a> IntoIterator for &'a StoredHeaders {
+    type Item = (&'a HeaderName, &'a HeaderValue);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (HeaderName, HeaderValue)>,
+        fn(&'a (HeaderName, HeaderValue)) -> (&'a HeaderName, &'a HeaderValue),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(name, value)| (name, value))
+    }
+}
+
+impl std::fmt::Debug for StoredHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// Header lookups that the RFC 9111 code makes on arriving requests and responses (a
+/// `HeaderMap`) and on stored responses ([`StoredHeaders`]) alike.
+pub(crate) trait Fields {
+    /// The first value of `name`.
+    fn field(&self, name: &HeaderName) -> Option<&HeaderValue>;
+    /// Every value of `name`, in order.
+    fn fields<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a HeaderValue>;
+}
+
+impl Fields for HeaderMap {
+    fn field(&self, name: &HeaderName) -> Option<&HeaderValue> {
+        self.get(name)
+    }
+
+    fn fields<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a HeaderValue> {
+        self.get_all(name).iter()
+    }
+}
+
+impl Fields for StoredHeaders {
+    fn field(&self, name: &HeaderName) -> Option<&HeaderValue> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, value)| value)
+    }
+
+    fn fields<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a HeaderValue> {
+        self.0
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, value)| value)
+    }
 }
 
 /// A set of status codes, as a bitmap: membership is a shift and a mask.
@@ -507,13 +699,13 @@ impl Rules {
     /// The directives a stored or arriving response has for this cache, and whether they come
     /// from a targeted field (RFC 9213 §2.2: in a shared cache, the first valid field of the
     /// target list, in its order, replaces `Cache-Control` and `Expires`).
-    pub(crate) fn directives(&self, headers: &HeaderMap) -> (ResponseDirectives, bool) {
+    pub(crate) fn directives(&self, headers: &impl Fields) -> (ResponseDirectives, bool) {
         if self.mode == CacheMode::Shared {
             for name in &self.targeted {
-                if !headers.contains_key(name) {
+                if headers.field(name).is_none() {
                     continue;
                 }
-                if let Some(d) = ResponseDirectives::parse_targeted(headers.get_all(name).iter()) {
+                if let Some(d) = ResponseDirectives::parse_targeted(headers.fields(name)) {
                     return (d, true);
                 }
             }
@@ -545,7 +737,7 @@ impl Rules {
 
     /// Whether a response with directives `d` and `headers` may be stored for, and served to,
     /// a request with `Authorization`, and one with `Cookie`, by a shared cache.
-    fn credentials_allowed(&self, d: &ResponseDirectives, headers: &HeaderMap) -> (bool, bool) {
+    fn credentials_allowed(&self, d: &ResponseDirectives, headers: &impl Fields) -> (bool, bool) {
         let marked = d.public || d.s_maxage.is_some() || d.must_revalidate;
         let authorization = self.allow_authorization || marked;
         let cookie = self.allow_cookies

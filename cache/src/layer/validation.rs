@@ -10,8 +10,9 @@ use http::{
 use layercake_backends::{Backend, Entry, Key};
 
 use super::{
-    CachedResponse, KeyExtractor,
+    CachedResponse, KeyExtractor, StoredHeaders,
     freshness::{Exchange, date_header, http_date},
+    response::Fields,
     response::RequestFacts,
     service::Shared,
     status::CACHE_STATUS,
@@ -60,9 +61,9 @@ fn matches_strongly(candidate: &[u8], etag: &HeaderValue) -> bool {
 /// response with headers `stored` (RFC 9111 §4.3.2, RFC 9110 §13.2.2): `If-None-Match`
 /// against its `ETag` (weak comparison), else `If-Modified-Since` against its
 /// `Last-Modified` (or `Date` when it has none).
-pub(crate) fn not_modified(request: &HeaderMap, stored: &HeaderMap) -> bool {
+pub(crate) fn not_modified(request: &HeaderMap, stored: &impl Fields) -> bool {
     if let Some(list) = request.get(IF_NONE_MATCH) {
-        return match stored.get(header::ETAG) {
+        return match stored.field(&header::ETAG) {
             Some(etag) => matches_weakly(list, etag),
             None => is_any(list),
         };
@@ -77,14 +78,14 @@ pub(crate) fn not_modified(request: &HeaderMap, stored: &HeaderMap) -> bool {
 
 /// Whether an `If-Range` precondition holds for a stored response (RFC 9110 §13.1.5): a
 /// strong match of its `ETag`, or exactly its `Last-Modified`. Without `If-Range`, it holds.
-pub(crate) fn if_range_holds(request: &HeaderMap, stored: &HeaderMap) -> bool {
+pub(crate) fn if_range_holds(request: &HeaderMap, stored: &impl Fields) -> bool {
     let Some(condition) = request.get(IF_RANGE) else {
         return true;
     };
     let text = condition.as_bytes().trim_ascii_start();
     if text.starts_with(b"\"") || text.starts_with(b"W/") {
         return stored
-            .get(header::ETAG)
+            .field(&header::ETAG)
             .is_some_and(|etag| matches_strongly(text, etag));
     }
     match (
@@ -99,16 +100,16 @@ pub(crate) fn if_range_holds(request: &HeaderMap, stored: &HeaderMap) -> bool {
 /// Turns `request` into a revalidation of a stored response with headers `stored`: the
 /// client's own preconditions and `Range` are replaced by the cache's validators (§4.3.1).
 /// Returns whether there was a validator to send.
-pub(crate) fn make_conditional(request: &mut HeaderMap, stored: &HeaderMap) -> bool {
+pub(crate) fn make_conditional(request: &mut HeaderMap, stored: &impl Fields) -> bool {
     for name in [IF_NONE_MATCH, IF_MODIFIED_SINCE, RANGE, IF_RANGE] {
         request.remove(name);
     }
     let mut any = false;
-    if let Some(etag) = stored.get(header::ETAG) {
+    if let Some(etag) = stored.field(&header::ETAG) {
         request.insert(IF_NONE_MATCH, etag.clone());
         any = true;
     }
-    if let Some(modified) = stored.get(header::LAST_MODIFIED) {
+    if let Some(modified) = stored.field(&header::LAST_MODIFIED) {
         request.insert(IF_MODIFIED_SINCE, modified.clone());
         any = true;
     }
@@ -117,26 +118,26 @@ pub(crate) fn make_conditional(request: &mut HeaderMap, stored: &HeaderMap) -> b
 
 /// Whether a `304` is about the stored response it revalidated (§4.3.4): the same strong
 /// `ETag` when it has one, else the same `Last-Modified` when it has one.
-pub(crate) fn validates(not_modified: &HeaderMap, stored: &HeaderMap) -> bool {
+pub(crate) fn validates(not_modified: &HeaderMap, stored: &impl Fields) -> bool {
     if let Some(etag) = not_modified.get(header::ETAG) {
         let Some((_, etag)) = entity_tag(etag.as_bytes()) else {
             return false;
         };
         return stored
-            .get(header::ETAG)
+            .field(&header::ETAG)
             .and_then(|stored| entity_tag(stored.as_bytes()))
             .is_some_and(|(_, stored)| stored == etag);
     }
     match not_modified.get(header::LAST_MODIFIED) {
-        Some(modified) => stored.get(header::LAST_MODIFIED) == Some(modified),
+        Some(modified) => stored.field(&header::LAST_MODIFIED) == Some(modified),
         None => true,
     }
 }
 
 /// The headers of a stored response updated by a `304` (RFC 9111 §3.2): every header the
 /// `304` carries replaces the stored one of that name, except the stored body's framing.
-pub(crate) fn updated_headers(stored: &HeaderMap, not_modified: &HeaderMap) -> HeaderMap {
-    let mut merged = stored.clone();
+pub(crate) fn updated_headers(stored: &StoredHeaders, not_modified: &HeaderMap) -> HeaderMap {
+    let mut merged = stored.to_header_map();
     let mut replaced: Option<&HeaderName> = None;
     for (name, value) in not_modified {
         if name == header::CONTENT_LENGTH || name == CACHE_STATUS {
@@ -153,7 +154,7 @@ pub(crate) fn updated_headers(stored: &HeaderMap, not_modified: &HeaderMap) -> H
 }
 
 /// The headers a `304` answer to a client carries (RFC 9110 §15.4.5), from a stored response.
-pub(crate) fn not_modified_headers(stored: &HeaderMap) -> HeaderMap {
+pub(crate) fn not_modified_headers(stored: &impl Fields) -> HeaderMap {
     const KEPT: [HeaderName; 7] = [
         header::CACHE_CONTROL,
         header::CONTENT_LOCATION,
@@ -165,7 +166,7 @@ pub(crate) fn not_modified_headers(stored: &HeaderMap) -> HeaderMap {
     ];
     let mut headers = HeaderMap::with_capacity(KEPT.len() + 2);
     for name in KEPT {
-        for value in stored.get_all(&name) {
+        for value in stored.fields(&name) {
             headers.append(name.clone(), value.clone());
         }
     }
@@ -193,7 +194,7 @@ where
         since: crate::fence::Epoch,
     ) {
         let length_matches = head.get(header::CONTENT_LENGTH).is_none_or(|length| {
-            stored.value().headers().get(header::CONTENT_LENGTH) == Some(length)
+            stored.value().headers().field(&header::CONTENT_LENGTH) == Some(length)
         });
         if length_matches {
             if let (entry, Ok(())) = self.refreshed(stored, head, facts, exchange) {
@@ -272,7 +273,7 @@ mod tests {
             (header::CONTENT_LENGTH, "0"),
             (header::CACHE_CONTROL, "max-age=60"),
         ]);
-        let merged = updated_headers(&stored, &fresh);
+        let merged = updated_headers(&StoredHeaders::from(&stored), &fresh);
         assert_eq!(merged[header::CONTENT_LENGTH], "5");
         assert_eq!(merged[header::CACHE_CONTROL], "max-age=60");
         assert_eq!(merged[header::ETAG], "\"a\"");

@@ -19,9 +19,9 @@ use layercake_backends::Key;
 /// The request headers a response's `Vary` names: lowercase, sorted, without repeats; empty
 /// without `Vary`; `None` for `Vary: *` (or a value that is not a list of names), which no
 /// request can be known to match.
-pub(crate) fn names(headers: &HeaderMap) -> Option<Vec<HeaderName>> {
+pub(crate) fn names(headers: &impl super::response::Fields) -> Option<Vec<HeaderName>> {
     let mut names = Vec::new();
-    for value in headers.get_all(VARY) {
+    for value in headers.fields(&VARY) {
         let value = value.to_str().ok()?;
         for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             if name == "*" {

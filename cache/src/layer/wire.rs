@@ -10,7 +10,7 @@ use serde::{
     ser::{SerializeSeq, SerializeStruct},
 };
 
-use super::{CachedResponse, response::Vary};
+use super::{CachedResponse, StoredHeaders, response::Vary};
 
 /// Bytes written as bytes (not as a sequence of numbers) by formats that can.
 struct Blob<'a>(&'a [u8]);
@@ -21,7 +21,7 @@ impl Serialize for Blob<'_> {
     }
 }
 
-struct Headers<'a>(&'a HeaderMap);
+struct Headers<'a>(&'a StoredHeaders);
 
 impl Serialize for Headers<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
