@@ -95,6 +95,17 @@ fn response(size: usize) -> CachedResponse {
     CachedResponse::new(StatusCode::OK, headers, Bytes::from(vec![b'y'; size]))
 }
 
+/// The bench entry of a byte tier: a response of `size` bytes, fresh for an hour, under `label`.
+fn stored(label: &str, size: usize) -> (Key, Arc<Entry<CachedResponse>>) {
+    let entry = Entry::new(
+        response(size),
+        Timestamp::now(),
+        Duration::from_secs(3600),
+        Duration::ZERO,
+    );
+    (Key::from_parts([label]), Arc::new(entry))
+}
+
 fn l2_hit(c: &mut Criterion) {
     let rt = runtime();
     let server = rt.block_on(RedisServer::start(&[]));
@@ -109,13 +120,7 @@ fn l2_hit(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("l2_hit");
     for (label, size) in [("1KiB", 1024), ("128KiB", 128 * 1024)] {
-        let key = Key::from_parts([label]);
-        let entry = Arc::new(Entry::new(
-            response(size),
-            Timestamp::now(),
-            Duration::from_secs(3600),
-            Duration::ZERO,
-        ));
+        let (key, entry) = stored(label, size);
         rt.block_on(redis.set(&key, entry)).unwrap();
         group.bench_function(BenchmarkId::new("redis_store_get", label), |b| {
             b.iter(|| {
@@ -198,5 +203,46 @@ fn codecs(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, composed_hit, l2_hit, codecs);
+/// A hit on the Memcached store next to a raw `get` of the same bytes with the same client on
+/// a connection of its own (one connection in the store's pool, so both make one round trip).
+fn memcached_hit(c: &mut Criterion) {
+    use layercake::Memcached;
+    use layercake_tests::memcached_server::MemcachedServer;
+
+    let rt = runtime();
+    let server = rt.block_on(MemcachedServer::start());
+    let store = Memcached::builder()
+        .address(server.address())
+        .prefix("bench:")
+        .timeout(Duration::from_secs(1))
+        .connections(1)
+        .build()
+        .unwrap();
+    let mut raw = rt.block_on(async {
+        let stream = tokio::net::TcpStream::connect(server.address())
+            .await
+            .unwrap();
+        memcache_async::ascii::Protocol::new(stream)
+    });
+    let mut group = c.benchmark_group("memcached_hit");
+    for (label, size) in [("1KiB", 1024), ("128KiB", 128 * 1024)] {
+        let (key, entry) = stored(label, size);
+        rt.block_on(store.set(&key, entry)).unwrap();
+        group.bench_function(BenchmarkId::new("memcached_store_get", label), |b| {
+            b.iter(|| {
+                let found = rt
+                    .block_on(Backend::<CachedResponse>::get(&store, &key))
+                    .unwrap();
+                black_box(found.unwrap())
+            })
+        });
+        let name = store.memcached_key(&key);
+        group.bench_function(BenchmarkId::new("raw_memcached_get", label), |b| {
+            b.iter(|| black_box(rt.block_on(raw.get(&name)).unwrap()))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, composed_hit, l2_hit, memcached_hit, codecs);
 criterion_main!(benches);

@@ -236,7 +236,7 @@ fn values_of_the_wrong_kind_say_what_was_expected() {
             "offload_revalidate",
         ),
         (
-            "backend: { compose: { l1: { moka: {} }, l2: { memcached: {} } } }",
+            "backend: { compose: { l1: { moka: {} }, l2: { cassandra: {} } } }",
             "backend.compose.l2",
             "redis",
         ),
@@ -363,6 +363,16 @@ async fn invalid_caches_are_named_by_field_and_line() {
             "larger",
         ),
         (
+            "backend: { memcached: { timeout: 0 } }",
+            "backend.memcached.timeout",
+            "greater than zero",
+        ),
+        (
+            "backend: { memcached: { prefix: \"has space\" } }",
+            "backend.memcached.prefix",
+            "no spaces",
+        ),
+        (
             "backend: { redis: { timeout: 0 } }",
             "backend.redis.timeout",
             "greater than zero",
@@ -484,13 +494,16 @@ async fn a_reload_keeps_an_unchanged_stack_and_its_entries() {
 async fn a_configured_redis_tier_is_shared() {
     let server = RedisServer::start(&[]).await;
     let text = format!(
-        "name: edge\nbackend:\n  compose:\n    l1: {{ moka: {{}} }}\n    l2: {{ redis: {{ url: \"{}\", prefix: \"cfg:\", compression: {{ algorithm: gzip }} }} }}\n",
+        "name: edge\nbackend:\n  compose:\n    write: sequential\n    l1: {{ moka: {{}} }}\n    l2: {{ redis: {{ url: \"{}\", prefix: \"cfg:\", compression: {{ algorithm: gzip }} }} }}\n",
         server.url()
     );
     let config = Config::from_yaml(&text).unwrap();
     let origin = counting_origin();
     let first = ConfiguredLayer::new(config.clone()).await.unwrap();
     fetch(&first.layer(origin.clone()), get("/shared")).await;
+    // Written in turn (`write: sequential`): stored once Redis has it.
+    let stored = || first.current().stats().stores == 1;
+    layercake_tests::eventually("stored in both tiers", stored).await;
 
     // Another instance with the same file: its memory is empty, Redis has the entry.
     let second = ConfiguredLayer::new(config).await.unwrap();
@@ -498,6 +511,53 @@ async fn a_configured_redis_tier_is_shared() {
     assert_eq!(body, "call 1");
     assert!(cache_status(&parts).contains("hit"), "{parts:?}");
     assert!(cache_status(&parts).contains("detail=redis"), "{parts:?}");
+    assert_eq!(origin.calls(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_memcached_tier_is_shared() {
+    use layercake_tests::memcached_server::MemcachedServer;
+
+    let server = MemcachedServer::start().await;
+    let text = format!(
+        r#"
+backend:
+  compose:
+    write: sequential
+    l1: {{ moka: {{}} }}
+    l2:
+      memcached:
+        name: shared
+        address: "{}"
+        prefix: "cfg:"
+        format: postcard
+        compression: {{ algorithm: zstd, level: 3 }}
+        max_item_size: 1 MiB
+        timeout: 250ms
+        connections: 2
+        circuit_breaker: {{ failures: 3, cool_down: 1s }}
+"#,
+        server.address()
+    );
+    let config = Config::from_yaml(&text).unwrap();
+    assert_eq!(
+        Config::from_yaml(&config.to_yaml().unwrap()).unwrap(),
+        config
+    );
+    assert_eq!(
+        Config::from_toml(&config.to_toml().unwrap()).unwrap(),
+        config
+    );
+    let origin = counting_origin();
+    let first = ConfiguredLayer::new(config.clone()).await.unwrap();
+    fetch(&first.layer(origin.clone()), get("/shared")).await;
+    // Written in turn (`write: sequential`): stored once Memcached has it.
+    let stored = || first.current().stats().stores == 1;
+    layercake_tests::eventually("stored in both tiers", stored).await;
+    let second = ConfiguredLayer::new(config).await.unwrap();
+    let (parts, body) = fetch(&second.layer(origin.clone()), get("/shared")).await;
+    assert_eq!(body, "call 1");
+    assert!(cache_status(&parts).contains("detail=shared"), "{parts:?}");
     assert_eq!(origin.calls(), 1);
 }
 
@@ -512,7 +572,7 @@ async fn a_configured_redis_cluster_tier_is_shared() {
         .map(|url| format!("\"{url}\""))
         .collect();
     let text = format!(
-        "backend:\n  compose:\n    l1: {{ moka: {{}} }}\n    l2: {{ redis: {{ cluster: [{}], prefix: \"cfg:\" }} }}\n",
+        "backend:\n  compose:\n    write: sequential\n    l1: {{ moka: {{}} }}\n    l2: {{ redis: {{ cluster: [{}], prefix: \"cfg:\" }} }}\n",
         nodes.join(", ")
     );
     let config = Config::from_yaml(&text).unwrap();
@@ -522,6 +582,8 @@ async fn a_configured_redis_cluster_tier_is_shared() {
     for n in 0..20 {
         fetch(&first.layer(origin.clone()), get(&format!("/spread/{n}"))).await;
     }
+    let stored = || first.current().stats().stores == 20;
+    layercake_tests::eventually("stored in both tiers", stored).await;
     for n in 0..20 {
         let (parts, _) = fetch(&second.layer(origin.clone()), get(&format!("/spread/{n}"))).await;
         assert!(cache_status(&parts).contains("detail=redis"), "{parts:?}");

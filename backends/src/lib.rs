@@ -30,12 +30,16 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 mod backend;
+#[cfg(any(feature = "redis", feature = "memcached"))]
+mod breaker;
 #[cfg(feature = "codec")]
 pub mod codec;
 mod dynamic;
 mod entry;
 mod error;
 pub mod key;
+#[cfg(feature = "memcached")]
+pub mod memcached;
 #[cfg(feature = "moka")]
 pub mod moka;
 #[cfg(feature = "redis")]

@@ -44,7 +44,7 @@ use std::{
     future::Future,
     sync::{
         Arc,
-        atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed},
+        atomic::{AtomicU64, Ordering::Relaxed},
     },
     time::Duration,
 };
@@ -54,6 +54,7 @@ use redis::aio::ConnectionManager;
 
 use crate::{
     Backend, BackendError, BackendErrorKind, Entry, Key, Lookup, Selection, Tier, Timestamp,
+    breaker::Breaker,
     codec::{Codec, Compression, Format, Postcard},
     key::glob_escape,
 };
@@ -766,8 +767,8 @@ impl<F> RedisBuilder<F> {
             codec: Arc::new(self.codec),
             timeout: self.timeout,
             breakers: Arc::new(Breakers {
-                read: Breaker::new(self.failure_threshold, self.cool_down),
-                write: Breaker::new(self.failure_threshold, self.cool_down),
+                read: Breaker::new("redis", self.failure_threshold, self.cool_down),
+                write: Breaker::new("redis", self.failure_threshold, self.cool_down),
             }),
             stats: Arc::default(),
             name: self.name,
@@ -1597,119 +1598,6 @@ where
     }
 }
 
-const CLOSED: u8 = 0;
-const OPEN: u8 = 1;
-const PROBING: u8 = 2;
-
-/// A circuit breaker: closed (calls go through, failures in a row are counted), open (calls
-/// are refused until the cool-down ends), probing (one call goes through: its success closes
-/// the breaker, its failure opens it again).
-#[derive(Debug)]
-struct Breaker {
-    state: AtomicU8,
-    failures: AtomicU32,
-    open_until: AtomicU64,
-    threshold: u32,
-    cool_down: Duration,
-}
-
-impl Breaker {
-    fn new(threshold: u32, cool_down: Duration) -> Self {
-        Breaker {
-            state: AtomicU8::new(CLOSED),
-            failures: AtomicU32::new(0),
-            open_until: AtomicU64::new(0),
-            threshold,
-            cool_down,
-        }
-    }
-
-    fn is_open(&self) -> bool {
-        self.state.load(Relaxed) != CLOSED
-    }
-
-    /// A permit to call Redis, or `None` while the breaker is open (or another call probes).
-    fn allow(&self) -> Option<Permit<'_>> {
-        let probe = match self.state.load(Relaxed) {
-            CLOSED => false,
-            OPEN => {
-                let now = Timestamp::now().as_millis();
-                // After the cool-down, exactly one caller gets to probe.
-                let due = now >= self.open_until.load(Relaxed)
-                    && self
-                        .state
-                        .compare_exchange(OPEN, PROBING, Relaxed, Relaxed)
-                        .is_ok();
-                if !due {
-                    return None;
-                }
-                true
-            }
-            _ => return None,
-        };
-        Some(Permit {
-            breaker: self,
-            probe,
-            settled: false,
-        })
-    }
-
-    fn success(&self) {
-        self.failures.store(0, Relaxed);
-        if self.state.swap(CLOSED, Relaxed) != CLOSED {
-            tracing::info!("redis answers again: circuit closed");
-        }
-    }
-
-    fn failure(&self) {
-        let failures = self.failures.fetch_add(1, Relaxed) + 1;
-        let probing = self.state.load(Relaxed) == PROBING;
-        if probing || failures >= self.threshold {
-            let until = Timestamp::now() + self.cool_down;
-            self.open_until.store(until.as_millis(), Relaxed);
-            if self.state.swap(OPEN, Relaxed) == CLOSED {
-                tracing::warn!(failures, cool_down = ?self.cool_down, "redis keeps failing: circuit open");
-            }
-        }
-    }
-
-    /// A probe that was never answered (its caller went away): it says nothing of Redis, so the
-    /// breaker is open as before and the next call probes again at once.
-    fn abandon_probe(&self) {
-        let _ = self.state.compare_exchange(PROBING, OPEN, Relaxed, Relaxed);
-    }
-}
-
-/// One call's permission to reach Redis. Its outcome settles the breaker; dropped unsettled (the
-/// call's future was dropped mid-flight: a caller's timeout, a client that went away), a probe
-/// gives its turn back instead of leaving the breaker half-open for good.
-#[must_use]
-struct Permit<'a> {
-    breaker: &'a Breaker,
-    probe: bool,
-    settled: bool,
-}
-
-impl Permit<'_> {
-    fn success(mut self) {
-        self.settled = true;
-        self.breaker.success();
-    }
-
-    fn failure(mut self) {
-        self.settled = true;
-        self.breaker.failure();
-    }
-}
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        if self.probe && !self.settled {
-            self.breaker.abandon_probe();
-        }
-    }
-}
-
 /// A tag as [`Redis::tag_key`] wrote it, back (`%23` is `#`, `%25` is `%`).
 fn unescape_tag(written: &str) -> String {
     let mut tag = String::with_capacity(written.len());
@@ -1768,7 +1656,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn breaker_opens_after_failures_then_probes_once() {
-        let breaker = Breaker::new(3, Duration::from_secs(1));
+        let breaker = Breaker::new("redis", 3, Duration::from_secs(1));
         for _ in 0..3 {
             breaker.allow().expect("closed").failure();
         }
@@ -1788,7 +1676,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_probe_dropped_unanswered_lets_the_next_call_probe() {
-        let breaker = Breaker::new(1, Duration::from_secs(1));
+        let breaker = Breaker::new("redis", 1, Duration::from_secs(1));
         breaker.allow().expect("closed").failure();
         tokio::time::advance(Duration::from_millis(1001)).await;
         drop(breaker.allow().expect("the probe"));

@@ -69,6 +69,8 @@ pub use layercake_backends as backends;
 pub use layercake_backends::Moka;
 #[cfg(feature = "codec")]
 pub use layercake_backends::codec;
+#[cfg(feature = "memcached")]
+pub use layercake_backends::memcached::{self, Memcached};
 #[cfg(feature = "redis")]
 pub use layercake_backends::redis::{self, Redis};
 pub use layercake_backends::{
@@ -267,7 +269,8 @@ pub use crate::{
     feature = "redis",
     feature = "json",
     feature = "regex",
-    feature = "config"
+    feature = "config",
+    feature = "memcached"
 ))]
 pub struct ReadmeDoctests;
 

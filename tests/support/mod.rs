@@ -247,10 +247,10 @@ impl<V: Send + Sync + 'static> layercake::Backend<V> for TestTier {
     }
 }
 
-/// A real `redis-server` for the tests, on a free loopback port, stopped when dropped.
-pub mod redis_server {
+/// The servers the tests start as child processes: spawned, waited for until they answer on
+/// their port, killed.
+mod process {
     use std::{
-        net::TcpListener,
         process::{Child, Command, Stdio},
         time::Duration,
     };
@@ -258,6 +258,53 @@ pub mod redis_server {
     use tokio::{
         io::{AsyncReadExt, AsyncWriteExt},
         net::TcpStream,
+    };
+
+    /// Starts `command` (its output discarded) and waits until it answers `probe` on `port`.
+    pub(crate) async fn spawn(mut command: Command, port: u16, probe: &[u8]) -> Child {
+        let program = command.get_program().to_string_lossy().into_owned();
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program} is installed (scripts/setup installs it): {e}"));
+        let mut child = Some(child);
+        for _ in 0..250 {
+            if answers(port, probe).await {
+                return child.take().expect("spawned above");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        kill(&mut child);
+        panic!("{program} did not start on port {port}");
+    }
+
+    async fn answers(port: u16, probe: &[u8]) -> bool {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)).await else {
+            return false;
+        };
+        if stream.write_all(probe).await.is_err() {
+            return false;
+        }
+        let mut reply = [0u8; 64];
+        matches!(stream.read(&mut reply).await, Ok(n) if n > 0)
+    }
+
+    /// Kills the process, if it runs (as a crash would: no goodbye).
+    pub(crate) fn kill(child: &mut Option<Child>) {
+        if let Some(mut child) = child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A real `redis-server` for the tests, on a free loopback port, stopped when dropped.
+pub mod redis_server {
+    use std::{
+        net::TcpListener,
+        process::{Child, Command},
+        time::Duration,
     };
 
     /// A `redis-server` child process.
@@ -311,47 +358,100 @@ pub mod redis_server {
 
         /// Stops the server (as a crash would: no goodbye).
         pub fn stop(&mut self) {
-            if let Some(mut child) = self.child.take() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+            super::process::kill(&mut self.child);
         }
 
         /// Starts the server again on the same port and waits until it answers.
         pub async fn restart(&mut self) {
             self.stop();
-            let child = Command::new("redis-server")
+            let mut command = Command::new("redis-server");
+            command
                 .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-                .args(&self.args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("redis-server is installed (.ci/run installs it)");
-            self.child = Some(child);
-            for _ in 0..250 {
-                if self.answers().await {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            panic!("redis-server did not start on port {}", self.port);
-        }
-
-        async fn answers(&self) -> bool {
-            let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)).await else {
-                return false;
-            };
-            if stream.write_all(b"PING\r\n").await.is_err() {
-                return false;
-            }
-            let mut reply = [0u8; 64];
+                .args(&self.args);
             // `+PONG`, or `-NOAUTH` when a password is required: either way it is up.
-            matches!(stream.read(&mut reply).await, Ok(n) if n > 0)
+            let child = super::process::spawn(command, self.port, b"PING\r\n").await;
+            self.child = Some(child);
         }
     }
 
     impl Drop for RedisServer {
+        fn drop(&mut self) {
+            self.stop();
+        }
+    }
+}
+
+/// A real `memcached` for the tests, on a free loopback port, stopped when dropped.
+pub mod memcached_server {
+    use std::{
+        net::TcpListener,
+        process::{Child, Command},
+        time::Duration,
+    };
+
+    /// A `memcached` child process.
+    pub struct MemcachedServer {
+        child: Option<Child>,
+        port: u16,
+    }
+
+    impl MemcachedServer {
+        /// Starts `memcached` on a free port (64 MiB, TCP only).
+        pub async fn start() -> Self {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let mut server = MemcachedServer { child: None, port };
+            server.restart().await;
+            server
+        }
+
+        /// `127.0.0.1:<port>`.
+        pub fn address(&self) -> String {
+            format!("127.0.0.1:{}", self.port)
+        }
+
+        /// A store on this server under `prefix`, with a 500 ms timeout.
+        pub fn store(&self, prefix: &str) -> layercake::Memcached {
+            layercake::Memcached::builder()
+                .address(self.address())
+                .prefix(prefix)
+                .timeout(Duration::from_millis(500))
+                .build()
+                .expect("a valid store")
+        }
+
+        /// Stops the server (its port stays ours: nothing else is started on it).
+        pub fn stop(&mut self) {
+            super::process::kill(&mut self.child);
+        }
+
+        /// Starts it again on the same port, empty.
+        pub async fn restart(&mut self) {
+            self.stop();
+            let mut command = Command::new("memcached");
+            command
+                .args(["-l", "127.0.0.1", "-U", "0", "-m", "64", "-p"])
+                .arg(self.port.to_string());
+            // memcached refuses to run as root unless told which user to be.
+            if std::env::var("USER").as_deref() == Ok("root") || is_root() {
+                command.args(["-u", "root"]);
+            }
+            let child = super::process::spawn(command, self.port, b"version\r\n").await;
+            self.child = Some(child);
+        }
+    }
+
+    fn is_root() -> bool {
+        Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
+    }
+
+    impl Drop for MemcachedServer {
         fn drop(&mut self) {
             self.stop();
         }

@@ -162,6 +162,9 @@ pub(crate) fn backend<'a>(config: &'a BackendConfig, path: String) -> Building<'
         match config {
             BackendConfig::Moka(moka) => Ok(DynBackend::new(self::moka(moka))),
             BackendConfig::Redis(redis) => self::redis(redis, format!("{path}.redis")).await,
+            BackendConfig::Memcached(store) => {
+                self::memcached(store, format!("{path}.memcached")).await
+            }
             BackendConfig::Compose(tiers) => {
                 let path = format!("{path}.compose");
                 let l1 = backend(&tiers.l1, format!("{path}.l1")).await?;
@@ -195,6 +198,81 @@ fn moka(config: &MokaConfig) -> Moka {
     builder.build()
 }
 
+/// `$body` with `$format` bound to the codec format `$name` names, or the error that this build
+/// lacks it (`$path` is the tier's path in the file).
+#[cfg(any(feature = "redis", feature = "memcached"))]
+macro_rules! with_format {
+    ($name:expr, $path:expr, |$format:ident| $body:expr) => {
+        match $name {
+            FormatName::Postcard => {
+                let $format = crate::codec::Postcard;
+                $body
+            }
+            #[cfg(feature = "json")]
+            FormatName::Json => {
+                let $format = crate::codec::Json;
+                $body
+            }
+            #[cfg(feature = "ron")]
+            FormatName::Ron => {
+                let $format = crate::codec::Ron;
+                $body
+            }
+            #[cfg(feature = "bincode")]
+            FormatName::Bincode => {
+                let $format = crate::codec::Bincode;
+                $body
+            }
+            #[cfg(feature = "rkyv")]
+            FormatName::Rkyv => {
+                let $format = crate::codec::Rkyv;
+                $body
+            }
+            #[allow(unreachable_patterns)]
+            other => Err(ConfigError::new(
+                format!("{}.format", $path),
+                format!(
+                    "this build has no {other:?} format: enable layercake's feature `{}`",
+                    format!("{other:?}").to_ascii_lowercase()
+                ),
+            )),
+        }
+    };
+}
+
+/// `$builder` (a Redis or Memcached builder) with what every networked tier's section may say:
+/// its name, prefix, timeout (not zero), circuit breaker and compression.
+#[cfg(any(feature = "redis", feature = "memcached"))]
+macro_rules! network_tier {
+    ($builder:expr, $config:expr, $path:expr) => {{
+        let mut builder = $builder;
+        if let Some(name) = &$config.name {
+            builder = builder.name(intern(name));
+        }
+        if let Some(prefix) = &$config.prefix {
+            builder = builder.prefix(prefix.clone());
+        }
+        if let Some(timeout) = $config.timeout {
+            if timeout.get().is_zero() {
+                return Err(ConfigError::new(
+                    format!("{}.timeout", $path),
+                    "a store's call bound must be greater than zero",
+                ));
+            }
+            builder = builder.timeout(timeout.get());
+        }
+        if let Some(breaker) = $config.circuit_breaker {
+            builder = builder.circuit_breaker(breaker.failures, breaker.cool_down.get());
+        }
+        if let Some(compression) = $config.compression {
+            let min_size = compression.min_size.map_or(0, super::ByteSize::usize);
+            let path = format!("{}.compression", $path);
+            builder = builder.compression(self::compression(compression, &path)?, min_size);
+        }
+        builder
+    }};
+}
+
 #[cfg(not(feature = "redis"))]
 async fn redis(_: &RedisConfig, path: String) -> Result<Stack, ConfigError> {
     Err(ConfigError::new(
@@ -205,12 +283,7 @@ async fn redis(_: &RedisConfig, path: String) -> Result<Stack, ConfigError> {
 
 #[cfg(feature = "redis")]
 async fn redis(config: &RedisConfig, path: String) -> Result<Stack, ConfigError> {
-    use crate::codec::Postcard;
-
     let mut builder = crate::Redis::builder();
-    if let Some(name) = &config.name {
-        builder = builder.name(intern(name));
-    }
     if let Some(url) = &config.url {
         builder = builder.url(url.clone());
     }
@@ -228,72 +301,59 @@ async fn redis(config: &RedisConfig, path: String) -> Result<Stack, ConfigError>
             ));
         }
     }
-    if let Some(prefix) = &config.prefix {
-        builder = builder.prefix(prefix.clone());
-    }
     if let Some(size) = config.max_payload_size {
         builder = builder.max_payload_size(size.usize());
     }
-    if let Some(timeout) = config.timeout {
-        if timeout.get().is_zero() {
-            return Err(ConfigError::new(
-                format!("{path}.timeout"),
-                "a Redis call's bound must be greater than zero",
-            ));
-        }
-        builder = builder.timeout(timeout.get());
-    }
-    if let Some(breaker) = config.circuit_breaker {
-        builder = builder.circuit_breaker(breaker.failures, breaker.cool_down.get());
-    }
-    if let Some(compression) = config.compression {
-        let min_size = compression.min_size.map_or(0, super::ByteSize::usize);
-        builder = builder.compression(
-            self::compression(compression, &format!("{path}.compression"))?,
-            min_size,
-        );
-    }
+    builder = network_tier!(builder, config, path);
     let cluster = config.cluster.is_some();
     let url = if cluster { "cluster" } else { "url" };
     let fail = |e: layercake_backends::BackendError| {
         ConfigError::new(format!("{path}.{url}"), e.to_string())
     };
-    macro_rules! finish {
-        ($builder:expr) => {{
-            let builder = $builder;
-            let store = if cluster {
-                builder.connect().await
-            } else {
-                builder.build()
-            };
-            store.map(DynBackend::new).map_err(fail)
-        }};
-    }
-    match config.format.unwrap_or(FormatName::Postcard) {
-        FormatName::Postcard => finish!(builder.format(Postcard)),
-        #[cfg(feature = "json")]
-        FormatName::Json => finish!(builder.format(crate::codec::Json)),
-        #[cfg(feature = "ron")]
-        FormatName::Ron => finish!(builder.format(crate::codec::Ron)),
-        #[cfg(feature = "bincode")]
-        FormatName::Bincode => finish!(builder.format(crate::codec::Bincode)),
-        #[cfg(feature = "rkyv")]
-        FormatName::Rkyv => finish!(builder.format(crate::codec::Rkyv)),
-        #[allow(unreachable_patterns)]
-        other => Err(ConfigError::new(
-            format!("{path}.format"),
-            format!(
-                "this build has no {other:?} format: enable layercake's feature `{}`",
-                {
-                    let name = format!("{other:?}");
-                    name.to_ascii_lowercase()
-                }
-            ),
-        )),
-    }
+    let format = config.format.unwrap_or(FormatName::Postcard);
+    with_format!(format, &path, |format| {
+        let builder = builder.format(format);
+        let store = if cluster {
+            builder.connect().await
+        } else {
+            builder.build()
+        };
+        store.map(DynBackend::new).map_err(fail)
+    })
 }
 
-#[cfg(feature = "redis")]
+#[cfg(not(feature = "memcached"))]
+async fn memcached(_: &MemcachedConfig, path: String) -> Result<Stack, ConfigError> {
+    Err(ConfigError::new(
+        path,
+        "this build has no Memcached store: enable layercake's feature `memcached`",
+    ))
+}
+
+#[cfg(feature = "memcached")]
+async fn memcached(config: &MemcachedConfig, path: String) -> Result<Stack, ConfigError> {
+    let mut builder = crate::Memcached::builder();
+    if let Some(address) = &config.address {
+        builder = builder.address(address.clone());
+    }
+    if let Some(size) = config.max_item_size {
+        builder = builder.max_item_size(size.usize());
+    }
+    if let Some(connections) = config.connections {
+        builder = builder.connections(connections.get());
+    }
+    builder = network_tier!(builder, config, path);
+    let format = config.format.unwrap_or(FormatName::Postcard);
+    with_format!(format, &path, |format| {
+        builder
+            .format(format)
+            .build()
+            .map(DynBackend::new)
+            .map_err(|e| ConfigError::new(format!("{path}.prefix"), e.to_string()))
+    })
+}
+
+#[cfg(any(feature = "redis", feature = "memcached"))]
 fn compression(
     config: CompressionConfig,
     path: &str,

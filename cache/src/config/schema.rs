@@ -94,6 +94,8 @@ pub enum BackendConfig {
     Moka(MokaConfig),
     /// Redis, single or cluster (feature `redis`).
     Redis(RedisConfig),
+    /// Memcached (feature `memcached`).
+    Memcached(MemcachedConfig),
     /// `l1` in front of `l2`.
     Compose(Box<ComposeConfig>),
 }
@@ -146,6 +148,40 @@ pub struct RedisConfig {
     /// The bound on every call (default 250 ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<HumanDuration>,
+    /// Failures in a row that open the circuit, and how long it stays open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub circuit_breaker: Option<BreakerConfig>,
+}
+
+/// A Memcached tier (feature `memcached`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct MemcachedConfig {
+    /// The tier's name in `Cache-Status` and health (default `memcached`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `host:port` (default `MEMCACHED_ADDRESS`, then `127.0.0.1:11211`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// The prefix of every key this tier writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// How entries are encoded: `postcard` (default), `json`, `ron`, `bincode`, `rkyv`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<FormatName>,
+    /// Compression of stored bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<CompressionConfig>,
+    /// The largest entry written (default 1 MiB, the server's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_item_size: Option<ByteSize>,
+    /// The bound on every call (default 100 ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<HumanDuration>,
+    /// How many connections may be open at once (default 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<NonZeroUsize>,
     /// Failures in a row that open the circuit, and how long it stays open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub circuit_breaker: Option<BreakerConfig>,
