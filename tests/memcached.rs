@@ -173,6 +173,29 @@ async fn a_server_that_is_down_or_hung_degrades_to_the_upstream() {
         started.elapsed()
     );
     assert_eq!(store.stats().timeouts, 1);
+
+    // Ten callers at once on a pool of one: those that wait for the connection give up at the
+    // timeout without counting against the server, so the breaker (three failures) stays shut.
+    let store = Memcached::builder()
+        .address(address.to_string())
+        .timeout(Duration::from_millis(100))
+        .connections(1)
+        .circuit_breaker(3, Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..10 {
+        let store = store.clone();
+        calls.spawn(async move {
+            Backend::<String>::get(&store, &Key::from_parts([format!("k{i}")])).await
+        });
+    }
+    while let Some(call) = calls.join_next().await {
+        assert!(call.unwrap().is_err());
+    }
+    let stats = store.stats();
+    assert_eq!(stats.timeouts + stats.rejected, 10, "{stats:?}");
+    assert!(stats.timeouts < 3 && !stats.breaker_open, "{stats:?}");
     held.abort();
 }
 

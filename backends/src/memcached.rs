@@ -93,7 +93,7 @@ pub struct MemcachedStats {
     pub errors: u64,
     /// Calls not answered within the timeout.
     pub timeouts: u64,
-    /// Calls not made because a breaker was open.
+    /// Calls not made: a breaker was open, or no connection of the pool was free in time.
     pub rejected: u64,
     /// Entries read back that were not valid (counted misses).
     pub corrupt: u64,
@@ -388,11 +388,21 @@ impl<F> Memcached<F> {
                 format!("memcached {name}: circuit open, not calling Memcached"),
             ));
         };
+        // Waiting for a free connection says nothing of the server (only that this process
+        // asks more at once than the pool holds): it is bounded, counted, and leaves the
+        // breaker as it was.
+        let slot = tokio::time::timeout(shared.timeout, shared.connections.acquire()).await;
+        let Ok(Ok(_slot)) = slot else {
+            shared.counters.rejected.fetch_add(1, Relaxed);
+            return Err(BackendError::new(
+                BackendErrorKind::Timeout,
+                format!(
+                    "memcached {name}: no free connection within {:?}",
+                    shared.timeout
+                ),
+            ));
+        };
         let answer = tokio::time::timeout(shared.timeout, async {
-            let _slot =
-                shared.connections.acquire().await.map_err(|_| {
-                    std::io::Error::new(ErrorKind::BrokenPipe, "the store was closed")
-                })?;
             let idle = shared
                 .idle
                 .lock()

@@ -142,10 +142,10 @@ pub struct RedisConfig {
     /// Compression of stored bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compression: Option<CompressionConfig>,
-    /// The largest entry read back, decoded (default 64 MiB).
+    /// The largest entry read back, decoded (default 256 MiB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_payload_size: Option<ByteSize>,
-    /// The bound on every call (default 250 ms).
+    /// The bound on every call (default 100 ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<HumanDuration>,
     /// Failures in a row that open the circuit, and how long it stays open.
