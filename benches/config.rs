@@ -9,8 +9,7 @@
 
 use std::{
     hint::black_box,
-    pin::pin,
-    task::{Context, Poll, Waker},
+    task::{Context, Waker},
 };
 
 use bytes::Bytes;
@@ -25,33 +24,13 @@ use layercake::{
     layer::{Headers, Path, key::Query},
     predicate::{RequestPredicate, request},
 };
-use layercake_benches::{Origin, poll_now};
+use layercake_benches::{Origin, call_and_read, poll_now};
 use tower::{Layer, Service};
 
 fn get(uri: &Uri) -> Request<Full<Bytes>> {
     let mut request = Request::new(Full::default());
     *request.uri_mut() = uri.clone();
     request
-}
-
-/// Calls the service and reads the first frame of the body, as a server would. Not inlined:
-/// instruction counts (callgrind) are read per call of it, per service type.
-#[inline(never)]
-fn call_and_read<S, B>(svc: &mut S, req: Request<Full<Bytes>>) -> Option<Bytes>
-where
-    S: Service<Request<Full<Bytes>>, Response = Response<B>>,
-    S::Error: std::fmt::Debug,
-    B: Body<Data = Bytes>,
-    B::Error: std::fmt::Debug,
-{
-    let mut cx = Context::from_waker(Waker::noop());
-    assert!(svc.poll_ready(&mut cx).is_ready());
-    let response = poll_now(svc.call(req)).unwrap();
-    let mut body = pin!(response.into_body());
-    match body.as_mut().poll_frame(&mut cx) {
-        Poll::Ready(Some(Ok(frame))) => frame.into_data().ok(),
-        _ => None,
-    }
 }
 
 /// Stores the response to `uri` through `svc`, and checks the next call is a hit.

@@ -8,12 +8,11 @@
 
 use std::{
     hint::black_box,
-    pin::pin,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering::Relaxed},
     },
-    task::{Context, Poll, Waker},
+    task::{Context, Poll},
 };
 
 use bytes::Bytes;
@@ -22,7 +21,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, h
 use http_body::Body;
 use http_body_util::Full;
 use layercake::{CacheLayer, Moka, layer::CacheService};
-use layercake_benches::{Origin, poll_now};
+use layercake_benches::{Origin, call_and_read};
 use tower::{Layer, Service};
 
 fn request(method: Method, uri: Uri) -> Request<Full<Bytes>> {
@@ -30,24 +29,6 @@ fn request(method: Method, uri: Uri) -> Request<Full<Bytes>> {
     *request.method_mut() = method;
     *request.uri_mut() = uri;
     request
-}
-
-/// Calls the service and reads the first frame of the body, as a server would.
-fn call_and_read<S, B>(svc: &mut S, req: Request<Full<Bytes>>) -> Option<Bytes>
-where
-    S: Service<Request<Full<Bytes>>, Response = Response<B>>,
-    S::Error: std::fmt::Debug,
-    B: Body<Data = Bytes>,
-    B::Error: std::fmt::Debug,
-{
-    let mut cx = Context::from_waker(Waker::noop());
-    assert!(svc.poll_ready(&mut cx).is_ready());
-    let response = poll_now(svc.call(req)).unwrap();
-    let mut body = pin!(response.into_body());
-    match body.as_mut().poll_frame(&mut cx) {
-        Poll::Ready(Some(Ok(frame))) => frame.into_data().ok(),
-        _ => None,
-    }
 }
 
 fn hit(c: &mut Criterion) {

@@ -24,6 +24,26 @@ pub fn poll_now<F: Future>(future: F) -> F::Output {
     }
 }
 
+/// Calls the service and reads the first frame of the body, as a server would. Not inlined:
+/// instruction counts (callgrind) are read per call of it, per service type.
+#[inline(never)]
+pub fn call_and_read<S, B>(svc: &mut S, req: Request<Full<Bytes>>) -> Option<Bytes>
+where
+    S: tower::Service<Request<Full<Bytes>>, Response = Response<B>>,
+    S::Error: std::fmt::Debug,
+    B: http_body::Body<Data = Bytes>,
+    B::Error: std::fmt::Debug,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(svc.poll_ready(&mut cx).is_ready());
+    let response = poll_now(svc.call(req)).unwrap();
+    let mut body = pin!(response.into_body());
+    match body.as_mut().poll_frame(&mut cx) {
+        Poll::Ready(Some(Ok(frame))) => frame.into_data().ok(),
+        _ => None,
+    }
+}
+
 /// The inner service of the benches: answers at once, with a copy-free `body`.
 #[derive(Clone)]
 pub struct Origin {

@@ -497,20 +497,24 @@ async fn a_configured_redis_tier_is_shared() {
         "name: edge\nbackend:\n  compose:\n    write: sequential\n    l1: {{ moka: {{}} }}\n    l2: {{ redis: {{ url: \"{}\", prefix: \"cfg:\", compression: {{ algorithm: gzip }} }} }}\n",
         server.url()
     );
-    let config = Config::from_yaml(&text).unwrap();
+    shared_by_two_instances(&Config::from_yaml(&text).unwrap(), "detail=redis").await;
+}
+
+/// Two instances built from `config` (a memory tier in front of a shared one, written in
+/// turn): what the first stores, the second, whose memory is empty, reads from the shared tier
+/// (its `Cache-Status` says `detail`).
+async fn shared_by_two_instances(config: &Config, detail: &str) {
     let origin = counting_origin();
     let first = ConfiguredLayer::new(config.clone()).await.unwrap();
     fetch(&first.layer(origin.clone()), get("/shared")).await;
-    // Written in turn (`write: sequential`): stored once Redis has it.
+    // Written in turn (`write: sequential`): stored once the shared tier has it.
     let stored = || first.current().stats().stores == 1;
     layercake_tests::eventually("stored in both tiers", stored).await;
-
-    // Another instance with the same file: its memory is empty, Redis has the entry.
-    let second = ConfiguredLayer::new(config).await.unwrap();
+    let second = ConfiguredLayer::new(config.clone()).await.unwrap();
     let (parts, body) = fetch(&second.layer(origin.clone()), get("/shared")).await;
     assert_eq!(body, "call 1");
     assert!(cache_status(&parts).contains("hit"), "{parts:?}");
-    assert!(cache_status(&parts).contains("detail=redis"), "{parts:?}");
+    assert!(cache_status(&parts).contains(detail), "{parts:?}");
     assert_eq!(origin.calls(), 1);
 }
 
@@ -548,17 +552,7 @@ backend:
         Config::from_toml(&config.to_toml().unwrap()).unwrap(),
         config
     );
-    let origin = counting_origin();
-    let first = ConfiguredLayer::new(config.clone()).await.unwrap();
-    fetch(&first.layer(origin.clone()), get("/shared")).await;
-    // Written in turn (`write: sequential`): stored once Memcached has it.
-    let stored = || first.current().stats().stores == 1;
-    layercake_tests::eventually("stored in both tiers", stored).await;
-    let second = ConfiguredLayer::new(config).await.unwrap();
-    let (parts, body) = fetch(&second.layer(origin.clone()), get("/shared")).await;
-    assert_eq!(body, "call 1");
-    assert!(cache_status(&parts).contains("detail=shared"), "{parts:?}");
-    assert_eq!(origin.calls(), 1);
+    shared_by_two_instances(&config, "detail=shared").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
