@@ -189,11 +189,7 @@ impl crate::GetSize for CachedResponse {
 /// A hit's own map of the stored headers, with room for the two every hit adds (`Age`,
 /// `Cache-Status`): two allocations, as a clone of a map would take.
 pub(crate) fn hit_headers(stored: &StoredHeaders) -> HeaderMap {
-    let mut headers = HeaderMap::with_capacity(stored.len() + 2);
-    for (name, value) in stored {
-        headers.append(name.clone(), value.clone());
-    }
-    headers
+    stored.header_map_with_room(2)
 }
 
 /// The headers of a stored response: its fields in order, as name and value pairs in one
@@ -311,7 +307,12 @@ impl StoredHeaders {
     /// assert!(StoredHeaders::default().to_header_map().is_empty());
     /// ```
     pub fn to_header_map(&self) -> HeaderMap {
-        let mut map = HeaderMap::with_capacity(self.len());
+        self.header_map_with_room(0)
+    }
+
+    /// The fields as a `HeaderMap` made with room for `extra` more.
+    fn header_map_with_room(&self, extra: usize) -> HeaderMap {
+        let mut map = HeaderMap::with_capacity(self.len() + extra);
         for (name, value) in self {
             map.append(name.clone(), value.clone());
         }
