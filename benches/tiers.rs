@@ -244,5 +244,74 @@ fn memcached_hit(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, composed_hit, l2_hit, memcached_hit, codecs);
+/// A disk store hit (a read transaction on tokio's blocking pool, the bytes copied out of
+/// redb's page cache, decoded) against redb's own get of the same bytes from a table of the
+/// same shape, inline and on the blocking pool.
+fn disk_hit(c: &mut Criterion) {
+    use layercake::Disk;
+    use redb::ReadableDatabase;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = layercake_tests::disk_store::TempDir::new("bench-disk");
+    let store = Disk::builder()
+        .directory(dir.path().join("store"))
+        .open()
+        .unwrap();
+    let raw = Arc::new(redb::Database::create(dir.path().join("raw.redb")).unwrap());
+    let table: redb::TableDefinition<'_, &[u8], &[u8]> = redb::TableDefinition::new("raw");
+    let mut group = c.benchmark_group("disk_hit");
+    for (label, size) in [("1KiB", 1024), ("128KiB", 128 * 1024)] {
+        let (key, entry) = stored(label, size);
+        let bytes = layercake::codec::Codec::new(layercake::codec::Postcard)
+            .encode(&key, &entry)
+            .unwrap();
+        rt.block_on(store.set(&key, entry)).unwrap();
+        let tx = raw.begin_write().unwrap();
+        tx.open_table(table)
+            .unwrap()
+            .insert(key.as_bytes(), bytes.as_slice())
+            .unwrap();
+        tx.commit().unwrap();
+        let read = move |db: &redb::Database, key: &[u8]| {
+            let tx = db.begin_read().unwrap();
+            let t = tx.open_table(table).unwrap();
+            let row = t.get(key).unwrap().unwrap();
+            bytes::Bytes::copy_from_slice(row.value())
+        };
+        group.bench_function(BenchmarkId::new("disk_store_get", label), |b| {
+            b.iter(|| {
+                let found = rt
+                    .block_on(Backend::<CachedResponse>::get(&store, &key))
+                    .unwrap();
+                black_box(found.unwrap())
+            })
+        });
+        group.bench_function(BenchmarkId::new("raw_redb_get", label), |b| {
+            b.iter(|| black_box(read(&raw, key.as_bytes())))
+        });
+        group.bench_function(BenchmarkId::new("raw_redb_get_blocking_pool", label), |b| {
+            b.iter(|| {
+                let (raw, key) = (Arc::clone(&raw), key.clone());
+                let task = async move {
+                    tokio::task::spawn_blocking(move || read(&raw, key.as_bytes())).await
+                };
+                black_box(rt.block_on(task).unwrap())
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    composed_hit,
+    l2_hit,
+    memcached_hit,
+    disk_hit,
+    codecs
+);
 criterion_main!(benches);

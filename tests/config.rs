@@ -363,6 +363,11 @@ async fn invalid_caches_are_named_by_field_and_line() {
             "larger",
         ),
         (
+            "backend: { disk: { timeout: 0 } }",
+            "backend.disk.timeout",
+            "greater than zero",
+        ),
+        (
             "backend: { memcached: { timeout: 0 } }",
             "backend.memcached.timeout",
             "greater than zero",
@@ -401,17 +406,6 @@ async fn files_are_yaml_or_toml_and_must_exist() {
 }
 
 /// An origin whose body is its call count, fresh for a minute.
-fn counting_origin() -> Origin {
-    Origin::new(|_, n| async move {
-        let mut response = text(StatusCode::OK, format!("call {n}"));
-        response.headers_mut().insert(
-            http::header::CACHE_CONTROL,
-            http::HeaderValue::from_static("max-age=60"),
-        );
-        Ok(response)
-    })
-}
-
 #[tokio::test]
 async fn a_configured_layer_serves_as_configured() {
     let config = Config::from_yaml(
@@ -424,7 +418,7 @@ response: { not: { status: [404] } }
     )
     .unwrap();
     let cache = ConfiguredLayer::new(config).await.unwrap();
-    let origin = counting_origin();
+    let origin = Origin::counting();
     let service = cache.layer(origin.clone());
 
     let (parts, body) = fetch(&service, get("/items?page=1&utm=a")).await;
@@ -445,12 +439,12 @@ response: { not: { status: [404] } }
     assert!(cache_status(&parts).contains("fwd=bypass"), "{parts:?}");
 }
 
-/// A configured layer from `yaml` in front of a [`counting_origin`], which has served `/a` once.
+/// A configured layer from `yaml` in front of an [`Origin::counting`], which has served `/a` once.
 async fn serving(yaml: &str) -> (ConfiguredLayer, ConfiguredService<Origin>) {
     let cache = ConfiguredLayer::new(Config::from_yaml(yaml).unwrap())
         .await
         .unwrap();
-    let service = cache.layer(counting_origin());
+    let service = cache.layer(Origin::counting());
     fetch(&service, get("/a")).await;
     (cache, service)
 }
@@ -497,20 +491,47 @@ async fn a_configured_redis_tier_is_shared() {
         "name: edge\nbackend:\n  compose:\n    write: sequential\n    l1: {{ moka: {{}} }}\n    l2: {{ redis: {{ url: \"{}\", prefix: \"cfg:\", compression: {{ algorithm: gzip }} }} }}\n",
         server.url()
     );
-    shared_by_two_instances(&Config::from_yaml(&text).unwrap(), "detail=redis").await;
+    shared_by_two_instances(&Config::from_yaml(&text).unwrap(), "detail=redis", false).await;
+}
+
+/// `config` written as YAML and as TOML reads back as itself.
+fn assert_round_trips(config: &Config) {
+    let yaml = config.to_yaml().unwrap();
+    assert_eq!(&Config::from_yaml(&yaml).unwrap(), config, "{yaml}");
+    let toml = config.to_toml().unwrap();
+    assert_eq!(&Config::from_toml(&toml).unwrap(), config, "{toml}");
 }
 
 /// Two instances built from `config` (a memory tier in front of a shared one, written in
 /// turn): what the first stores, the second, whose memory is empty, reads from the shared tier
-/// (its `Cache-Status` says `detail`).
-async fn shared_by_two_instances(config: &Config, detail: &str) {
-    let origin = counting_origin();
+/// (its `Cache-Status` says `detail`). With `restart`, the first is gone before the second is
+/// built (a tier one process holds at a time: the disk).
+async fn shared_by_two_instances(config: &Config, detail: &str, restart: bool) {
+    let origin = Origin::counting();
     let first = ConfiguredLayer::new(config.clone()).await.unwrap();
     fetch(&first.layer(origin.clone()), get("/shared")).await;
     // Written in turn (`write: sequential`): stored once the shared tier has it.
     let stored = || first.current().stats().stores == 1;
     layercake_tests::eventually("stored in both tiers", stored).await;
-    let second = ConfiguredLayer::new(config.clone()).await.unwrap();
+    let second = if restart {
+        // The first lets go of its tiers once its last background task (the store that just
+        // finished) is done.
+        drop(first);
+        let mut attempts = 0;
+        loop {
+            match ConfiguredLayer::new(config.clone()).await {
+                Ok(second) => break second,
+                Err(error) if attempts < 100 => {
+                    attempts += 1;
+                    assert!(error.message().contains("has it open"), "{error}");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                Err(error) => panic!("{error}"),
+            }
+        }
+    } else {
+        ConfiguredLayer::new(config.clone()).await.unwrap()
+    };
     let (parts, body) = fetch(&second.layer(origin.clone()), get("/shared")).await;
     assert_eq!(body, "call 1");
     assert!(cache_status(&parts).contains("hit"), "{parts:?}");
@@ -544,15 +565,39 @@ backend:
         server.address()
     );
     let config = Config::from_yaml(&text).unwrap();
-    assert_eq!(
-        Config::from_yaml(&config.to_yaml().unwrap()).unwrap(),
-        config
+    assert_round_trips(&config);
+    shared_by_two_instances(&config, "detail=shared", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_disk_tier_answers_after_a_restart() {
+    let dir = layercake_tests::disk_store::TempDir::new("config-disk");
+    let text = format!(
+        r#"
+backend:
+  compose:
+    write: sequential
+    l1: {{ moka: {{}} }}
+    l2:
+      disk:
+        name: local
+        directory: "{}"
+        max_bytes: 64 MiB
+        page_cache: 4 MiB
+        format: postcard
+        compression: {{ algorithm: zstd, level: 3 }}
+        timeout: 1s
+"#,
+        dir.path().display()
     );
-    assert_eq!(
-        Config::from_toml(&config.to_toml().unwrap()).unwrap(),
-        config
-    );
-    shared_by_two_instances(&config, "detail=shared").await;
+    let config = Config::from_yaml(&text).unwrap();
+    assert_round_trips(&config);
+    shared_by_two_instances(&config, "detail=local", true).await;
+    // One store per directory: a second stack on it is refused, naming the field.
+    let _running = ConfiguredLayer::new(config.clone()).await.unwrap();
+    let error = config.build().await.unwrap_err();
+    assert_eq!(error.path(), "backend.compose.l2.disk.directory");
+    assert!(error.message().contains("has it open"), "{error}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -570,7 +615,7 @@ async fn a_configured_redis_cluster_tier_is_shared() {
         nodes.join(", ")
     );
     let config = Config::from_yaml(&text).unwrap();
-    let origin = counting_origin();
+    let origin = Origin::counting();
     let first = ConfiguredLayer::new(config.clone()).await.unwrap();
     let second = ConfiguredLayer::new(config).await.unwrap();
     for n in 0..20 {

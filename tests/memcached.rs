@@ -14,7 +14,7 @@ use layercake::{
     compose::{Compose, Sequential},
     layer::CachedResponse,
 };
-use layercake_tests::{Origin, cache_status, fetch, get, memcached_server::MemcachedServer, text};
+use layercake_tests::{Origin, cache_status, fetch, get, memcached_server::MemcachedServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::Layer;
 
@@ -41,14 +41,7 @@ async fn typed_values_round_trip() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_responses_are_shared_through_a_composed_stack() {
     let server = MemcachedServer::start().await;
-    let origin = Origin::new(|_, n| async move {
-        let mut response = text(StatusCode::OK, format!("call {n}"));
-        response.headers_mut().insert(
-            http::header::CACHE_CONTROL,
-            http::HeaderValue::from_static("max-age=60"),
-        );
-        Ok(response)
-    });
+    let origin = Origin::counting();
     let instance = || {
         // Written in turn: the store is done once Memcached has it.
         let tiers: Compose<Moka, Memcached, Sequential, Sequential> =

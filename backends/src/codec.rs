@@ -141,6 +141,32 @@ pub fn mark_stale(bytes: &[u8], now: Timestamp) -> Result<Vec<u8>, CodecError> {
     Ok(out)
 }
 
+/// The tags of stored bytes, read without decoding the value (and without checking the
+/// checksum: a store decodes before it serves), for a store that indexes its entries by tag;
+/// `None` when the bytes are not an envelope of this version.
+#[cfg(feature = "disk")]
+pub(crate) fn envelope_tags(bytes: &[u8]) -> Option<Vec<&str>> {
+    if bytes.len() < HEADER + 8 + CHECKSUM || &bytes[..4] != MAGIC || bytes[4] != ENVELOPE_VERSION {
+        return None;
+    }
+    let key_len = u32::from_le_bytes(bytes.get(HEADER..HEADER + 4)?.try_into().ok()?) as usize;
+    let mut at = HEADER + 4 + key_len;
+    let short = |at: &mut usize| -> Option<usize> {
+        let raw = bytes.get(*at..*at + 2)?;
+        *at += 2;
+        Some(u16::from_le_bytes(raw.try_into().ok()?) as usize)
+    };
+    let count = short(&mut at)?;
+    let mut tags = Vec::with_capacity(count.min(64));
+    for _ in 0..count {
+        let len = short(&mut at)?;
+        let tag = bytes.get(at..at + len)?;
+        at += len;
+        tags.push(std::str::from_utf8(tag).ok()?);
+    }
+    Some(tags)
+}
+
 /// A value could not be encoded, or bytes could not be decoded.
 ///
 /// ```

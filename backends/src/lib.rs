@@ -10,6 +10,8 @@
 //! |---|---|---|
 //! | [`Moka`] | `moka` (default) | in memory, in process: entries behind `Arc`, no serialization |
 //! | [`Redis`](redis::Redis) | `redis` | shared by every instance: bytes through a [`codec`], timeouts, a circuit breaker |
+//! | [`Memcached`](memcached::Memcached) | `memcached` | shared by every instance: bytes through a [`codec`], pooled connections |
+//! | [`Disk`](disk::Disk) | `disk` | on local disk, kept across restarts (redb), bounded in bytes |
 //!
 //! Users normally depend on `layercake` alone, which re-exports this crate.
 //!
@@ -34,6 +36,8 @@ mod backend;
 mod breaker;
 #[cfg(feature = "codec")]
 pub mod codec;
+#[cfg(feature = "disk")]
+pub mod disk;
 mod dynamic;
 mod entry;
 mod error;

@@ -69,6 +69,8 @@ pub use layercake_backends as backends;
 pub use layercake_backends::Moka;
 #[cfg(feature = "codec")]
 pub use layercake_backends::codec;
+#[cfg(feature = "disk")]
+pub use layercake_backends::disk::{self, Disk};
 #[cfg(feature = "memcached")]
 pub use layercake_backends::memcached::{self, Memcached};
 #[cfg(feature = "redis")]
@@ -270,7 +272,8 @@ pub use crate::{
     feature = "json",
     feature = "regex",
     feature = "config",
-    feature = "memcached"
+    feature = "memcached",
+    feature = "disk"
 ))]
 pub struct ReadmeDoctests;
 

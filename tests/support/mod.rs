@@ -56,6 +56,18 @@ impl Origin {
         Origin::new(move |_, _| async move { Ok(text(StatusCode::OK, body)) })
     }
 
+    /// An origin that answers `call N` (N its call's number), fresh for 60 seconds.
+    pub fn counting() -> Self {
+        Origin::new(|_, n| async move {
+            let mut response = text(StatusCode::OK, format!("call {n}"));
+            response.headers_mut().insert(
+                http::header::CACHE_CONTROL,
+                http::HeaderValue::from_static("max-age=60"),
+            );
+            Ok(response)
+        })
+    }
+
     /// How many times the origin was called.
     pub fn calls(&self) -> usize {
         self.calls.load(SeqCst)
@@ -797,6 +809,70 @@ pub mod observability_example;
 #[allow(dead_code)]
 pub mod predicates_example;
 
+#[path = "../../examples/disk.rs"]
+#[allow(dead_code)]
+pub mod disk_example;
+
 #[path = "../../examples/fleet.rs"]
 #[allow(dead_code)]
 pub mod fleet_example;
+
+/// For the disk store's tests: a directory removed when dropped, and the values the crash
+/// test's writer process writes.
+pub mod disk_store {
+    use std::path::{Path, PathBuf};
+
+    /// A fresh directory under the system's temporary one, removed (with its contents) on drop.
+    pub struct TempDir(PathBuf);
+
+    impl TempDir {
+        /// A new, empty directory named after `what`.
+        pub fn new(what: &str) -> TempDir {
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let path =
+                std::env::temp_dir().join(format!("layercake-{what}-{}-{n}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(&path).expect("creating a temporary directory");
+            TempDir(path)
+        }
+
+        /// Its path.
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// `open()`, again while it fails because the directory is still held: a store is closed
+    /// when its last clone is dropped, and a layer's background task (the store of a response
+    /// that just finished) may hold one a moment after the layer is gone. Up to a second.
+    pub async fn reopen<T, E: std::fmt::Display>(mut open: impl FnMut() -> Result<T, E>) -> T {
+        for _ in 0..100 {
+            match open() {
+                Ok(opened) => return opened,
+                Err(error) if error.to_string().contains("has it open") => {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                Err(error) => panic!("{error}"),
+            }
+        }
+        panic!("the directory is still held after a second");
+    }
+
+    /// The value the writer process stores under key `i` (a few hundred bytes, its own for
+    /// every `i`).
+    pub fn value(i: u64) -> String {
+        format!("entry {i}; ").repeat(32)
+    }
+
+    /// The key the writer process stores value `i` under.
+    pub fn key(i: u64) -> layercake::Key {
+        layercake::Key::from_parts(["crash", &i.to_string()])
+    }
+}

@@ -165,6 +165,7 @@ pub(crate) fn backend<'a>(config: &'a BackendConfig, path: String) -> Building<'
             BackendConfig::Memcached(store) => {
                 self::memcached(store, format!("{path}.memcached")).await
             }
+            BackendConfig::Disk(store) => self::disk(store, format!("{path}.disk")).await,
             BackendConfig::Compose(tiers) => {
                 let path = format!("{path}.compose");
                 let l1 = backend(&tiers.l1, format!("{path}.l1")).await?;
@@ -200,7 +201,7 @@ fn moka(config: &MokaConfig) -> Moka {
 
 /// `$body` with `$format` bound to the codec format `$name` names, or the error that this build
 /// lacks it (`$path` is the tier's path in the file).
-#[cfg(any(feature = "redis", feature = "memcached"))]
+#[cfg(any(feature = "redis", feature = "memcached", feature = "disk"))]
 macro_rules! with_format {
     ($name:expr, $path:expr, |$format:ident| $body:expr) => {
         match $name {
@@ -353,7 +354,58 @@ async fn memcached(config: &MemcachedConfig, path: String) -> Result<Stack, Conf
     })
 }
 
-#[cfg(any(feature = "redis", feature = "memcached"))]
+#[cfg(not(feature = "disk"))]
+async fn disk(_: &DiskConfig, path: String) -> Result<Stack, ConfigError> {
+    Err(ConfigError::new(
+        path,
+        "this build has no disk store: enable layercake's feature `disk`",
+    ))
+}
+
+#[cfg(feature = "disk")]
+async fn disk(config: &DiskConfig, path: String) -> Result<Stack, ConfigError> {
+    let mut builder = crate::Disk::builder();
+    if let Some(name) = &config.name {
+        builder = builder.name(intern(name));
+    }
+    if let Some(directory) = &config.directory {
+        builder = builder.directory(directory);
+    }
+    if let Some(bytes) = config.max_bytes {
+        builder = builder.max_bytes(bytes.get());
+    }
+    if let Some(bytes) = config.page_cache {
+        builder = builder.page_cache(bytes.usize());
+    }
+    if let Some(timeout) = config.timeout {
+        if timeout.get().is_zero() {
+            return Err(ConfigError::new(
+                format!("{path}.timeout"),
+                "a store's call bound must be greater than zero",
+            ));
+        }
+        builder = builder.timeout(timeout.get());
+    }
+    if let Some(compression) = config.compression {
+        let min_size = compression.min_size.map_or(0, super::ByteSize::usize);
+        let at = format!("{path}.compression");
+        builder = builder.compression(self::compression(compression, &at)?, min_size);
+    }
+    let format = config.format.unwrap_or(FormatName::Postcard);
+    let directory = format!("{path}.directory");
+    with_format!(format, &path, |format| {
+        let builder = builder.format(format);
+        // Opening reads the file (and repairs it after a crash): off the async workers.
+        match tokio::task::spawn_blocking(move || builder.open()).await {
+            Ok(opened) => opened
+                .map(DynBackend::new)
+                .map_err(|e| ConfigError::new(directory, e.to_string())),
+            Err(e) => Err(ConfigError::new(directory, e.to_string())),
+        }
+    })
+}
+
+#[cfg(any(feature = "redis", feature = "memcached", feature = "disk"))]
 fn compression(
     config: CompressionConfig,
     path: &str,

@@ -14,7 +14,7 @@
 //! namespace: shop             # the first part of every key
 //! mode: shared                # shared | private
 //! cache_control: respect      # respect | override | origin_only
-//! backend:                    # moka | redis | memcached | compose (nesting to any depth)
+//! backend:                    # moka | redis | memcached | disk | compose (nesting to any depth)
 //!   compose:
 //!     read: sequential        # sequential | race | parallel
 //!     write: optimistic_parallel  # sequential | optimistic_parallel | race
@@ -90,7 +90,7 @@ pub use self::{
     error::ConfigError,
     schema::{
         BackendConfig, BreakerConfig, ComposeConfig, CompressionConfig, CompressionName, Config,
-        FormatName, HeadersConfig, KeyPart, LimitsConfig, MemcachedConfig, MokaConfig,
+        DiskConfig, FormatName, HeadersConfig, KeyPart, LimitsConfig, MemcachedConfig, MokaConfig,
         PolicyConfig, QueryKey, ReadPolicyName, RedisConfig, RefillPolicyName, RequestRule,
         ResponseRule, SizeRange, TagsConfig, ValueRule, WritePolicyName,
     },

@@ -96,6 +96,8 @@ pub enum BackendConfig {
     Redis(RedisConfig),
     /// Memcached (feature `memcached`).
     Memcached(MemcachedConfig),
+    /// A file on local disk, kept across restarts (feature `disk`).
+    Disk(DiskConfig),
     /// `l1` in front of `l2`.
     Compose(Box<ComposeConfig>),
 }
@@ -185,6 +187,43 @@ pub struct MemcachedConfig {
     /// Failures in a row that open the circuit, and how long it stays open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub circuit_breaker: Option<BreakerConfig>,
+}
+
+/// A disk tier (feature `disk`): see `layercake::disk`.
+///
+/// ```
+/// use layercake::config::{BackendConfig, Config};
+/// let config = Config::from_yaml("backend: { disk: { directory: /var/cache/shop, max_bytes: 1 GiB } }").unwrap();
+/// let Some(BackendConfig::Disk(disk)) = config.backend else { panic!() };
+/// assert_eq!(disk.max_bytes.unwrap().get(), 1 << 30);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DiskConfig {
+    /// The tier's name in `Cache-Status` and health (default `disk`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The directory of the store's file (default `CACHE_DIR`, then `layercake-cache`). One
+    /// store per directory: a reload that changes the stack cannot reopen the directory the
+    /// running stack holds (it fails and keeps the running configuration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<String>,
+    /// The budget of the entries (default 256 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<ByteSize>,
+    /// The memory redb keeps pages of the file in (default 16 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_cache: Option<ByteSize>,
+    /// How entries are encoded: `postcard` (default), `json`, `ron`, `bincode`, `rkyv`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<FormatName>,
+    /// Compression of stored bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<CompressionConfig>,
+    /// The bound on every call (default 250 ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<HumanDuration>,
 }
 
 /// An encoding of stored entries.
