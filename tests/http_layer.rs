@@ -602,6 +602,16 @@ async fn rfc9111_2_the_authority_is_part_of_the_key() {
     let (_, absolute) = fetch(&svc, get_on(None, "http://b.example/page")).await;
     assert_eq!(absolute, b);
     assert_eq!(origin.calls(), 2);
+    // The scheme is part of the target URI: `https://b.example/page` is another resource (a
+    // client's cache sees both), and its scheme is case-insensitive too.
+    let (parts, _) = fetch(&svc, get_on(None, "https://b.example/page")).await;
+    assert!(cache_status(&parts).contains("fwd=uri-miss"), "{parts:?}");
+    let (parts, _) = fetch(&svc, get_on(None, "HTTPS://B.example/page")).await;
+    assert!(
+        cache_status(&parts).starts_with("layercake; hit"),
+        "{parts:?}"
+    );
+    assert_eq!(origin.calls(), 3);
 
     // Opted out, for a service that answers one host: every host shares the entry.
     let origin = Origin::ok("one host");

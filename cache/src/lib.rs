@@ -32,6 +32,9 @@
 #[cfg(feature = "admin")]
 #[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
 pub mod admin;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod client;
 pub mod compose;
 #[cfg(feature = "config")]
 #[cfg_attr(docsrs, doc(cfg(feature = "config")))]
@@ -273,7 +276,8 @@ pub use crate::{
     feature = "regex",
     feature = "config",
     feature = "memcached",
-    feature = "disk"
+    feature = "disk",
+    feature = "reqwest"
 ))]
 pub struct ReadmeDoctests;
 

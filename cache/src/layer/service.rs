@@ -929,7 +929,10 @@ impl Kept {
 
 /// The request's authority as a key part (RFC 9111 §2: the target URI, authority included, is
 /// the primary key): an absolute-form target's, else the `Host` header's (RFC 9112 §3.2.2),
-/// lowercased (hosts are case-insensitive); empty when the request names none.
+/// lowercased (hosts are case-insensitive); empty when the request names none. An
+/// absolute-form target of a scheme other than `http` (a client's `https://` request) has its
+/// scheme in front (`https://host`), so `http` and `https` never share an entry; an authority
+/// never holds `://`, so the two forms never meet.
 fn push_authority(parts: &request::Parts, key: &mut layercake_backends::KeyBuilder) {
     let authority = match parts.uri.authority() {
         Some(authority) => authority.as_str().as_bytes(),
@@ -938,10 +941,25 @@ fn push_authority(parts: &request::Parts, key: &mut layercake_backends::KeyBuild
             .get(header::HOST)
             .map_or(&b""[..], HeaderValue::as_bytes),
     };
-    if authority.iter().any(u8::is_ascii_uppercase) {
-        key.push(authority.to_ascii_lowercase());
-    } else {
-        key.push(authority);
+    let scheme = match parts.uri.scheme_str() {
+        None | Some("http") => None,
+        Some(scheme) => Some(scheme),
+    };
+    match scheme {
+        Some(scheme) => {
+            let mut part = Vec::with_capacity(scheme.len() + 3 + authority.len());
+            part.extend_from_slice(scheme.as_bytes());
+            part.extend_from_slice(b"://");
+            part.extend_from_slice(authority);
+            part.make_ascii_lowercase();
+            key.push(part);
+        }
+        None if authority.iter().any(u8::is_ascii_uppercase) => {
+            key.push(authority.to_ascii_lowercase());
+        }
+        None => {
+            key.push(authority);
+        }
     }
 }
 
