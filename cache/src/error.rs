@@ -48,6 +48,14 @@ pub enum BuildError {
     /// An [`InlineCache`](crate::InlineCache) was asked for, and this setting recomputes in
     /// the background (`stale_policy`, `refresh_before`, `auto_refresh`).
     BackgroundRefresh(&'static str),
+    /// A chunked layer's chunk size is zero, or larger than what one fetch may ask.
+    #[cfg(feature = "chunked")]
+    ChunkSize {
+        /// The chunk size asked.
+        chunk_size: u64,
+        /// The most one fetch may ask.
+        max_fetch: u64,
+    },
 }
 
 impl fmt::Display for BuildError {
@@ -79,6 +87,14 @@ impl fmt::Display for BuildError {
             } => write!(
                 f,
                 "refresh_before ({refresh_before:?}) must be greater than zero and shorter than the ttl ({ttl:?})"
+            ),
+            #[cfg(feature = "chunked")]
+            BuildError::ChunkSize {
+                chunk_size,
+                max_fetch,
+            } => write!(
+                f,
+                "chunk_size ({chunk_size} bytes) must be greater than zero and at most max_fetch ({max_fetch} bytes)"
             ),
             BuildError::BackgroundRefresh(setting) => write!(
                 f,

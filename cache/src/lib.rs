@@ -32,6 +32,9 @@
 #[cfg(feature = "admin")]
 #[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
 pub mod admin;
+#[cfg(feature = "chunked")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chunked")))]
+pub mod chunked;
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub mod client;
@@ -277,7 +280,8 @@ pub use crate::{
     feature = "config",
     feature = "memcached",
     feature = "disk",
-    feature = "reqwest"
+    feature = "reqwest",
+    feature = "chunked"
 ))]
 pub struct ReadmeDoctests;
 

@@ -141,6 +141,8 @@ pub(crate) fn layer(config: &Config, backend: Stack) -> Result<DynCacheLayer, Co
             BuildError::ZeroConcurrency => "policy.concurrency",
             BuildError::RefreshBeforeOutOfRange { .. } => "policy.refresh_before",
             BuildError::FleetOutsideRuntime | BuildError::BackgroundRefresh(_) => "",
+            #[cfg(feature = "chunked")]
+            BuildError::ChunkSize { .. } => "",
         };
         ConfigError::new(path, error.to_string())
     })

@@ -106,17 +106,17 @@
 //! next to an upstream call.
 
 mod body;
-mod cache_control;
+pub(crate) mod cache_control;
 mod events;
 mod freshness;
 mod future;
 pub mod key;
-mod range;
-mod response;
+pub(crate) mod range;
+pub(crate) mod response;
 pub(crate) mod service;
 mod status;
 mod tags;
-mod validation;
+pub(crate) mod validation;
 mod vary;
 #[cfg(feature = "codec")]
 mod wire;
