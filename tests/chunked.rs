@@ -42,6 +42,15 @@ struct FileOrigin {
 
 impl FileOrigin {
     async fn start(file: Bytes, ranges: bool) -> FileOrigin {
+        FileOrigin::with_headers(file, ranges, &[]).await
+    }
+
+    /// The same origin, adding `extra` headers to every response.
+    async fn with_headers(
+        file: Bytes,
+        ranges: bool,
+        extra: &'static [(&'static str, &'static str)],
+    ) -> FileOrigin {
         let sent = Arc::new(AtomicU64::new(0));
         let version = Arc::new(AtomicU64::new(1));
         let (counter, current) = (Arc::clone(&sent), Arc::clone(&version));
@@ -61,14 +70,15 @@ impl FileOrigin {
                             .split_once('-')
                             .map(|(a, b)| (a.parse::<u64>().ok(), b.parse::<u64>().ok()))
                     });
-                let headers = |extra: Vec<(&'static str, String)>| {
+                let headers = |more: Vec<(&'static str, String)>| {
                     let mut all = vec![
                         ("etag", etag.clone()),
                         ("accept-ranges", "bytes".to_owned()),
                         ("cache-control", "max-age=3600".to_owned()),
                         ("content-type", "application/octet-stream".to_owned()),
                     ];
-                    all.extend(extra);
+                    all.extend(more);
+                    all.extend(extra.iter().map(|(n, v)| (*n, (*v).to_owned())));
                     all
                 };
                 let answer = |status, headers: Vec<(&'static str, String)>, body: Bytes| {
@@ -339,4 +349,37 @@ async fn what_is_not_for_chunks_passes_through() {
         .unwrap();
     let response = service.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_is_one_users_is_never_kept_in_chunks() {
+    let file = file();
+    // A response that sets a cookie: the origin's, every time.
+    let origin =
+        FileOrigin::with_headers(file.slice(..10 << 20), true, &[("set-cookie", "id=1")]).await;
+    let layer = layer();
+    let service = layer.layer(Upstream::new(origin.origin.uri()));
+    for _ in 0..2 {
+        let (status, _, body) = get(&service, "/mine", Some("bytes=0-9".to_owned())).await;
+        assert_eq!(
+            (status, body),
+            (StatusCode::PARTIAL_CONTENT, file.slice(0..10))
+        );
+    }
+    assert_eq!(layer.stats().chunks_stored, 0);
+    // A request with credentials is passed on as it is, even for a file kept in chunks.
+    let origin = FileOrigin::start(file.clone(), true).await;
+    let layer = self::layer();
+    let service = layer.layer(Upstream::new(origin.origin.uri()));
+    get(&service, "/f", Some("bytes=0-9".to_owned())).await;
+    let stored = layer.stats().chunks_stored;
+    let request = Request::get("/f")
+        .header(header::RANGE, "bytes=0-9")
+        .header(header::AUTHORIZATION, "Bearer secret")
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    let response = service.clone().oneshot(request).await.unwrap();
+    assert!(!cache_status(response.headers()).contains("chunks"));
+    assert_eq!(layer.stats().passed, 1);
+    assert_eq!(layer.stats().chunks_stored, stored);
 }

@@ -17,7 +17,8 @@
 //!
 //! What is not chunked passes through untouched: methods other than `GET`, requests with
 //! `Authorization` or `Cookie`, origins that answer ranges with `200` (no range support),
-//! responses under the threshold, `no-store` or `private` ones, ones without a validator. Put
+//! responses under the threshold, `no-store` or `private` ones, ones that set a cookie, ones
+//! without a validator. Put
 //! a [`CacheLayer`](crate::CacheLayer) behind it for those: what the chunked layer passes on,
 //! the cache layer caches as usual. A resource seen for the first time through a request
 //! without `Range` passes through whole (the chunked layer learns its length and validator
@@ -709,7 +710,9 @@ fn describe<B>(
         _ => return None,
     };
     let directives = ResponseDirectives::parse(headers);
-    let storable = !directives.no_store && !directives.private;
+    // What is one user's (`private`, or setting a cookie) is never kept for everyone.
+    let storable =
+        !directives.no_store && !directives.private && !headers.contains_key(header::SET_COOKIE);
     let validator = headers
         .get(header::ETAG)
         .filter(|etag| etag.as_bytes().starts_with(b"\""))
