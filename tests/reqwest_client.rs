@@ -320,3 +320,25 @@ async fn a_cancelled_request_never_leaves_the_others_for_its_url_waiting() {
     assert_eq!(again, body);
     assert!(status.starts_with("layercake; hit"), "{status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_requests_own_timeout_still_holds() {
+    let origin = HttpOrigin::start(|_, n| async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        respond(200, &[("cache-control", "max-age=60")], format!("v{n}"))
+    })
+    .await;
+    let cache = CacheMiddleware::new(Moka::default()).unwrap();
+    let client = client(&cache);
+    let url = format!("{}slow", origin.uri());
+    let error = client
+        .get(&url)
+        .timeout(Duration::from_millis(100))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, reqwest_middleware::Error::Reqwest(e) if e.is_timeout()),
+        "{error:?}"
+    );
+}
