@@ -505,7 +505,7 @@ fn assert_round_trips(config: &Config) {
 /// Two instances built from `config` (a memory tier in front of a shared one, written in
 /// turn): what the first stores, the second, whose memory is empty, reads from the shared tier
 /// (its `Cache-Status` says `detail`). With `restart`, the first is gone before the second is
-/// built (a tier one process holds at a time: the disk).
+/// built (a tier kept across restarts: the disk).
 async fn shared_by_two_instances(config: &Config, detail: &str, restart: bool) {
     let origin = Origin::counting();
     let first = ConfiguredLayer::new(config.clone()).await.unwrap();
@@ -513,25 +513,10 @@ async fn shared_by_two_instances(config: &Config, detail: &str, restart: bool) {
     // Written in turn (`write: sequential`): stored once the shared tier has it.
     let stored = || first.current().stats().stores == 1;
     layercake_tests::eventually("stored in both tiers", stored).await;
-    let second = if restart {
-        // The first lets go of its tiers once its last background task (the store that just
-        // finished) is done.
+    if restart {
         drop(first);
-        let mut attempts = 0;
-        loop {
-            match ConfiguredLayer::new(config.clone()).await {
-                Ok(second) => break second,
-                Err(error) if attempts < 100 => {
-                    attempts += 1;
-                    assert!(error.message().contains("has it open"), "{error}");
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                }
-                Err(error) => panic!("{error}"),
-            }
-        }
-    } else {
-        ConfiguredLayer::new(config.clone()).await.unwrap()
-    };
+    }
+    let second = ConfiguredLayer::new(config.clone()).await.unwrap();
     let (parts, body) = fetch(&second.layer(origin.clone()), get("/shared")).await;
     assert_eq!(body, "call 1");
     assert!(cache_status(&parts).contains("hit"), "{parts:?}");
@@ -593,11 +578,26 @@ backend:
     let config = Config::from_yaml(&text).unwrap();
     assert_round_trips(&config);
     shared_by_two_instances(&config, "detail=local", true).await;
-    // One store per directory: a second stack on it is refused, naming the field.
-    let _running = ConfiguredLayer::new(config.clone()).await.unwrap();
-    let error = config.build().await.unwrap_err();
+    // A reload that keeps the disk section keeps its store open, and what it holds.
+    let running = ConfiguredLayer::new(config.clone()).await.unwrap();
+    let smaller_memory = text.replace("l1: { moka: {} }", "l1: { moka: { max_bytes: 1 MiB } }");
+    running
+        .reload(Config::from_yaml(&smaller_memory).unwrap())
+        .await
+        .unwrap();
+    let origin = Origin::counting();
+    let (parts, body) = fetch(&running.layer(origin.clone()), get("/shared")).await;
+    assert_eq!(body, "call 1", "stored before the reload");
+    assert!(cache_status(&parts).contains("detail=local"), "{parts:?}");
+    assert_eq!(origin.calls(), 0);
+    // Other settings for the directory it holds: refused, naming the field.
+    let other = text.replace("max_bytes: 64 MiB", "max_bytes: 32 MiB");
+    let error = running
+        .reload(Config::from_yaml(&other).unwrap())
+        .await
+        .unwrap_err();
     assert_eq!(error.path(), "backend.compose.l2.disk.directory");
-    assert!(error.message().contains("has it open"), "{error}");
+    assert!(error.message().contains("other settings"), "{error}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

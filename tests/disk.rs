@@ -17,7 +17,7 @@ use layercake::{
 };
 use layercake_tests::{
     Origin, cache_status,
-    disk_store::{TempDir, key, reopen, value},
+    disk_store::{TempDir, key, value},
     eventually, fetch, get,
 };
 use redb::ReadableTable;
@@ -332,8 +332,26 @@ async fn invalidation_by_key_tag_pattern_and_soft_purge() {
 async fn one_store_per_directory_and_concurrent_calls() {
     let dir = TempDir::new("disk-concurrent");
     let store = Disk::builder().directory(dir.path()).open().unwrap();
-    let error = Disk::builder().directory(dir.path()).open().unwrap_err();
-    assert!(error.to_string().contains("has it open"), "{error}");
+    // In this process: the same settings share the store, other ones are refused.
+    let same = Disk::builder().directory(dir.path()).open().unwrap();
+    same.set(&key(0), entry("shared", HOUR)).await.unwrap();
+    assert_eq!(read(&store, &key(0)).await.as_deref(), Some("shared"));
+    drop(same);
+    let other = Disk::builder()
+        .directory(dir.path())
+        .max_bytes(1 << 20)
+        .open();
+    let error = other.unwrap_err();
+    assert!(error.to_string().contains("other settings"), "{error}");
+    // Another process cannot open it at all.
+    let writer = std::process::Command::new(env!("CARGO_BIN_EXE_disk-writer"))
+        .arg(dir.path())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!writer.status.success());
+    let said = String::from_utf8_lossy(&writer.stderr);
+    assert!(said.contains("another process has it open"), "{said}");
     // 8 tasks × 100 writes and reads at once: every write committed, every read whole.
     let tasks: Vec<_> = (0..8u64)
         .map(|task| {
@@ -362,7 +380,7 @@ async fn an_http_stack_answers_from_disk_after_a_restart() {
     let dir = TempDir::new("disk-http");
     let origin = Origin::counting();
     let instance = || async {
-        let disk = reopen(|| Disk::builder().directory(dir.path()).open()).await;
+        let disk = Disk::builder().directory(dir.path()).open().unwrap();
         let tiers: Compose<Moka, Disk, Sequential, Sequential> =
             Compose::new(Moka::default(), disk);
         CacheLayer::builder(tiers).build().unwrap()
@@ -395,7 +413,7 @@ async fn the_disk_example_answers_the_first_request_after_a_restart_from_disk() 
         body
     };
     // Restarted: memory is empty, the file is not.
-    let cache = reopen(|| disk_example::cache(dir.path())).await;
+    let cache = disk_example::cache(dir.path()).unwrap();
     let app = disk_example::app(cache.clone());
     let (parts, body) = fetch(&app, get("/")).await;
     assert_eq!(body, computed, "the response computed before the restart");

@@ -25,8 +25,9 @@
 //! - **Invalidation** by key, by tag (an index of tags), by pattern over the readable key (a
 //!   scan) and soft purges (the entry's stored times rewritten), like Redis.
 //!
-//! One process opens a directory at a time (redb locks the file): a second store on the same
-//! directory fails to open with a clear error.
+//! One process opens a directory at a time (redb locks the file): another process fails to
+//! open it, with a clear error. In one process, opening it again with the same settings gives
+//! a handle to the store open already.
 //!
 //! ```
 //! use std::{sync::Arc, time::Duration};
@@ -47,6 +48,7 @@
 //! ```
 
 use std::{
+    collections::BTreeMap,
     fmt,
     panic::AssertUnwindSafe,
     path::{Path, PathBuf},
@@ -104,11 +106,21 @@ struct Shared {
     writer: Mutex<Option<thread::JoinHandle<()>>>,
     counters: Arc<Counters>,
     directory: PathBuf,
+    settings: Settings,
+}
+
+/// What a store was opened with; a second open of its directory in the process must agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Settings {
     max_bytes: u64,
+    page_cache: usize,
     max_queued: u64,
     timeout: Duration,
     name: &'static str,
 }
+
+/// The stores open in this process, by directory.
+static OPEN: Mutex<BTreeMap<PathBuf, std::sync::Weak<Shared>>> = Mutex::new(BTreeMap::new());
 
 #[derive(Default)]
 struct Counters {
@@ -309,15 +321,19 @@ impl<F> DiskBuilder<F> {
 
     /// Opens (or creates) the store. This blocks: it reads the file, and after a crash redb
     /// repairs it first; call it at start-up (or in `spawn_blocking`). Expired entries are
-    /// reclaimed by the first commits. Fails when the directory cannot be created, another
-    /// process (or store) has it open, or the file is not a redb database.
+    /// reclaimed by the first commits. A directory open in this process already, with the
+    /// same settings, gives a handle to that store (a configuration reload that keeps its disk
+    /// tier keeps its store); with other settings, it is an error. Fails too when the directory
+    /// cannot be created, another process has it open, or the file is not a redb database.
     ///
     /// ```
+    /// use layercake_backends::disk::Disk;
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let dir = std::env::temp_dir().join(format!("layercake-doc-open-{}", std::process::id()));
-    /// let store = layercake_backends::disk::Disk::builder().directory(&dir).open()?;
-    /// assert!(layercake_backends::disk::Disk::builder().directory(&dir).open().is_err(), "one store per directory");
-    /// # drop(store); std::fs::remove_dir_all(&dir)?; Ok(()) }
+    /// let store = Disk::builder().directory(&dir).open()?;
+    /// let same = Disk::builder().directory(&dir).open()?; // the same store
+    /// assert!(Disk::builder().directory(&dir).max_bytes(1 << 20).open().is_err(), "other settings");
+    /// # drop((store, same)); std::fs::remove_dir_all(&dir)?; Ok(()) }
     /// ```
     pub fn open(self) -> Result<Disk<F>, BackendError> {
         let directory = self.directory;
@@ -328,16 +344,50 @@ impl<F> DiskBuilder<F> {
             )
         };
         std::fs::create_dir_all(&directory).map_err(|e| fail("creating the directory", &e))?;
-        let db = Database::builder()
-            .set_cache_size(self.page_cache)
-            .create(directory.join(FILE))
-            .map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => fail(
+        let settings = Settings {
+            max_bytes: self.max_bytes,
+            page_cache: self.page_cache,
+            max_queued: self.max_queued,
+            timeout: self.timeout,
+            name: self.name,
+        };
+        // One store per directory in a process: opened again with the same settings, the
+        // store open already is shared (a configuration reload that keeps its disk tier).
+        let canonical = std::fs::canonicalize(&directory).unwrap_or_else(|_| directory.clone());
+        let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+        open.retain(|_, store| store.strong_count() > 0);
+        if let Some(shared) = open.get(&canonical).and_then(std::sync::Weak::upgrade) {
+            if shared.settings != settings {
+                return Err(fail(
                     "opening",
-                    &"another store (in this process or another) has it open",
-                ),
-                e => fail("opening", &e),
-            })?;
+                    &"open in this process already, with other settings (one store per directory)",
+                ));
+            }
+            return Ok(Disk {
+                shared,
+                codec: Arc::new(self.codec),
+            });
+        }
+        // A store of this directory that is closing (its last handle just dropped) lets go of
+        // the file in a moment: wait for that, a second at most.
+        let closing = open.contains_key(&canonical);
+        let mut attempts = 0;
+        let db = loop {
+            match Database::builder()
+                .set_cache_size(self.page_cache)
+                .create(directory.join(FILE))
+            {
+                Ok(db) => break db,
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) if closing && attempts < 200 => {
+                    attempts += 1;
+                    thread::sleep(Duration::from_millis(5));
+                }
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                    return Err(fail("opening", &"another process has it open"));
+                }
+                Err(e) => return Err(fail("opening", &e)),
+            }
+        };
         let db = Arc::new(db);
         let counters = Arc::new(Counters::default());
         // Create the tables and read the counters.
@@ -367,18 +417,17 @@ impl<F> DiskBuilder<F> {
             .name("layercake-disk".to_owned())
             .spawn(move || writer.run(&receiver))
             .map_err(|e| fail("starting the writer thread", &e))?;
+        let shared = Arc::new(Shared {
+            db,
+            queue: Mutex::new(Some(queue)),
+            writer: Mutex::new(Some(writer)),
+            counters,
+            directory,
+            settings,
+        });
+        open.insert(canonical, Arc::downgrade(&shared));
         Ok(Disk {
-            shared: Arc::new(Shared {
-                db,
-                queue: Mutex::new(Some(queue)),
-                writer: Mutex::new(Some(writer)),
-                counters,
-                directory,
-                max_bytes: self.max_bytes,
-                max_queued: self.max_queued,
-                timeout: self.timeout,
-                name: self.name,
-            }),
+            shared,
             codec: Arc::new(self.codec),
         })
     }
@@ -740,7 +789,7 @@ impl<F> Disk<F> {
     ) -> Result<T, BackendError> {
         let shared = &*self.shared;
         let queued = shared.counters.queued.fetch_add(1, Relaxed);
-        if refusable && queued >= shared.max_queued {
+        if refusable && queued >= shared.settings.max_queued {
             shared.counters.queued.fetch_sub(1, Relaxed);
             shared.counters.refused.fetch_add(1, Relaxed);
             return Err(BackendError::new(
@@ -762,7 +811,7 @@ impl<F> Disk<F> {
                 format!("disk {what}: the store is closed"),
             ));
         }
-        match tokio::time::timeout(shared.timeout, answer).await {
+        match tokio::time::timeout(shared.settings.timeout, answer).await {
             Ok(Ok(Ok(value))) => Ok(value),
             Ok(Ok(Err(why))) => Err(BackendError::new(
                 BackendErrorKind::Other,
@@ -776,7 +825,10 @@ impl<F> Disk<F> {
                 shared.counters.timeouts.fetch_add(1, Relaxed);
                 Err(BackendError::new(
                     BackendErrorKind::Timeout,
-                    format!("disk {what}: not committed within {:?}", shared.timeout),
+                    format!(
+                        "disk {what}: not committed within {:?}",
+                        shared.settings.timeout
+                    ),
                 ))
             }
         }
@@ -794,7 +846,7 @@ impl<F> Disk<F> {
             read(&tx)
         });
         let shared = &*self.shared;
-        match tokio::time::timeout(shared.timeout, task).await {
+        match tokio::time::timeout(shared.settings.timeout, task).await {
             Ok(Ok(Ok(value))) => Ok(value),
             Ok(Ok(Err(error))) => {
                 shared.counters.errors.fetch_add(1, Relaxed);
@@ -814,7 +866,10 @@ impl<F> Disk<F> {
                 shared.counters.timeouts.fetch_add(1, Relaxed);
                 Err(BackendError::new(
                     BackendErrorKind::Timeout,
-                    format!("disk {what}: no answer within {:?}", shared.timeout),
+                    format!(
+                        "disk {what}: no answer within {:?}",
+                        shared.settings.timeout
+                    ),
                 ))
             }
         }
@@ -834,7 +889,7 @@ impl<F> fmt::Debug for Disk<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Disk")
             .field("directory", &self.shared.directory)
-            .field("max_bytes", &self.shared.max_bytes)
+            .field("max_bytes", &self.shared.settings.max_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -941,7 +996,7 @@ where
     }
 
     fn name(&self) -> &'static str {
-        self.shared.name
+        self.shared.settings.name
     }
 
     async fn health(&self) -> Vec<TierHealth> {
@@ -959,14 +1014,14 @@ where
                 format!(
                     "{entries} entries, {} of {} bytes, in {}",
                     stats.bytes,
-                    self.shared.max_bytes,
+                    self.shared.settings.max_bytes,
                     self.shared.directory.display()
                 ),
             ),
             Err(error) => (false, error.to_string()),
         };
         vec![TierHealth::new(
-            self.shared.name,
+            self.shared.settings.name,
             up,
             Some(started.elapsed()),
             detail,

@@ -849,22 +849,6 @@ pub mod disk_store {
         }
     }
 
-    /// `open()`, again while it fails because the directory is still held: a store is closed
-    /// when its last clone is dropped, and a layer's background task (the store of a response
-    /// that just finished) may hold one a moment after the layer is gone. Up to a second.
-    pub async fn reopen<T, E: std::fmt::Display>(mut open: impl FnMut() -> Result<T, E>) -> T {
-        for _ in 0..100 {
-            match open() {
-                Ok(opened) => return opened,
-                Err(error) if error.to_string().contains("has it open") => {
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                }
-                Err(error) => panic!("{error}"),
-            }
-        }
-        panic!("the directory is still held after a second");
-    }
-
     /// The value the writer process stores under key `i` (a few hundred bytes, its own for
     /// every `i`).
     pub fn value(i: u64) -> String {

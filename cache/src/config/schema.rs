@@ -204,9 +204,10 @@ pub struct DiskConfig {
     /// The tier's name in `Cache-Status` and health (default `disk`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// The directory of the store's file (default `CACHE_DIR`, then `layercake-cache`). One
-    /// store per directory: a reload that changes the stack cannot reopen the directory the
-    /// running stack holds (it fails and keeps the running configuration).
+    /// The directory of the store's file (default `CACHE_DIR`, then `layercake-cache`). A
+    /// reload that keeps this section as it is keeps the store open (and its entries); other
+    /// settings for a directory the running stack holds are refused (the running configuration
+    /// stays).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory: Option<String>,
     /// The budget of the entries (default 256 MiB).
