@@ -5,7 +5,9 @@
 //!
 //! One test, so that nothing else allocates while it measures.
 
-use layercake_tests::memory::{LiveHeap, layer, mark_end, measure, typed_bytes, typed_strings};
+use layercake_tests::memory::{
+    LiveHeap, layer, mark_end, measure, proxied, typed_bytes, typed_strings,
+};
 
 #[global_allocator]
 static GLOBAL: LiveHeap = LiveHeap;
@@ -24,7 +26,11 @@ fn ratios(fill: Fill) -> (f64, f64) {
 
 #[test]
 fn a_moka_store_holds_at_most_a_quarter_more_than_its_budget() {
-    let cases: [(&str, Fill); 4] = [
+    let cases: [(&str, Fill); 5] = [
+        (
+            "layer 20,000 × 1 KiB responses from a real hyper origin",
+            Box::new(|end| proxied(20_000, KIB, BUDGET, end)),
+        ),
         (
             "typed 40,000 × 1 KiB strings",
             Box::new(|end| typed_strings(40_000, KIB, BUDGET, end)),

@@ -825,7 +825,8 @@ where
         return Err(format!("the origin sent {read} bytes of a range of {expected}").into());
     }
     if pieces.len() == 1 {
-        return Ok(pieces.swap_remove(0));
+        // A slice of the connection's read buffer, maybe: kept, it would keep that alive.
+        return Ok(crate::layer::response::detached(&pieces[0]));
     }
     let mut whole = bytes::BytesMut::with_capacity(pieces.iter().map(Bytes::len).sum());
     for piece in pieces {

@@ -174,3 +174,50 @@ pub fn layer(count: usize, size: usize, budget: usize, vary: bool, at_end: impl 
         at_end();
     });
 }
+
+/// Through the layer in front of a real HTTP/1.1 origin (hyper on loopback, reached through
+/// the reverse proxy example's hyper-util client): `count` responses of `size` bytes, each for
+/// a URL of its own, into a store of `budget` bytes. What hyper reads arrives in slices of its
+/// connection's read buffer: what the store keeps must not hold those buffers.
+pub fn proxied(count: usize, size: usize, budget: usize, at_end: impl FnOnce()) {
+    use super::http_origin::{HttpOrigin, Upstream, respond};
+    let rt = runtime();
+    rt.block_on(async {
+        let body = Bytes::from(vec![b'x'; size]);
+        let origin = HttpOrigin::start(move |_, _| {
+            let body = body.clone();
+            async move {
+                respond(
+                    200,
+                    &[
+                        ("cache-control", "max-age=3600"),
+                        ("content-type", "text/plain"),
+                        ("etag", "\"a-validator-of-some-length\""),
+                    ],
+                    body,
+                )
+            }
+        })
+        .await;
+        let store = Moka::with_max_bytes(budget as u64);
+        let cache = CacheLayer::builder(store.clone())
+            .ttl(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        let svc = cache.layer(Upstream::<Full<Bytes>>::new(origin.uri()));
+        for i in 0..count {
+            let request = Request::get(format!("/page/{i}"))
+                .body(Full::default())
+                .unwrap();
+            let response = svc.clone().oneshot(request).await.unwrap();
+            let body = http_body_util::BodyExt::collect(response.into_body()).await;
+            drop(body);
+            tokio::task::yield_now().await;
+        }
+        for _ in 0..16 {
+            tokio::task::yield_now().await;
+        }
+        store.run_pending_tasks();
+        at_end();
+    });
+}

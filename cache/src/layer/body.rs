@@ -270,10 +270,11 @@ impl Recorder {
         Ok(())
     }
 
-    /// The whole body: the one chunk as it is, or the chunks joined.
+    /// The whole body in a buffer of its own: the chunks joined, or the one chunk copied (it
+    /// may be a slice of a larger buffer: see [`detached`](super::response::detached)).
     fn finish(self) -> Bytes {
         match <[Bytes; 1]>::try_from(self.chunks) {
-            Ok([single]) => single,
+            Ok([single]) => super::response::detached(&single),
             Err(chunks) => {
                 let mut body = BytesMut::with_capacity(self.len);
                 for chunk in chunks {

@@ -64,10 +64,26 @@ impl CachedResponse {
     /// let stored = CachedResponse::new(StatusCode::OK, HeaderMap::new(), Bytes::from_static(b"page"));
     /// assert_eq!(stored.body(), "page");
     /// ```
+    ///
+    /// The header values are copied into buffers of their own: a value parsed by hyper is a
+    /// slice of its connection's read buffer, which a stored copy must not keep alive (the
+    /// store's budget would count the value, and the buffer would stay). The body is kept as
+    /// it is given (the layer copies a body read in one piece before it stores it).
     pub fn new(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
         CachedResponse {
             status,
-            headers: StoredHeaders::from(&headers),
+            headers: StoredHeaders::detached(headers),
+            body,
+            vary: None,
+        }
+    }
+
+    /// A response whose header values are in buffers of their own already (decoded from a
+    /// byte tier's entry): kept as they are.
+    pub(crate) fn from_decoded(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
+        CachedResponse {
+            status,
+            headers: StoredHeaders::from(headers),
             body,
             vary: None,
         }
@@ -317,6 +333,54 @@ impl StoredHeaders {
             map.append(name.clone(), value.clone());
         }
         map
+    }
+}
+
+impl StoredHeaders {
+    /// The fields of `map`, each value copied into a buffer of its own (see
+    /// [`CachedResponse::new`]).
+    fn detached(map: HeaderMap) -> Self {
+        StoredHeaders(
+            fields(map)
+                .map(|(name, value)| (name, detached_value(value)))
+                .collect(),
+        )
+    }
+}
+
+/// The fields of `map`, in order, each with its name (a map's `into_iter` names a field only
+/// where its name changes).
+fn fields(map: HeaderMap) -> impl Iterator<Item = (HeaderName, HeaderValue)> {
+    let mut name = None;
+    map.into_iter().filter_map(move |(next, value)| {
+        if next.is_some() {
+            name = next;
+        }
+        Some((name.clone()?, value))
+    })
+}
+
+/// `value` in a buffer of its own, as sensitive as it was.
+fn detached_value(value: HeaderValue) -> HeaderValue {
+    match HeaderValue::from_bytes(value.as_bytes()) {
+        Ok(mut copy) => {
+            copy.set_sensitive(value.is_sensitive());
+            copy
+        }
+        Err(_) => value,
+    }
+}
+
+/// `bytes` in a buffer of their own, of their length: what the store keeps of a body read in
+/// one piece, which may be a slice of a larger buffer (hyper's read buffer) that it must not
+/// keep alive.
+pub(crate) fn detached(bytes: &Bytes) -> Bytes {
+    Bytes::copy_from_slice(bytes)
+}
+
+impl From<HeaderMap> for StoredHeaders {
+    fn from(map: HeaderMap) -> Self {
+        StoredHeaders(fields(map).collect())
     }
 }
 

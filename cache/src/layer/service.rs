@@ -821,10 +821,6 @@ where
         tags: Option<Arc<[Arc<str>]>>,
     ) -> Arc<Entry<CachedResponse>> {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-        // A copy holds exactly its entries, where a map that was built kept room to grow (up
-        // to twice as many slots, at about 112 bytes each); the copy is what the entry keeps
-        // for as long as it lives.
-        let headers = headers.clone();
         let cached = CachedResponse::new(status, headers, body).with_vary(vary);
         let weight = cached.weight();
         let mut entry = Entry::new(cached, lifetime.stored_at, lifetime.ttl, lifetime.stale)

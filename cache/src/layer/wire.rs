@@ -131,7 +131,7 @@ impl<'de> Deserialize<'de> for CachedResponse {
                 selection: selection.0.into(),
             }),
         };
-        let response = CachedResponse::new(status, headers, Bytes::from(wire.body.0));
+        let response = CachedResponse::from_decoded(status, headers, Bytes::from(wire.body.0));
         Ok(response.with_vary(vary.map(std::sync::Arc::new)))
     }
 }

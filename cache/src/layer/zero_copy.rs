@@ -99,7 +99,7 @@ impl Format<CachedResponse> for Rkyv {
             }),
             other => return Err(error(format!("unknown vary kind {other}"))),
         };
-        let response = CachedResponse::new(status, headers, body);
+        let response = CachedResponse::from_decoded(status, headers, body);
         Ok(response.with_vary(vary.map(std::sync::Arc::new)))
     }
 }
