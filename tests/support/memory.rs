@@ -151,7 +151,7 @@ pub fn layer(count: usize, size: usize, budget: usize, vary: bool, at_end: impl 
             .build()
             .unwrap();
         let svc = cache.layer(origin(size, vary));
-        for i in 0..count {
+        let request = |i: usize| {
             let mut request = Request::get(if vary {
                 "/page".to_owned()
             } else {
@@ -160,19 +160,37 @@ pub fn layer(count: usize, size: usize, budget: usize, vary: bool, at_end: impl 
             if vary {
                 request = request.header("x-variant", i.to_string());
             }
-            let request = request.body(Full::default()).unwrap();
-            let response = svc.clone().oneshot(request).await.unwrap();
-            let body = http_body_util::BodyExt::collect(response.into_body()).await;
-            drop(body);
-            // The store follows the body, in a task.
-            tokio::task::yield_now().await;
-        }
-        for _ in 0..16 {
-            tokio::task::yield_now().await;
-        }
-        store.run_pending_tasks();
-        at_end();
+            request.body(Full::default()).unwrap()
+        };
+        fill(svc, &store, count, request, at_end).await;
     });
+}
+
+/// Sends `count` requests (the `i`-th is `request(i)`) through `svc` and reads each response
+/// whole, lets the stores (tasks that follow the bodies) run, then calls `at_end` while `store`
+/// still holds its entries.
+async fn fill<S, B>(
+    svc: S,
+    store: &Moka,
+    count: usize,
+    request: impl Fn(usize) -> Request<Full<Bytes>>,
+    at_end: impl FnOnce(),
+) where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone,
+    S::Error: std::fmt::Debug,
+    B: http_body::Body,
+{
+    for i in 0..count {
+        let response = svc.clone().oneshot(request(i)).await.unwrap();
+        let body = http_body_util::BodyExt::collect(response.into_body()).await;
+        drop(body);
+        tokio::task::yield_now().await;
+    }
+    for _ in 0..16 {
+        tokio::task::yield_now().await;
+    }
+    store.run_pending_tasks();
+    at_end();
 }
 
 /// Through the layer in front of a real HTTP/1.1 origin (hyper on loopback, reached through
@@ -205,19 +223,11 @@ pub fn proxied(count: usize, size: usize, budget: usize, at_end: impl FnOnce()) 
             .build()
             .unwrap();
         let svc = cache.layer(Upstream::<Full<Bytes>>::new(origin.uri()));
-        for i in 0..count {
-            let request = Request::get(format!("/page/{i}"))
+        let request = |i: usize| {
+            Request::get(format!("/page/{i}"))
                 .body(Full::default())
-                .unwrap();
-            let response = svc.clone().oneshot(request).await.unwrap();
-            let body = http_body_util::BodyExt::collect(response.into_body()).await;
-            drop(body);
-            tokio::task::yield_now().await;
-        }
-        for _ in 0..16 {
-            tokio::task::yield_now().await;
-        }
-        store.run_pending_tasks();
-        at_end();
+                .unwrap()
+        };
+        fill(svc, &store, count, request, at_end).await;
     });
 }
