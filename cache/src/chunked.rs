@@ -713,25 +713,25 @@ fn describe<B>(
     // What is one user's (`private`, or setting a cookie) is never kept for everyone.
     let storable =
         !directives.no_store && !directives.private && !headers.contains_key(header::SET_COOKIE);
-    let validator = headers
+    // Copied: kept as they came, values parsed by hyper would keep its read buffer.
+    let mut kept = HeaderMap::new();
+    for name in &KEPT {
+        for value in headers.get_all(name) {
+            let copy = HeaderValue::from_bytes(value.as_bytes());
+            kept.append(name, copy.unwrap_or_else(|_| value.clone()));
+        }
+    }
+    let validator = kept
         .get(header::ETAG)
         .filter(|etag| etag.as_bytes().starts_with(b"\""))
-        .or_else(|| headers.get(header::LAST_MODIFIED))
+        .or_else(|| kept.get(header::LAST_MODIFIED))
         .cloned();
     let chunked = match (len, validator) {
-        (Some(len), Some(validator)) if storable && len >= shared.threshold => {
-            let mut kept = HeaderMap::new();
-            for name in &KEPT {
-                for value in headers.get_all(name) {
-                    kept.append(name, value.clone());
-                }
-            }
-            Some(Chunked {
-                len,
-                validator,
-                headers: kept,
-            })
-        }
+        (Some(len), Some(validator)) if storable && len >= shared.threshold => Some(Chunked {
+            len,
+            validator,
+            headers: kept,
+        }),
         _ => None,
     };
     Some(Arc::new(Resource { chunked }))

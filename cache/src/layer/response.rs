@@ -80,6 +80,7 @@ impl CachedResponse {
 
     /// A response whose header values are in buffers of their own already (decoded from a
     /// byte tier's entry): kept as they are.
+    #[cfg(feature = "codec")]
     pub(crate) fn from_decoded(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
         CachedResponse {
             status,
