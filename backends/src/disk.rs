@@ -53,7 +53,7 @@ use std::{
     panic::AssertUnwindSafe,
     path::{Path, PathBuf},
     sync::{
-        Arc, Mutex,
+        Arc, Condvar, Mutex,
         atomic::{AtomicU64, Ordering::Relaxed},
         mpsc,
     },
@@ -100,7 +100,7 @@ pub struct Disk<F = Postcard> {
 }
 
 struct Shared {
-    db: Arc<Database>,
+    db: Arc<Db>,
     /// The writer's queue; taken on drop, which stops the writer.
     queue: Mutex<Option<mpsc::Sender<Op>>>,
     writer: Mutex<Option<thread::JoinHandle<()>>>,
@@ -118,6 +118,31 @@ struct Settings {
     timeout: Duration,
     name: &'static str,
 }
+
+/// The database of a store. Its drop closes the file, then says so to an `open` waiting for it
+/// (the file is free once every reader's handle is gone, which only the last drop knows).
+struct Db(Option<Database>);
+
+impl Db {
+    fn get(&self) -> &Database {
+        // `None` only inside `drop`.
+        self.0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("a store's database is open until dropped"))
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        drop(self.0.take());
+        let (lock, closed) = &CLOSED;
+        let _told = lock.lock().unwrap_or_else(|e| e.into_inner());
+        closed.notify_all();
+    }
+}
+
+/// Rung when a store's database is closed.
+static CLOSED: (Mutex<()>, Condvar) = (Mutex::new(()), Condvar::new());
 
 /// The stores open in this process, by directory.
 static OPEN: Mutex<BTreeMap<PathBuf, std::sync::Weak<Shared>>> = Mutex::new(BTreeMap::new());
@@ -369,18 +394,26 @@ impl<F> DiskBuilder<F> {
             });
         }
         // A store of this directory that is closing (its last handle just dropped) lets go of
-        // the file in a moment: wait for that, a second at most.
+        // the file in a moment: wait for that (told by `Db`'s drop), a second at most.
         let closing = open.contains_key(&canonical);
-        let mut attempts = 0;
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        let (lock, closed) = &CLOSED;
+        let mut waiting = lock.lock().unwrap_or_else(|e| e.into_inner());
         let db = loop {
             match Database::builder()
                 .set_cache_size(self.page_cache)
                 .create(directory.join(FILE))
             {
                 Ok(db) => break db,
-                Err(redb::DatabaseError::DatabaseAlreadyOpen) if closing && attempts < 200 => {
-                    attempts += 1;
-                    thread::sleep(Duration::from_millis(5));
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) if closing => {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return Err(fail("opening", &"its last store did not close within 1 s"));
+                    }
+                    waiting = closed
+                        .wait_timeout(waiting, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
                 }
                 Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                     return Err(fail("opening", &"another process has it open"));
@@ -388,11 +421,12 @@ impl<F> DiskBuilder<F> {
                 Err(e) => return Err(fail("opening", &e)),
             }
         };
-        let db = Arc::new(db);
+        drop(waiting);
+        let db = Arc::new(Db(Some(db)));
         let counters = Arc::new(Counters::default());
         // Create the tables and read the counters.
         let (bytes, entries) = (|| -> Result<(u64, u64), redb::Error> {
-            let tx = db.begin_write()?;
+            let tx = db.get().begin_write()?;
             let totals = {
                 let entries = tx.open_table(ENTRIES)?;
                 tx.open_table(EXPIRY)?;
@@ -557,7 +591,7 @@ impl Tables<'_> {
 /// The writer thread: takes the queued writes in groups, one transaction (and one `fsync`)
 /// for each group.
 struct Writer {
-    db: Arc<Database>,
+    db: Arc<Db>,
     counters: Arc<Counters>,
     max_bytes: u64,
 }
@@ -600,7 +634,7 @@ impl Writer {
     /// budget, commits, then answers each write.
     fn commit(&self, batch: &mut Vec<Op>) -> Result<(), redb::Error> {
         let now = Timestamp::now().as_millis();
-        let mut tx = self.db.begin_write()?;
+        let mut tx = self.db.get().begin_write()?;
         tx.set_quick_repair(true);
         let mut answers: Vec<Result<u64, String>> = Vec::with_capacity(batch.len());
         let (mut evicted, mut expired) = (0, 0);
@@ -842,7 +876,7 @@ impl<F> Disk<F> {
     ) -> Result<T, BackendError> {
         let db = Arc::clone(&self.shared.db);
         let task = tokio::task::spawn_blocking(move || {
-            let tx = db.begin_read()?;
+            let tx = db.get().begin_read()?;
             read(&tx)
         });
         let shared = &*self.shared;
