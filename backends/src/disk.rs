@@ -832,14 +832,7 @@ impl<F> Disk<F> {
             ));
         }
         let (reply, answer) = oneshot::channel();
-        let sent = shared
-            .queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .is_some_and(|queue| queue.send(op(Some(reply))).is_ok());
-        if !sent {
-            shared.counters.queued.fetch_sub(1, Relaxed);
+        if !shared.enqueue(op(Some(reply))) {
             return Err(BackendError::new(
                 BackendErrorKind::Unavailable,
                 format!("disk {what}: the store is closed"),
@@ -959,7 +952,11 @@ where
             Err(error) => {
                 self.shared.counters.corrupt.fetch_add(1, Relaxed);
                 // Drop it, so that it is not read again (the answer is not awaited).
-                let _ = self.queue_removal(key);
+                self.shared.counters.queued.fetch_add(1, Relaxed);
+                self.shared.enqueue(Op::Remove {
+                    key: key.clone(),
+                    reply: None,
+                });
                 Err(error.into())
             }
         }
@@ -1063,19 +1060,19 @@ where
     }
 }
 
-impl<F> Disk<F> {
-    /// Queues the removal of `key` without waiting for it.
-    fn queue_removal(&self, key: &Key) -> Result<(), ()> {
-        let queue = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
-        let queue = queue.as_ref().ok_or(())?;
-        self.shared.counters.queued.fetch_add(1, Relaxed);
-        queue
-            .send(Op::Remove {
-                key: key.clone(),
-                reply: None,
-            })
-            .map_err(|_| {
-                self.shared.counters.queued.fetch_sub(1, Relaxed);
-            })
+impl Shared {
+    /// Hands `op` to the writer; `false` when the store is closed. The caller has counted it
+    /// in `queued`; a write not queued is taken off the count here.
+    fn enqueue(&self, op: Op) -> bool {
+        let sent = self
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|queue| queue.send(op).is_ok());
+        if !sent {
+            self.counters.queued.fetch_sub(1, Relaxed);
+        }
+        sent
     }
 }

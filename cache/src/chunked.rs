@@ -631,7 +631,7 @@ where
     } else {
         describe(shared, parts.status, &parts.headers)
     };
-    if let Some(resource) = described.clone() {
+    if let Some(resource) = described {
         shared
             .remember(resource_key, Arc::clone(&resource), &parts.headers)
             .await;
