@@ -12,7 +12,9 @@
 use std::time::Duration;
 
 use layercake::Moka;
-use layercake_tests::memory::{LiveHeap, layer, mark_end, measure, typed_bytes, typed_strings};
+use layercake_tests::memory::{
+    LiveHeap, TYPICAL_HEADERS, layer, layer_served, mark_end, measure, typed_bytes, typed_strings,
+};
 
 #[global_allocator]
 static GLOBAL: LiveHeap = LiveHeap;
@@ -42,29 +44,53 @@ fn overhead_per_entry(count: usize) -> usize {
 
 /// What one stored HTTP response of `size` bytes costs, through the layer into a `Moka` store
 /// that evicts nothing, against a raw `moka::sync::Cache<String, Bytes>` holding the same body
-/// under the same URL: live heap per entry, each.
-fn per_response(count: usize, size: usize) -> (usize, usize, usize) {
-    let (_, layered) = measure(|| layer(count, size, usize::MAX / 4, false, mark_end));
-    let (_, raw) = measure(|| {
-        let cache: moka::sync::Cache<String, bytes::Bytes> = moka::sync::Cache::new(u64::MAX);
-        for i in 0..count {
-            cache.insert(format!("/page/{i}"), bytes::Bytes::from(vec![b'x'; size]));
-        }
-        cache.run_pending_tasks();
-        mark_end();
+/// under the same URL: live heap per entry, each. `served`: every entry read once more first
+/// (through the layer a hit; raw a `get`), as a store holds them once they are being served.
+fn per_response(count: usize, size: usize, served: bool) -> PerResponse {
+    let (_, layered) = measure(|| match served {
+        false => layer(count, size, usize::MAX / 4, false, mark_end),
+        true => layer_served(count, size, &[], mark_end),
     });
-    // The same, each entry expiring at its own time (as every layercake entry does).
-    let (_, expiring) = measure(|| {
-        let cache: moka::sync::Cache<String, bytes::Bytes> = moka::sync::Cache::builder()
-            .expire_after(EachItsOwn)
-            .build();
-        for i in 0..count {
-            cache.insert(format!("/page/{i}"), bytes::Bytes::from(vec![b'x'; size]));
-        }
-        cache.run_pending_tasks();
-        mark_end();
-    });
-    (layered / count, raw / count, expiring / count)
+    let (_, typical) = measure(|| layer_served(count, size, TYPICAL_HEADERS, mark_end));
+    let raw = |expiring: bool| {
+        let (_, raw) = measure(|| {
+            let builder = moka::sync::Cache::builder().max_capacity(u64::MAX);
+            let cache: moka::sync::Cache<String, bytes::Bytes> = match expiring {
+                true => builder.expire_after(EachItsOwn).build(),
+                false => builder.build(),
+            };
+            for i in 0..count {
+                cache.insert(format!("/page/{i}"), bytes::Bytes::from(vec![b'x'; size]));
+            }
+            let mut read = Vec::with_capacity(usize::from(served));
+            for i in (0..count).filter(|_| served) {
+                // Read and dropped, as a hit's body is once sent.
+                read.clear();
+                read.extend(cache.get(&format!("/page/{i}")));
+                assert_eq!(read.len(), 1, "raw hit {i}");
+            }
+            drop(read);
+            cache.run_pending_tasks();
+            mark_end();
+        });
+        raw / count
+    };
+    PerResponse {
+        layered: layered / count,
+        typical: typical / count,
+        raw: raw(false),
+        expiring: raw(true),
+    }
+}
+
+/// Live heap per stored response: through the layer (only `Content-Type`, and with
+/// [`TYPICAL_HEADERS`]), and as raw moka entries of the same body (not expiring, and expiring
+/// each at its own time, as every layercake entry does).
+struct PerResponse {
+    layered: usize,
+    typical: usize,
+    raw: usize,
+    expiring: usize,
 }
 
 /// A moka expiry that gives each entry a lifetime of its own.
@@ -117,14 +143,27 @@ fn main() {
         );
     }
     if "per response".contains(filter.as_str()) {
-        let (layered, raw, expiring) = per_response(20_000, 1024);
         println!(
-            "one stored 1 KiB response: {layered} bytes through the layer, {raw} bytes as a raw \
-             moka <String, Bytes> entry ({:.2}×), {expiring} bytes as one expiring at its own \
-             time ({:.2}×)\n",
-            layered as f64 / raw as f64,
-            layered as f64 / expiring as f64
+            "| one stored 1 KiB response | layer | raw moka | ratio | raw moka, expiring | ratio |"
         );
+        println!("|---|---:|---:|---:|---:|---:|");
+        for (served, name) in [(false, "as stored"), (true, "once served")] {
+            let it = per_response(20_000, 1024, served);
+            let row = |what: &str, layered: usize| {
+                println!(
+                    "| {what} | {layered} B | {} B | {:.2}× | {} B | {:.2}× |",
+                    it.raw,
+                    layered as f64 / it.raw as f64,
+                    it.expiring,
+                    layered as f64 / it.expiring as f64
+                );
+            };
+            row(&format!("{name}, `Content-Type` only"), it.layered);
+            if served {
+                row(&format!("{name}, five typical headers"), it.typical);
+            }
+        }
+        println!();
     }
     println!("| case | budget | peak live heap | peak / budget | live at the end |");
     println!("|---|---:|---:|---:|---:|");

@@ -573,7 +573,7 @@ impl Tables<'_> {
                 let mut readable = String::new();
                 for row in self.entries.iter()? {
                     let (key, _) = row?;
-                    let Some(key) = Key::from_encoded(Bytes::copy_from_slice(key.value())) else {
+                    let Some(key) = Key::from_encoded(key.value()) else {
                         continue;
                     };
                     readable.clear();

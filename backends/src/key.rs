@@ -4,6 +4,7 @@
 use std::{
     fmt,
     hash::{Hash, Hasher},
+    sync::Arc,
 };
 
 use bytes::Bytes;
@@ -28,7 +29,9 @@ use bytes::Bytes;
 #[derive(Clone)]
 pub struct Key {
     hash: u128,
-    encoded: Bytes,
+    // One allocation of exactly the encoded length, shared by every clone (a `Bytes` made
+    // from a copy allocates a second, shared header the first time it is cloned).
+    encoded: Arc<[u8]>,
 }
 
 impl Key {
@@ -172,19 +175,19 @@ impl Key {
     /// use layercake_backends::Key;
     ///
     /// let key = Key::from_parts(["users", "42"]);
-    /// let back = Key::from_encoded(bytes::Bytes::copy_from_slice(key.as_bytes()));
+    /// let back = Key::from_encoded(key.as_bytes());
     /// assert_eq!(back, Some(key));
-    /// assert_eq!(Key::from_encoded(bytes::Bytes::from_static(b"\x09\0\0\0ab")), None);
+    /// assert_eq!(Key::from_encoded(b"\x09\0\0\0ab"), None);
     /// ```
-    pub fn from_encoded(encoded: Bytes) -> Option<Key> {
-        let mut rest: &[u8] = &encoded;
+    pub fn from_encoded(encoded: &[u8]) -> Option<Key> {
+        let mut rest = encoded;
         while !rest.is_empty() {
             let (len, tail) = rest.split_first_chunk::<4>()?;
             rest = tail.get(u32::from_le_bytes(*len) as usize..)?;
         }
         Some(Key {
-            hash: xxhash_rust::xxh3::xxh3_128(&encoded),
-            encoded,
+            hash: xxhash_rust::xxh3::xxh3_128(encoded),
+            encoded: Arc::from(encoded),
         })
     }
 
@@ -434,7 +437,7 @@ impl<'a> KeyRef<'a> {
     pub fn to_key(self) -> Key {
         Key {
             hash: self.hash,
-            encoded: Bytes::copy_from_slice(self.encoded),
+            encoded: Arc::from(self.encoded),
         }
     }
 }

@@ -826,7 +826,7 @@ where
     }
     if pieces.len() == 1 {
         // A slice of the connection's read buffer, maybe: kept, it would keep that alive.
-        return Ok(crate::layer::response::detached(&pieces[0]));
+        return Ok(Bytes::copy_from_slice(&pieces[0]));
     }
     let mut whole = bytes::BytesMut::with_capacity(pieces.iter().map(Bytes::len).sum());
     for piece in pieces {

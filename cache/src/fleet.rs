@@ -387,7 +387,7 @@ fn decode(bytes: &[u8]) -> Option<(u64, u64, Change)> {
         Purge::Remove
     };
     let at = Timestamp::from_millis(u64::from_le_bytes(*at));
-    let key = || Key::from_encoded(Bytes::copy_from_slice(payload));
+    let key = || Key::from_encoded(payload);
     let change = match kind {
         WRITTEN => Change::Written(key()?, at),
         INVALIDATED => Change::Invalidated(key()?, at),
@@ -408,7 +408,7 @@ fn decode(bytes: &[u8]) -> Option<(u64, u64, Change)> {
         REPLACED => {
             let (len, rest) = payload.split_first_chunk::<4>()?;
             let len = u32::from_le_bytes(*len) as usize;
-            let key = Key::from_encoded(Bytes::copy_from_slice(rest.get(..len)?))?;
+            let key = Key::from_encoded(rest.get(..len)?)?;
             Change::Replaced(key, at, Bytes::copy_from_slice(&rest[len..]))
         }
         _ => return None,

@@ -117,10 +117,11 @@ pub fn typed_bytes(count: usize, size: usize, budget: usize, at_end: impl FnOnce
 }
 
 /// The inner service: a response of `size` bytes of its own (not shared between responses),
-/// varying on `x-variant` when `vary` is set.
+/// with `Content-Type: text/plain` and `headers`, varying on `x-variant` when `vary` is set.
 fn origin(
     size: usize,
     vary: bool,
+    headers: &'static [(&'static str, &'static str)],
 ) -> impl Service<
     Request<Full<Bytes>>,
     Response = Response<Full<Bytes>>,
@@ -131,18 +132,56 @@ fn origin(
 + 'static {
     tower::service_fn(move |_: Request<Full<Bytes>>| async move {
         let mut response = Response::new(Full::new(Bytes::from(vec![b'x'; size])));
-        let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        let map = response.headers_mut();
+        map.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        for (name, value) in headers {
+            map.append(*name, value.parse().unwrap());
+        }
         if vary {
-            headers.insert(header::VARY, "x-variant".parse().unwrap());
+            map.insert(header::VARY, "x-variant".parse().unwrap());
         }
         Ok::<_, Infallible>(response)
     })
 }
 
+/// Response headers as a typical origin sends them, beside `Content-Type`.
+pub const TYPICAL_HEADERS: &[(&str, &str)] = &[
+    ("etag", "\"33a64df551425fcc55e4d42a148795d9f25f89d4\""),
+    (
+        "cache-control",
+        "public, max-age=3600, stale-while-revalidate=60",
+    ),
+    ("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT"),
+    ("x-request-id", "f058ebd6-02f7-4d3f-942e-904344e8cde5"),
+];
+
 /// Through the layer: `count` requests, each for a URL of its own (or, with `vary`, one URL
 /// and a variant of its own), of `size` bytes, into a store of `budget` bytes.
 pub fn layer(count: usize, size: usize, budget: usize, vary: bool, at_end: impl FnOnce()) {
+    layer_with(count, size, budget, vary, &[], 1, at_end);
+}
+
+/// As [`layer`] into a store that evicts nothing, each response with `headers` too, and every
+/// URL requested once more (a hit) before `at_end`: what a store holds once its entries have
+/// been served (a hit shares the stored buffers, which may give them a shared count).
+pub fn layer_served(
+    count: usize,
+    size: usize,
+    headers: &'static [(&'static str, &'static str)],
+    at_end: impl FnOnce(),
+) {
+    layer_with(count, size, usize::MAX / 4, false, headers, 2, at_end);
+}
+
+fn layer_with(
+    count: usize,
+    size: usize,
+    budget: usize,
+    vary: bool,
+    headers: &'static [(&'static str, &'static str)],
+    passes: usize,
+    at_end: impl FnOnce(),
+) {
     let rt = runtime();
     rt.block_on(async {
         let store = Moka::with_max_bytes(budget as u64);
@@ -150,7 +189,7 @@ pub fn layer(count: usize, size: usize, budget: usize, vary: bool, at_end: impl 
             .ttl(Duration::from_secs(3600))
             .build()
             .unwrap();
-        let svc = cache.layer(origin(size, vary));
+        let svc = cache.layer(origin(size, vary, headers));
         let request = |i: usize| {
             let mut request = Request::get(if vary {
                 "/page".to_owned()
@@ -162,7 +201,7 @@ pub fn layer(count: usize, size: usize, budget: usize, vary: bool, at_end: impl 
             }
             request.body(Full::default()).unwrap()
         };
-        fill(svc, &store, count, request, at_end).await;
+        fill(svc, &store, count * passes, |i| request(i % count), at_end).await;
     });
 }
 

@@ -200,13 +200,15 @@ fn into_bytes_frame<D: Buf>(frame: Frame<D>) -> Frame<Bytes> {
 }
 
 /// Reads `body` to its end, passing every frame to `tx` and recording it up to `max` bytes:
-/// the whole body, or why it cannot be stored. A body that outgrows `max` (or has trailers) is
+/// the whole body (in a buffer with `room` bytes to spare, see [`Recorder::finish`]), or why it
+/// cannot be stored. A body that outgrows `max` (or has trailers) is
 /// handed over to `tx` to be read by the client directly; one whose client went away is read
 /// on while it can still be stored.
 pub(crate) async fn pump<B>(
     mut body: Pin<Box<B>>,
     tx: mpsc::UnboundedSender<Pumped<B>>,
     max: usize,
+    room: usize,
 ) -> Result<Bytes, &'static str>
 where
     B: Body,
@@ -237,7 +239,7 @@ where
         }
     }
     let _ = tx.send(Pumped::End);
-    Ok(recorder.finish())
+    Ok(recorder.finish(room))
 }
 
 /// Keeps the frames of a body being stored, up to a size limit.
@@ -270,18 +272,17 @@ impl Recorder {
         Ok(())
     }
 
-    /// The whole body in a buffer of its own: the chunks joined, or the one chunk copied (it
-    /// may be a slice of a larger buffer: see [`detached`](super::response::detached)).
-    fn finish(self) -> Bytes {
-        match <[Bytes; 1]>::try_from(self.chunks) {
-            Ok([single]) => super::response::detached(&single),
-            Err(chunks) => {
-                let mut body = BytesMut::with_capacity(self.len);
-                for chunk in chunks {
-                    body.extend_from_slice(&chunk);
-                }
-                body.freeze()
-            }
+    /// The whole body in a buffer of its own, with room after it for `room` more bytes and the
+    /// decimal digits of its length: the header values and the `Content-Length` a stored
+    /// response keeps in its body's buffer (see `CachedResponse::new`). Always a copy, even of
+    /// a body read in one piece: that may be a slice of a larger buffer (hyper's read buffer)
+    /// that the store must not keep alive.
+    fn finish(self, room: usize) -> Bytes {
+        let digits = self.len.checked_ilog10().map_or(1, |log| log as usize + 1);
+        let mut body = BytesMut::with_capacity(self.len + room + digits);
+        for chunk in &self.chunks {
+            body.extend_from_slice(chunk);
         }
+        body.freeze()
     }
 }

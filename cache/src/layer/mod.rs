@@ -140,7 +140,10 @@ pub use self::{
     future::ResponseFuture,
     key::{Headers, KeyExtractor, KeyParts, Path, PathAndQuery},
     response::ClientDirectives,
-    response::{CacheControl, CacheMode, CachedResponse, StoredHeaders, remove_hop_by_hop},
+    response::{
+        CacheControl, CacheMode, CachedResponse, StoredHeaders, StoredHeadersIter,
+        remove_hop_by_hop,
+    },
     service::CacheService,
     tags::TagRequest,
 };

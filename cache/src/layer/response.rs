@@ -2,7 +2,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header, response};
 use http_body::SizeHint;
 
@@ -65,26 +65,39 @@ impl CachedResponse {
     /// assert_eq!(stored.body(), "page");
     /// ```
     ///
-    /// The header values are copied into buffers of their own: a value parsed by hyper is a
-    /// slice of its connection's read buffer, which a stored copy must not keep alive (the
-    /// store's budget would count the value, and the buffer would stay). The body is kept as
-    /// it is given (the layer copies a body read in one piece before it stores it).
+    /// The header values are copied into one buffer: a value parsed by hyper is a slice of its
+    /// connection's read buffer, which a stored copy must not keep alive (the store's budget
+    /// would count the value, and the buffer would stay). When nothing else holds the body's
+    /// buffer, the values' bytes go after the body in it (the layer leaves room for them);
+    /// else into a buffer of their own. The body is kept as it is given (the layer copies a
+    /// body read in one piece before it stores it).
     pub fn new(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
+        let needed: usize = headers.values().map(HeaderValue::len).sum();
+        let (headers, body) = match body.try_into_mut() {
+            Ok(buffer) if buffer.capacity() - buffer.len() >= needed => {
+                let len = buffer.len();
+                let (headers, mut body) = StoredHeaders::packed(headers, buffer);
+                body.truncate(len);
+                (headers, body)
+            }
+            Ok(buffer) => (StoredHeaders::packed_apart(headers), buffer.freeze()),
+            Err(body) => (StoredHeaders::packed_apart(headers), body),
+        };
         CachedResponse {
             status,
-            headers: StoredHeaders::detached(headers),
+            headers,
             body,
             vary: None,
         }
     }
 
-    /// A response whose header values are in buffers of their own already (decoded from a
-    /// byte tier's entry): kept as they are.
+    /// A response decoded from a byte tier's entry: the header values packed into a buffer of
+    /// their own, the body kept as it is (never copied again to make room for them).
     #[cfg(feature = "codec")]
     pub(crate) fn from_decoded(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
         CachedResponse {
             status,
-            headers: StoredHeaders::from(headers),
+            headers: StoredHeaders::packed_apart(headers),
             body,
             vary: None,
         }
@@ -163,11 +176,6 @@ impl CachedResponse {
     /// assert!(stored.weight() >= 4);
     /// ```
     pub fn weight(&self) -> usize {
-        let bytes: usize = self
-            .headers
-            .iter()
-            .map(|(name, value)| name.as_str().len() + value.len())
-            .sum();
         let vary = self.vary.as_deref().map_or(0, |vary| {
             ARC_HEADER
                 + std::mem::size_of::<Vary>()
@@ -182,20 +190,15 @@ impl CachedResponse {
                     }
                 }
         });
-        std::mem::size_of::<Self>()
-            + self.headers.len() * HEADER_SLOT
-            + bytes
-            + vary
-            + self.body.len()
+        std::mem::size_of::<Self>() + self.headers.heap_size() + vary + self.body.len()
     }
 }
 
-/// What one slot of a `HeaderMap` costs: its entry (name, value, hash, links: 104 bytes on
-/// 64-bit targets) and its share of the index table.
-const HEADER_SLOT: usize = std::mem::size_of::<(HeaderName, HeaderValue)>();
-
 /// The counts in front of an `Arc`'s value.
 const ARC_HEADER: usize = 2 * std::mem::size_of::<usize>();
+
+/// The shared count `bytes` gives a buffer once it is sliced or cloned.
+const BUFFER_HEADER: usize = 3 * std::mem::size_of::<usize>();
 
 impl crate::GetSize for CachedResponse {
     fn get_heap_size_with_tracker<T: get_size2::GetSizeTracker>(&self, tracker: T) -> (usize, T) {
@@ -209,14 +212,16 @@ pub(crate) fn hit_headers(stored: &StoredHeaders) -> HeaderMap {
     stored.header_map_with_room(2)
 }
 
-/// The headers of a stored response: its fields in order, as name and value pairs in one
-/// allocation.
+/// The headers of a stored response: its fields in order, compactly.
 ///
 /// A `HeaderMap` keeps an index and spare room for fields to come; a stored response gets no
 /// more fields, and every hit builds a map of its own anyway (with room for `Age` and
-/// `Cache-Status`). So the store keeps the pairs alone: about half the bytes of a map for a few
-/// fields, and one allocation instead of two. Lookups scan the pairs (a stored response has a
-/// handful) and compare names as `HeaderName`s.
+/// `Cache-Status`). So the store keeps, per field, its value and the number of its name: the
+/// standard names (those `http` defines) by their place in a table, any other by its place in
+/// a list of the response's own names. The values' bytes are in one buffer, shared by every
+/// value (the stored body's own, when the layer stores it: see [`CachedResponse::new`]), so a
+/// hit clones each value as it clones a `HeaderValue` (a reference count) and adds nothing to
+/// the store. Lookups scan the fields (a stored response has a handful).
 ///
 /// ```
 /// use bytes::Bytes;
@@ -233,7 +238,191 @@ pub(crate) fn hit_headers(stored: &StoredHeaders) -> HeaderMap {
 /// assert_eq!(stored.headers().to_header_map(), headers);
 /// ```
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct StoredHeaders(Box<[(HeaderName, HeaderValue)]>);
+pub struct StoredHeaders {
+    fields: Box<[Field]>,
+    /// The names not in [`STANDARD`], each once, in order of first use.
+    custom: Box<[HeaderName]>,
+}
+
+/// A stored field: its value, and its name's number (below `STANDARD.len()` a standard name,
+/// else `custom[name - STANDARD.len()]`).
+#[derive(Clone, PartialEq, Eq)]
+struct Field {
+    value: HeaderValue,
+    name: u16,
+}
+
+/// The header names `http` defines, sorted by name: a stored field names one by its place here.
+/// (`Cache-Status` and `CDN-Cache-Control` are not here: the oldest `http` this crate supports
+/// does not define them; stored, they are names of the response's own.)
+static STANDARD: [HeaderName; 79] = [
+    header::ACCEPT,
+    header::ACCEPT_CHARSET,
+    header::ACCEPT_ENCODING,
+    header::ACCEPT_LANGUAGE,
+    header::ACCEPT_RANGES,
+    header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+    header::ACCESS_CONTROL_ALLOW_HEADERS,
+    header::ACCESS_CONTROL_ALLOW_METHODS,
+    header::ACCESS_CONTROL_ALLOW_ORIGIN,
+    header::ACCESS_CONTROL_EXPOSE_HEADERS,
+    header::ACCESS_CONTROL_MAX_AGE,
+    header::ACCESS_CONTROL_REQUEST_HEADERS,
+    header::ACCESS_CONTROL_REQUEST_METHOD,
+    header::AGE,
+    header::ALLOW,
+    header::ALT_SVC,
+    header::AUTHORIZATION,
+    header::CACHE_CONTROL,
+    header::CONNECTION,
+    header::CONTENT_DISPOSITION,
+    header::CONTENT_ENCODING,
+    header::CONTENT_LANGUAGE,
+    header::CONTENT_LENGTH,
+    header::CONTENT_LOCATION,
+    header::CONTENT_RANGE,
+    header::CONTENT_SECURITY_POLICY,
+    header::CONTENT_SECURITY_POLICY_REPORT_ONLY,
+    header::CONTENT_TYPE,
+    header::COOKIE,
+    header::DATE,
+    header::DNT,
+    header::ETAG,
+    header::EXPECT,
+    header::EXPIRES,
+    header::FORWARDED,
+    header::FROM,
+    header::HOST,
+    header::IF_MATCH,
+    header::IF_MODIFIED_SINCE,
+    header::IF_NONE_MATCH,
+    header::IF_RANGE,
+    header::IF_UNMODIFIED_SINCE,
+    header::LAST_MODIFIED,
+    header::LINK,
+    header::LOCATION,
+    header::MAX_FORWARDS,
+    header::ORIGIN,
+    header::PRAGMA,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::PUBLIC_KEY_PINS,
+    header::PUBLIC_KEY_PINS_REPORT_ONLY,
+    header::RANGE,
+    header::REFERER,
+    header::REFERRER_POLICY,
+    header::REFRESH,
+    header::RETRY_AFTER,
+    header::SEC_WEBSOCKET_ACCEPT,
+    header::SEC_WEBSOCKET_EXTENSIONS,
+    header::SEC_WEBSOCKET_KEY,
+    header::SEC_WEBSOCKET_PROTOCOL,
+    header::SEC_WEBSOCKET_VERSION,
+    header::SERVER,
+    header::SET_COOKIE,
+    header::STRICT_TRANSPORT_SECURITY,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::UPGRADE_INSECURE_REQUESTS,
+    header::USER_AGENT,
+    header::VARY,
+    header::VIA,
+    header::WARNING,
+    header::WWW_AUTHENTICATE,
+    header::X_CONTENT_TYPE_OPTIONS,
+    header::X_DNS_PREFETCH_CONTROL,
+    header::X_FRAME_OPTIONS,
+    header::X_XSS_PROTECTION,
+];
+
+/// The place of `name` in [`STANDARD`] (a `match`: a few comparisons of lengths and bytes; a
+/// test checks that it agrees with the table).
+fn standard(name: &HeaderName) -> Option<u16> {
+    Some(match name.as_str() {
+        "accept" => 0,
+        "accept-charset" => 1,
+        "accept-encoding" => 2,
+        "accept-language" => 3,
+        "accept-ranges" => 4,
+        "access-control-allow-credentials" => 5,
+        "access-control-allow-headers" => 6,
+        "access-control-allow-methods" => 7,
+        "access-control-allow-origin" => 8,
+        "access-control-expose-headers" => 9,
+        "access-control-max-age" => 10,
+        "access-control-request-headers" => 11,
+        "access-control-request-method" => 12,
+        "age" => 13,
+        "allow" => 14,
+        "alt-svc" => 15,
+        "authorization" => 16,
+        "cache-control" => 17,
+        "connection" => 18,
+        "content-disposition" => 19,
+        "content-encoding" => 20,
+        "content-language" => 21,
+        "content-length" => 22,
+        "content-location" => 23,
+        "content-range" => 24,
+        "content-security-policy" => 25,
+        "content-security-policy-report-only" => 26,
+        "content-type" => 27,
+        "cookie" => 28,
+        "date" => 29,
+        "dnt" => 30,
+        "etag" => 31,
+        "expect" => 32,
+        "expires" => 33,
+        "forwarded" => 34,
+        "from" => 35,
+        "host" => 36,
+        "if-match" => 37,
+        "if-modified-since" => 38,
+        "if-none-match" => 39,
+        "if-range" => 40,
+        "if-unmodified-since" => 41,
+        "last-modified" => 42,
+        "link" => 43,
+        "location" => 44,
+        "max-forwards" => 45,
+        "origin" => 46,
+        "pragma" => 47,
+        "proxy-authenticate" => 48,
+        "proxy-authorization" => 49,
+        "public-key-pins" => 50,
+        "public-key-pins-report-only" => 51,
+        "range" => 52,
+        "referer" => 53,
+        "referrer-policy" => 54,
+        "refresh" => 55,
+        "retry-after" => 56,
+        "sec-websocket-accept" => 57,
+        "sec-websocket-extensions" => 58,
+        "sec-websocket-key" => 59,
+        "sec-websocket-protocol" => 60,
+        "sec-websocket-version" => 61,
+        "server" => 62,
+        "set-cookie" => 63,
+        "strict-transport-security" => 64,
+        "te" => 65,
+        "trailer" => 66,
+        "transfer-encoding" => 67,
+        "upgrade" => 68,
+        "upgrade-insecure-requests" => 69,
+        "user-agent" => 70,
+        "vary" => 71,
+        "via" => 72,
+        "warning" => 73,
+        "www-authenticate" => 74,
+        "x-content-type-options" => 75,
+        "x-dns-prefetch-control" => 76,
+        "x-frame-options" => 77,
+        "x-xss-protection" => 78,
+        _ => return None,
+    })
+}
 
 impl StoredHeaders {
     /// The first value of `name` (any case), if any.
@@ -258,9 +447,8 @@ impl StoredHeaders {
     /// ```
     pub fn get_all(&self, name: impl AsRef<str>) -> impl Iterator<Item = &HeaderValue> {
         let wanted = HeaderName::from_bytes(name.as_ref().as_bytes()).ok();
-        self.0
-            .iter()
-            .filter(move |(name, _)| Some(name) == wanted.as_ref())
+        self.iter()
+            .filter(move |(name, _)| Some(*name) == wanted.as_ref())
             .map(|(_, value)| value)
     }
 
@@ -282,8 +470,11 @@ impl StoredHeaders {
     /// let stored = StoredHeaders::from(&http::HeaderMap::new());
     /// assert_eq!(stored.iter().count(), 0);
     /// ```
-    pub fn iter(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
-        self.0.iter().map(|(name, value)| (name, value))
+    pub fn iter(&self) -> StoredHeadersIter<'_> {
+        StoredHeadersIter {
+            fields: self.fields.iter(),
+            custom: &self.custom,
+        }
     }
 
     /// The names of the fields, in order (a name repeats for each of its values).
@@ -294,7 +485,7 @@ impl StoredHeaders {
     /// assert_eq!(stored.keys().count(), 0);
     /// ```
     pub fn keys(&self) -> impl Iterator<Item = &HeaderName> {
-        self.0.iter().map(|(name, _)| name)
+        self.iter().map(|(name, _)| name)
     }
 
     /// How many values there are.
@@ -304,7 +495,7 @@ impl StoredHeaders {
     /// assert_eq!(StoredHeaders::default().len(), 0);
     /// ```
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.fields.len()
     }
 
     /// Whether there are none.
@@ -314,7 +505,7 @@ impl StoredHeaders {
     /// assert!(StoredHeaders::default().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.fields.is_empty()
     }
 
     /// The fields as a `HeaderMap`.
@@ -335,17 +526,112 @@ impl StoredHeaders {
         }
         map
     }
+
+    /// About how many bytes the fields occupy on the heap: the fields, the names of the
+    /// response's own and the values' bytes (with the shared count of their buffer).
+    fn heap_size(&self) -> usize {
+        let values: usize = self.fields.iter().map(|field| field.value.len()).sum();
+        let custom: usize = self
+            .custom
+            .iter()
+            .map(|name| std::mem::size_of::<HeaderName>() + name.as_str().len())
+            .sum();
+        let shared = if values > 0 { BUFFER_HEADER } else { 0 };
+        self.fields.len() * std::mem::size_of::<Field>() + custom + values + shared
+    }
+
+    /// The `count` (or so) `fields`, in order, values as they are.
+    fn of(count: usize, fields: impl Iterator<Item = (HeaderName, HeaderValue)>) -> Self {
+        let mut custom: Vec<HeaderName> = Vec::new();
+        let mut kept = Vec::with_capacity(count);
+        kept.extend(fields.map(|(name, value)| {
+            let name = standard(&name).unwrap_or_else(|| {
+                let at = match custom.iter().position(|known| *known == name) {
+                    Some(at) => at,
+                    None => {
+                        custom.push(name);
+                        custom.len() - 1
+                    }
+                };
+                // A map holds at most 32,768 fields, so the number always fits.
+                u16::try_from(STANDARD.len() + at).unwrap_or(u16::MAX)
+            });
+            Field { value, name }
+        }));
+        StoredHeaders {
+            fields: kept.into_boxed_slice(),
+            custom: custom.into_boxed_slice(),
+        }
+    }
+
+    /// The fields of `map`, their values' bytes copied into a buffer of their own.
+    fn packed_apart(map: HeaderMap) -> Self {
+        StoredHeaders::packed(map, BytesMut::new()).0
+    }
+
+    /// The fields of `map`, their values' bytes copied into `buffer` (after what it holds) and
+    /// the values made slices of it, as sensitive as they were (see [`CachedResponse::new`]);
+    /// and the buffer, frozen.
+    fn packed(map: HeaderMap, mut buffer: BytesMut) -> (Self, Bytes) {
+        let start = buffer.len();
+        let needed: usize = map.values().map(HeaderValue::len).sum();
+        buffer.reserve(needed);
+        for value in map.values() {
+            buffer.extend_from_slice(value.as_bytes());
+        }
+        let buffer = buffer.freeze();
+        let mut at = start;
+        let headers = StoredHeaders::of(
+            map.len(),
+            fields(map).map(|(name, value)| {
+                let bytes = buffer.slice(at..at + value.len());
+                at += value.len();
+                // The bytes were a value's: valid; should they not be, the value is kept as it was.
+                let packed = match HeaderValue::from_maybe_shared(bytes) {
+                    Ok(mut packed) => {
+                        packed.set_sensitive(value.is_sensitive());
+                        packed
+                    }
+                    Err(_) => value,
+                };
+                (name, packed)
+            }),
+        );
+        (headers, buffer)
+    }
 }
 
-impl StoredHeaders {
-    /// The fields of `map`, each value copied into a buffer of its own (see
-    /// [`CachedResponse::new`]).
-    fn detached(map: HeaderMap) -> Self {
-        StoredHeaders(
-            fields(map)
-                .map(|(name, value)| (name, detached_value(value)))
-                .collect(),
-        )
+/// The fields of [`StoredHeaders`], in order, as name and value: see [`StoredHeaders::iter`].
+///
+/// ```
+/// use layercake::layer::StoredHeaders;
+/// let mut map = http::HeaderMap::new();
+/// map.insert("x-served-by", "edge-1".parse().unwrap());
+/// let stored = StoredHeaders::from(&map);
+/// let (name, value) = stored.iter().next().unwrap();
+/// assert_eq!((name.as_str(), value.to_str().unwrap()), ("x-served-by", "edge-1"));
+/// ```
+#[derive(Clone)]
+pub struct StoredHeadersIter<'a> {
+    fields: std::slice::Iter<'a, Field>,
+    custom: &'a [HeaderName],
+}
+
+impl<'a> Iterator for StoredHeadersIter<'a> {
+    type Item = (&'a HeaderName, &'a HeaderValue);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let field = self.fields.next()?;
+        let at = usize::from(field.name);
+        let name = match STANDARD.get(at) {
+            Some(name) => name,
+            None => self.custom.get(at - STANDARD.len())?,
+        };
+        Some((name, &field.value))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.fields.size_hint()
     }
 }
 
@@ -361,55 +647,34 @@ fn fields(map: HeaderMap) -> impl Iterator<Item = (HeaderName, HeaderValue)> {
     })
 }
 
-/// `value` in a buffer of its own, as sensitive as it was.
-fn detached_value(value: HeaderValue) -> HeaderValue {
-    match HeaderValue::from_bytes(value.as_bytes()) {
-        Ok(mut copy) => {
-            copy.set_sensitive(value.is_sensitive());
-            copy
-        }
-        Err(_) => value,
-    }
-}
-
-/// `bytes` in a buffer of their own, of their length: what the store keeps of a body read in
-/// one piece, which may be a slice of a larger buffer (hyper's read buffer) that it must not
-/// keep alive.
-pub(crate) fn detached(bytes: &Bytes) -> Bytes {
-    Bytes::copy_from_slice(bytes)
-}
-
 impl From<HeaderMap> for StoredHeaders {
     fn from(map: HeaderMap) -> Self {
-        StoredHeaders(fields(map).collect())
+        StoredHeaders::of(map.len(), fields(map))
     }
 }
 
 impl From<&HeaderMap> for StoredHeaders {
     fn from(map: &HeaderMap) -> Self {
-        StoredHeaders(
-            map.iter()
-                .map(|(name, value)| (name.clone(), value.clone()))
-                .collect(),
-        )
+        let fields = map
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone()));
+        StoredHeaders::of(map.len(), fields)
     }
 }
 
 impl FromIterator<(HeaderName, HeaderValue)> for StoredHeaders {
     fn from_iter<I: IntoIterator<Item = (HeaderName, HeaderValue)>>(fields: I) -> Self {
-        StoredHeaders(fields.into_iter().collect())
+        let fields = fields.into_iter();
+        StoredHeaders::of(fields.size_hint().0, fields)
     }
 }
 
 impl<'a> IntoIterator for &'a StoredHeaders {
     type Item = (&'a HeaderName, &'a HeaderValue);
-    type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (HeaderName, HeaderValue)>,
-        fn(&'a (HeaderName, HeaderValue)) -> (&'a HeaderName, &'a HeaderValue),
-    >;
+    type IntoIter = StoredHeadersIter<'a>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter().map(|(name, value)| (name, value))
+        self.iter()
     }
 }
 
@@ -440,16 +705,14 @@ impl Fields for HeaderMap {
 
 impl Fields for StoredHeaders {
     fn field(&self, name: &HeaderName) -> Option<&HeaderValue> {
-        self.0
-            .iter()
-            .find(|(n, _)| n == name)
+        self.iter()
+            .find(|(n, _)| *n == name)
             .map(|(_, value)| value)
     }
 
     fn fields<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a HeaderValue> {
-        self.0
-            .iter()
-            .filter(move |(n, _)| n == name)
+        self.iter()
+            .filter(move |(n, _)| *n == name)
             .map(|(_, value)| value)
     }
 }
@@ -1084,5 +1347,72 @@ mod tests {
         // `Age` and `Cache-Status` are each hit's own, never stored.
         assert_eq!(names, ["content-type", "content-length"]);
         assert_eq!(stored[header::CONTENT_LENGTH], "3");
+    }
+
+    #[test]
+    fn the_standard_names_are_sorted_and_standard() {
+        for pair in STANDARD.windows(2) {
+            assert!(pair[0].as_str() < pair[1].as_str(), "{:?}", pair);
+        }
+        for (at, name) in STANDARD.iter().enumerate() {
+            let parsed = HeaderName::from_bytes(name.as_str().as_bytes()).unwrap();
+            assert_eq!(standard(&parsed), Some(at as u16));
+        }
+        assert_eq!(standard(&HeaderName::from_static("x-request-id")), None);
+    }
+
+    #[test]
+    fn stored_headers_keep_every_field_in_order() {
+        let mut map = HeaderMap::new();
+        map.append(header::CONTENT_TYPE, "text/html".parse().unwrap());
+        map.append("x-one", "1".parse().unwrap());
+        map.append(header::VARY, "accept".parse().unwrap());
+        map.append("x-two", "2".parse().unwrap());
+        map.append("x-one", "1b".parse().unwrap());
+        map.append(header::VARY, "accept-language".parse().unwrap());
+        let mut secret = HeaderValue::from_static("s3cr3t");
+        secret.set_sensitive(true);
+        map.append("x-secret", secret);
+        let body = Bytes::from(vec![b'b'; 100]);
+        let stored = CachedResponse::new(StatusCode::OK, map.clone(), body);
+        let headers = stored.headers();
+        assert_eq!(headers.to_header_map(), map);
+        assert_eq!(headers.len(), 7);
+        // Each name of the response's own is kept once.
+        assert_eq!(headers.custom.len(), 3);
+        let ones: Vec<_> = headers.get_all("X-One").collect();
+        assert_eq!(ones, ["1", "1b"]);
+        assert!(headers.get("x-secret").unwrap().is_sensitive());
+        assert!(!headers.get("x-two").unwrap().is_sensitive());
+        assert_eq!(headers.field(&header::VARY).unwrap(), "accept");
+        assert_eq!(stored.body().len(), 100);
+        assert_eq!(StoredHeaders::from(&map), StoredHeaders::from(map));
+    }
+
+    #[test]
+    fn header_values_share_the_body_buffer_when_it_has_room() {
+        let mut map = HeaderMap::new();
+        map.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        map.insert(header::ETAG, "\"v1\"".parse().unwrap());
+        let mut buffer = BytesMut::with_capacity(64);
+        buffer.extend_from_slice(b"the body");
+        let stored = CachedResponse::new(StatusCode::OK, map.clone(), buffer.freeze());
+        assert_eq!(stored.body(), "the body");
+        let body = stored.body().as_ptr() as usize;
+        let value = stored
+            .headers()
+            .get("content-type")
+            .unwrap()
+            .as_bytes()
+            .as_ptr() as usize;
+        assert_eq!(value, body + 8, "the values follow the body in its buffer");
+        assert_eq!(stored.headers().to_header_map(), map);
+        // A body without room, or shared, is kept as it is, the values apart.
+        let shared = Bytes::from(vec![b'x'; 16]);
+        let stored = CachedResponse::new(StatusCode::OK, map.clone(), shared.clone());
+        assert_eq!(stored.body().as_ptr(), shared.as_ptr());
+        assert_eq!(stored.headers().to_header_map(), map);
+        let stored = CachedResponse::new(StatusCode::OK, map.clone(), Bytes::from_static(b"s"));
+        assert_eq!(stored.headers().to_header_map(), map);
     }
 }

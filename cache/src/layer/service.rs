@@ -1491,7 +1491,15 @@ where
         ResBody: Body,
         ResBody::Error: Send + 'static,
     {
-        let body = match pump(body, tx, max).await {
+        // Room in the body's buffer for the values it stores with it (`Content-Length` is
+        // counted by the recorder: it is only known at the end).
+        let room = self
+            .headers
+            .iter()
+            .filter(|(name, _)| *name != header::CONTENT_LENGTH)
+            .map(|(_, value)| value.len())
+            .sum();
+        let body = match pump(body, tx, max, room).await {
             Ok(body) if body.len() >= self.shared.rules.min_body_size => body,
             Ok(_) => return self.give_up("too-small"),
             Err(why) => return self.give_up(why),
