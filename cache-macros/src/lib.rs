@@ -694,12 +694,19 @@ fn expand(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
                 })
             }
 
+            static PREFIX: ::std::sync::OnceLock<::layercake::Key> = ::std::sync::OnceLock::new();
+
             #[doc(hidden)]
             #[allow(unused_variables)]
             pub fn __key(__key: &mut ::layercake::KeyBuilder, #(#ref_params),*) {
-                __key.push_key(cache().key_prefix());
-                __key.push(#function_path);
-                __key.push(#version);
+                // The cache's prefix, the function's path and its version: encoded once, copied
+                // into each key as one run of bytes.
+                __key.push_key(PREFIX.get_or_init(|| {
+                    let mut __prefix = cache().key_prefix().to_builder();
+                    __prefix.push(#function_path);
+                    __prefix.push(#version);
+                    __prefix.build()
+                }));
                 #key_parts
             }
 
