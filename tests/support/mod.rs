@@ -673,6 +673,7 @@ pub mod http_origin {
 
     /// Advances the paused clock to the next whole second, so that an HTTP-date (whole
     /// seconds) says exactly the time it is: no fraction of a second counts as age.
+    #[cfg(feature = "paused-clock")]
     pub async fn whole_second() {
         let millis = layercake::Timestamp::now().as_millis() % 1000;
         if millis != 0 {
@@ -728,6 +729,7 @@ pub mod http_origin {
 
         /// An origin answering `v<n>` (n: the call's number) with `headers`, started on a
         /// whole second of the test clock (see [`whole_second`]).
+        #[cfg(feature = "paused-clock")]
         pub async fn versions(headers: &'static [(&'static str, &'static str)]) -> Self {
             whole_second().await;
             HttpOrigin::start(move |_, n| async move { respond(200, headers, format!("v{n}")) })
