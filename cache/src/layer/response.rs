@@ -249,7 +249,7 @@ pub struct StoredHeaders {
 #[derive(Clone, PartialEq, Eq)]
 struct Field {
     value: HeaderValue,
-    name: u16,
+    name: u32,
 }
 
 /// The header names `http` defines, sorted by name: a stored field names one by its place here.
@@ -339,7 +339,7 @@ static STANDARD: [HeaderName; 79] = [
 
 /// The place of `name` in [`STANDARD`] (a `match`: a few comparisons of lengths and bytes; a
 /// test checks that it agrees with the table).
-fn standard(name: &HeaderName) -> Option<u16> {
+fn standard(name: &HeaderName) -> Option<u32> {
     Some(match name.as_str() {
         "accept" => 0,
         "accept-charset" => 1,
@@ -546,15 +546,13 @@ impl StoredHeaders {
         let mut kept = Vec::with_capacity(count);
         kept.extend(fields.map(|(name, value)| {
             let name = standard(&name).unwrap_or_else(|| {
-                let at = match custom.iter().position(|known| *known == name) {
-                    Some(at) => at,
-                    None => {
-                        custom.push(name);
-                        custom.len() - 1
-                    }
-                };
-                // A map holds at most 32,768 fields, so the number always fits.
-                u16::try_from(STANDARD.len() + at).unwrap_or(u16::MAX)
+                // A map gives a name's values one after another: a repeated name is the last.
+                if custom.last() != Some(&name) {
+                    custom.push(name);
+                }
+                // As many names as fields at most: the number fits (the field has room for 32
+                // bits at no cost: it is padding beside the value).
+                u32::try_from(STANDARD.len() + custom.len() - 1).unwrap_or(u32::MAX)
             });
             Field { value, name }
         }));
@@ -622,7 +620,7 @@ impl<'a> Iterator for StoredHeadersIter<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let field = self.fields.next()?;
-        let at = usize::from(field.name);
+        let at = usize::try_from(field.name).ok()?;
         let name = match STANDARD.get(at) {
             Some(name) => name,
             None => self.custom.get(at - STANDARD.len())?,
@@ -1356,7 +1354,7 @@ mod tests {
         }
         for (at, name) in STANDARD.iter().enumerate() {
             let parsed = HeaderName::from_bytes(name.as_str().as_bytes()).unwrap();
-            assert_eq!(standard(&parsed), Some(at as u16));
+            assert_eq!(standard(&parsed), Some(at as u32));
         }
         assert_eq!(standard(&HeaderName::from_static("x-request-id")), None);
     }
@@ -1387,6 +1385,18 @@ mod tests {
         assert_eq!(headers.field(&header::VARY).unwrap(), "accept");
         assert_eq!(stored.body().len(), 100);
         assert_eq!(StoredHeaders::from(&map), StoredHeaders::from(map));
+        // Pairs in any order: a name that comes back later is kept again, and read right.
+        let pairs = [("x-a", "1"), ("x-b", "2"), ("x-a", "3"), ("etag", "\"e\"")];
+        let stored: StoredHeaders = pairs
+            .iter()
+            .map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_static(v)))
+            .collect();
+        let read: Vec<(&str, &str)> = stored
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.to_str().unwrap()))
+            .collect();
+        assert_eq!(read, pairs);
+        assert_eq!(stored.get_all("x-a").collect::<Vec<_>>(), ["1", "3"]);
     }
 
     #[test]
