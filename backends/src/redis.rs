@@ -476,7 +476,8 @@ impl<F> RedisBuilder<F> {
             cluster: self.cluster,
             tls_root: self.tls_root,
             prefix: self.prefix,
-            codec: Codec::new(format),
+            // Compression and the payload bound set before stay set.
+            codec: self.codec.with_format(format),
             timeout: self.timeout,
             failure_threshold: self.failure_threshold,
             cool_down: self.cool_down,
@@ -1623,6 +1624,17 @@ fn unescape_tag(written: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_format_keeps_the_codec_settings_made_before_it() {
+        let builder = Redis::builder()
+            .compression(Compression::None, 77)
+            .max_payload_size(1234)
+            .format(Postcard);
+        let codec = format!("{:?}", builder.codec);
+        assert!(codec.contains("min_compress_size: 77"), "{codec}");
+        assert!(codec.contains("max_payload_size: 1234"), "{codec}");
+    }
 
     #[test]
     fn url_resolution_order() {
