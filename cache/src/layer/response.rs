@@ -72,7 +72,7 @@ impl CachedResponse {
     /// else into a buffer of their own. The body is kept as it is given (the layer copies a
     /// body read in one piece before it stores it).
     pub fn new(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
-        let needed: usize = headers.values().map(HeaderValue::len).sum();
+        let needed = value_bytes(&headers);
         let (headers, body) = match body.try_into_mut() {
             Ok(buffer) if buffer.capacity() - buffer.len() >= needed => {
                 let len = buffer.len();
@@ -80,8 +80,11 @@ impl CachedResponse {
                 body.truncate(len);
                 (headers, body)
             }
-            Ok(buffer) => (StoredHeaders::packed_apart(headers), buffer.freeze()),
-            Err(body) => (StoredHeaders::packed_apart(headers), body),
+            Ok(buffer) => (
+                StoredHeaders::packed_apart(headers, needed),
+                buffer.freeze(),
+            ),
+            Err(body) => (StoredHeaders::packed_apart(headers, needed), body),
         };
         CachedResponse {
             status,
@@ -95,9 +98,10 @@ impl CachedResponse {
     /// their own, the body kept as it is (never copied again to make room for them).
     #[cfg(feature = "codec")]
     pub(crate) fn from_decoded(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
+        let needed = value_bytes(&headers);
         CachedResponse {
             status,
-            headers: StoredHeaders::packed_apart(headers),
+            headers: StoredHeaders::packed_apart(headers, needed),
             body,
             vary: None,
         }
@@ -562,18 +566,17 @@ impl StoredHeaders {
         }
     }
 
-    /// The fields of `map`, their values' bytes copied into a buffer of their own.
-    fn packed_apart(map: HeaderMap) -> Self {
-        StoredHeaders::packed(map, BytesMut::new()).0
+    /// The fields of `map`, their values' bytes (`needed`: see [`value_bytes`]) copied into a
+    /// buffer of their own.
+    fn packed_apart(map: HeaderMap, needed: usize) -> Self {
+        StoredHeaders::packed(map, BytesMut::with_capacity(needed)).0
     }
 
-    /// The fields of `map`, their values' bytes copied into `buffer` (after what it holds) and
-    /// the values made slices of it, as sensitive as they were (see [`CachedResponse::new`]);
-    /// and the buffer, frozen.
+    /// The fields of `map`, their values' bytes copied into `buffer` (after what it holds; it
+    /// has room for them) and the values made slices of it, as sensitive as they were (see
+    /// [`CachedResponse::new`]); and the buffer, frozen.
     fn packed(map: HeaderMap, mut buffer: BytesMut) -> (Self, Bytes) {
         let start = buffer.len();
-        let needed: usize = map.values().map(HeaderValue::len).sum();
-        buffer.reserve(needed);
         for value in map.values() {
             buffer.extend_from_slice(value.as_bytes());
         }
@@ -631,6 +634,11 @@ impl<'a> Iterator for StoredHeadersIter<'a> {
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.fields.size_hint()
     }
+}
+
+/// The bytes of `map`'s values, all told: the room [`StoredHeaders::packed`] needs.
+fn value_bytes(map: &HeaderMap) -> usize {
+    map.values().map(HeaderValue::len).sum()
 }
 
 /// The fields of `map`, in order, each with its name (a map's `into_iter` names a field only
